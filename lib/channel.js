@@ -1,0 +1,151 @@
+'use strict';
+// The parent's side of an IPC channel (what Node exposes as `child.channel`): batches outgoing
+// frames into one engine call per tick, tracks `send()` callbacks, and decodes what the engine
+// delivers. The socket itself, framing and flushing live in the engine.
+const { EventEmitter } = require('node:events');
+const native = require('./native');
+const { codes, errnoException } = require('./errors');
+
+// Node's send() returns false once this much is waiting ("> 2 read() calls behind").
+const BACKPRESSURE_BYTES = 65536 * 2;
+// A tick's frames are handed over early once they are this large, to bound the joined string.
+const EARLY_FLUSH_CHARS = 1 << 20;
+
+class IpcChannel extends EventEmitter {
+  #id;
+  #onDeliver;
+  #refd = true;
+  #open = true;
+  #frames = [];
+  #frameChars = 0;
+  #callbacks = []; // callbacks (or null) of the frames in #frames, in order
+  #flushQueued = false;
+  #ackSeq = 0;
+  #awaiting = []; // [ackId, callbacks] handed to the engine, not yet written
+  #engineQueued = 0;
+
+  constructor(id, onDeliver) {
+    super();
+    this.#id = id;
+    this.#onDeliver = onDeliver;
+    native.ref();
+  }
+
+  ref() {
+    this.#setRef(true);
+  }
+
+  unref() {
+    this.#setRef(false);
+  }
+
+  #setRef(on) {
+    if (!this.#open || this.#refd === on) return;
+    this.#refd = on;
+    if (on) native.ref();
+    else native.unref();
+  }
+
+  // Queues one serialised frame; returns Node's send() return value.
+  write(frame, callback) {
+    this.#frames.push(frame);
+    this.#callbacks.push(typeof callback === 'function' ? callback : null);
+    this.#frameChars += frame.length;
+    if (this.#frameChars >= EARLY_FLUSH_CHARS) this.flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      process.nextTick(flushTick, this);
+    }
+    return this.#frameChars + this.#engineQueued < BACKPRESSURE_BYTES;
+  }
+
+  flush() {
+    this.#flushQueued = false;
+    if (this.#frames.length === 0) return;
+    const data = this.#frames.length === 1 ? this.#frames[0] : this.#frames.join('');
+    const callbacks = this.#callbacks;
+    const wantsAck = callbacks.some((cb) => cb !== null);
+    this.#frames = [];
+    this.#callbacks = [];
+    this.#frameChars = 0;
+    const ack = wantsAck ? ++this.#ackSeq : 0;
+    const r = native.binding.channelWrite(this.#id, data, ack);
+    if (r < 0) {
+      this.#fail(callbacks, -r);
+    } else if (r === 0) {
+      if (wantsAck) complete(callbacks, null);
+    } else {
+      this.#engineQueued = r;
+      if (wantsAck) this.#awaiting.push([ack, callbacks]);
+    }
+  }
+
+  // Disconnect: hand over what is queued, then let the engine close once it is written.
+  close() {
+    this.flush();
+    native.binding.channelClose(this.#id);
+  }
+
+  #fail(callbacks, errno) {
+    const err = errnoException(-errno, 'write');
+    if (callbacks.some((cb) => cb === null)) this.#onDeliver('error', err);
+    complete(callbacks, err);
+  }
+
+  // Engine events for this channel.
+  onWritten(ack) {
+    while (this.#awaiting.length > 0 && this.#awaiting[0][0] <= ack) complete(this.#awaiting.shift()[1], null);
+    if (this.#awaiting.length === 0) this.#engineQueued = 0;
+  }
+
+  onWriteFailed(errno) {
+    const err = errnoException(-errno, 'write');
+    for (const [, callbacks] of this.#awaiting.splice(0)) complete(callbacks, err);
+    this.#engineQueued = 0;
+  }
+
+  onClosed() {
+    this.#setRef(false);
+    this.#open = false;
+  }
+
+  onMessages(text) {
+    let messages;
+    try {
+      messages = JSON.parse(text);
+    } catch {
+      deliverEach(text, this.#onDeliver);
+      return;
+    }
+    for (let i = 0; i < messages.length; i++) this.#onDeliver('message', messages[i]);
+  }
+
+  onInternal(text) {
+    this.#onDeliver('internalMessage', JSON.parse(text));
+  }
+}
+
+function flushTick(channel) {
+  channel.flush();
+}
+
+function complete(callbacks, err) {
+  for (const cb of callbacks) if (cb !== null) native.guarded(cb, undefined, err);
+}
+
+// The batch failed to parse as one array: deliver frame by frame, in order, reporting the bad
+// ones. Frames are separated by ",\n" and contain no newline themselves.
+function deliverEach(text, deliver) {
+  for (const frame of text.slice(1, -1).split(',\n')) {
+    let message;
+    try {
+      message = JSON.parse(frame);
+    } catch {
+      deliver('error', codes.ERR_IPC_INVALID_MESSAGE('json'));
+      continue;
+    }
+    deliver('message', message);
+  }
+}
+
+module.exports = { IpcChannel };

@@ -1,0 +1,78 @@
+'use strict';
+// Node-style errors: the same codes, names and messages as Node 20's built-ins.
+const util = require('node:util');
+
+function describeReceived(value) {
+  if (value == null) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name}`;
+  if (typeof value === 'object') {
+    if (value.constructor && value.constructor.name) return ` Received an instance of ${value.constructor.name}`;
+    return ` Received ${util.inspect(value, { depth: -1 })}`;
+  }
+  let inspected = util.inspect(value, { colors: false });
+  if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${inspected})`;
+}
+
+function listTypes(types) {
+  if (types.length === 1) return `of type ${types[0]}`;
+  if (types.length === 2) return `one of type ${types[0]} or ${types[1]}`;
+  return `one of type ${types.slice(0, -1).join(', ')}, or ${types[types.length - 1]}`;
+}
+
+function makeError(Base, code, message) {
+  const err = new Base(message);
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  // Node shows the code in the name while the stack is captured, then restores it.
+  err.name = `${Base.name} [${code}]`;
+  void err.stack;
+  delete err.name;
+  return err;
+}
+
+const codes = {
+  ERR_INVALID_ARG_TYPE: (name, types, value) => makeError(TypeError, 'ERR_INVALID_ARG_TYPE',
+    `The "${name}" ${name.includes('.') ? 'property' : 'argument'} must be ${listTypes([].concat(types))}.${describeReceived(value)}`),
+  ERR_INVALID_ARG_VALUE: (name, value, reason = 'is invalid') => makeError(TypeError, 'ERR_INVALID_ARG_VALUE',
+    `The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${util.inspect(value)}`),
+  ERR_OUT_OF_RANGE: (name, range, value) => makeError(RangeError, 'ERR_OUT_OF_RANGE',
+    `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`),
+  ERR_MISSING_ARGS: (name) => makeError(TypeError, 'ERR_MISSING_ARGS', `The "${name}" argument must be specified`),
+  ERR_UNKNOWN_SIGNAL: (sig) => makeError(TypeError, 'ERR_UNKNOWN_SIGNAL', `Unknown signal: ${sig}`),
+  ERR_IPC_CHANNEL_CLOSED: () => makeError(Error, 'ERR_IPC_CHANNEL_CLOSED', 'Channel closed'),
+  ERR_IPC_DISCONNECTED: () => makeError(Error, 'ERR_IPC_DISCONNECTED', 'IPC channel is already disconnected'),
+  ERR_IPC_ONE_PIPE: () => makeError(Error, 'ERR_IPC_ONE_PIPE', 'Child process can have only one IPC pipe'),
+  ERR_CHILD_PROCESS_IPC_REQUIRED: (name) => makeError(Error, 'ERR_CHILD_PROCESS_IPC_REQUIRED',
+    `Forked processes must have an IPC channel, missing value 'ipc' in ${name}`),
+  ERR_FEATURE_UNAVAILABLE: (what) => makeError(Error, 'ERR_FEATURE_UNAVAILABLE', `native-cluster does not support ${what} yet`),
+  // Ours: what a misbehaving peer sent. The channel carries on after each.
+  ERR_IPC_INVALID_MESSAGE: (reason) => Object.assign(makeError(Error, 'ERR_IPC_INVALID_MESSAGE',
+    `Invalid IPC message from the child (${reason})`), { reason }),
+  ERR_IPC_FRAME_TOO_LARGE: (limit) => makeError(Error, 'ERR_IPC_FRAME_TOO_LARGE',
+    `IPC message from the child exceeds maxFrameSize (${limit} bytes); skipped`),
+  ERR_IPC_UNEXPECTED_ACK: () => makeError(Error, 'ERR_IPC_UNEXPECTED_ACK',
+    'The child acknowledged a handle that was never sent; ignored'),
+  ERR_IPC_HANDLE_REFUSED: () => makeError(Error, 'ERR_IPC_HANDLE_REFUSED',
+    'The child sent a handle; receiving handles is not supported yet, so it was refused'),
+};
+
+// util._errnoException without the private API: errno is negative, as Node's.
+function errnoException(errno, syscall, original) {
+  const code = util.getSystemErrorName(errno);
+  const message = original ? `${syscall} ${code} ${original}` : `${syscall} ${code}`;
+  const err = new Error(message);
+  err.errno = errno;
+  err.code = code;
+  err.syscall = syscall;
+  return err;
+}
+
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options);
+    this.code = 'ABORT_ERR';
+    this.name = 'AbortError';
+  }
+}
+
+module.exports = { codes, errnoException, AbortError };

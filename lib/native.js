@@ -1,0 +1,58 @@
+'use strict';
+// Loads the engine and routes its events to the objects that own each id.
+const path = require('node:path');
+
+if (process.platform !== 'linux') {
+  const err = new Error(`native-cluster supports Linux only (this is ${process.platform})`);
+  err.code = 'ERR_NATIVE_CLUSTER_UNSUPPORTED_PLATFORM';
+  throw err;
+}
+
+let binding;
+try {
+  binding = require(path.join(__dirname, '..', 'native-cluster.node'));
+} catch (cause) {
+  const err = new Error('native-cluster: the native engine is not built; run `npm run build` (needs cargo)', { cause });
+  err.code = 'ERR_NATIVE_CLUSTER_NOT_BUILT';
+  throw err;
+}
+
+const EV = { MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7 };
+
+const owners = new Map();
+
+function onWake() {
+  const events = binding.drain();
+  for (let i = 0; i < events.length; i++) {
+    const ev = events[i];
+    const owner = owners.get(ev.id);
+    if (owner !== undefined) guarded(owner.onEngineEvent, owner, ev);
+  }
+}
+
+function rethrow(err) {
+  throw err;
+}
+
+// A throwing listener must not cost the rest of a batch: its exception surfaces as an
+// uncaught exception right after, as it would from Node's own nextTick-deferred emits.
+function guarded(fn, self, a, b, c) {
+  try {
+    fn.call(self, a, b, c);
+  } catch (err) {
+    process.nextTick(rethrow, err);
+  }
+}
+
+binding.init(onWake);
+
+// The engine keeps the event loop alive while anything JS counts as ref'd exists.
+let refs = 0;
+function ref() {
+  if (refs++ === 0) binding.setKeepAlive(true);
+}
+function unref() {
+  if (--refs === 0) binding.setKeepAlive(false);
+}
+
+module.exports = { binding, EV, owners, ref, unref, guarded };

@@ -1,0 +1,220 @@
+//! The napi surface: converts JS values and delegates to the engine. No logic lives here.
+
+use std::ffi::CString;
+use std::os::fd::IntoRawFd;
+use std::sync::{Arc, Mutex};
+
+use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, JsFunction, JsUnknown};
+use napi_derive::napi;
+
+use crate::channel::Channel;
+use crate::child::Child;
+use crate::event::{Event, ExitStatus};
+use crate::reactor::engine;
+use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
+
+static WAKE_JS: Mutex<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>> = Mutex::new(None);
+
+fn io_err(e: std::io::Error) -> napi::Error {
+    napi::Error::from_reason(format!("native-cluster engine: {e}"))
+}
+
+/// Starts the engine; `callback` is called (with no arguments) whenever events are waiting.
+#[napi]
+pub fn init(env: Env, callback: JsFunction) -> napi::Result<()> {
+    let engine = engine().map_err(io_err)?;
+    let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
+        callback.create_threadsafe_function(0, |_| Ok(Vec::<JsUnknown>::new()))?;
+    // Only what JS refs keeps the event loop alive.
+    tsfn.unref(&env)?;
+    let for_engine = tsfn.clone();
+    if !engine.set_notify(Box::new(move || {
+        for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    })) {
+        return Err(napi::Error::from_reason("native-cluster engine: already initialised in this process"));
+    }
+    *WAKE_JS.lock().unwrap() = Some(tsfn);
+    Ok(())
+}
+
+/// Whether the engine keeps the event loop alive (JS counts its ref'd children and channels).
+#[napi]
+pub fn set_keep_alive(env: Env, alive: bool) -> napi::Result<()> {
+    if let Some(tsfn) = WAKE_JS.lock().unwrap().as_mut() {
+        if alive {
+            tsfn.refer(&env)?;
+        } else {
+            tsfn.unref(&env)?;
+        }
+    }
+    Ok(())
+}
+
+pub const EV_MESSAGES: u32 = 1;
+pub const EV_INTERNAL: u32 = 2;
+pub const EV_BAD_FRAME: u32 = 3;
+pub const EV_WRITTEN: u32 = 4;
+pub const EV_WRITE_FAILED: u32 = 5;
+pub const EV_CLOSED: u32 = 6;
+pub const EV_EXIT: u32 = 7;
+
+#[napi(object)]
+pub struct EngineEvent {
+    pub kind: u32,
+    pub id: u32,
+    /// Messages: a JSON array text; internal: one JSON message.
+    pub text: Option<String>,
+    pub code: Option<String>,
+    pub reason: Option<String>,
+    /// Written: ack id; write failed: errno; exit: exit code.
+    pub num: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl From<Event> for EngineEvent {
+    fn from(e: Event) -> Self {
+        let base = |kind, id| EngineEvent { kind, id, text: None, code: None, reason: None, num: None, signal: None };
+        match e {
+            Event::Messages { id, mut batch, .. } => {
+                batch.push(b']');
+                // SAFETY: every frame was checked to be UTF-8 and the separators are ASCII.
+                EngineEvent { text: Some(unsafe { String::from_utf8_unchecked(batch) }), ..base(EV_MESSAGES, id) }
+            }
+            Event::Internal { id, json } => EngineEvent { text: Some(json), ..base(EV_INTERNAL, id) },
+            Event::BadFrame { id, code, reason } => {
+                EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
+            }
+            Event::Written { id, ack } => EngineEvent { num: Some(ack as i32), ..base(EV_WRITTEN, id) },
+            Event::WriteFailed { id, errno } => EngineEvent { num: Some(errno), ..base(EV_WRITE_FAILED, id) },
+            Event::Closed { id } => base(EV_CLOSED, id),
+            Event::Exit { id, status } => {
+                let (num, signal) = match status {
+                    ExitStatus::Code(c) => (Some(c), None),
+                    ExitStatus::Signal(s) => (None, Some(s)),
+                    ExitStatus::Unknown => (None, None),
+                };
+                EngineEvent { num, signal, ..base(EV_EXIT, id) }
+            }
+        }
+    }
+}
+
+/// Every event queued since the last call, in order.
+#[napi]
+pub fn drain() -> Vec<EngineEvent> {
+    match engine() {
+        Ok(e) => e.drain().into_iter().map(EngineEvent::from).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[napi(object)]
+pub struct SpawnOptions {
+    pub file: String,
+    /// argv, including argv[0].
+    pub args: Vec<String>,
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    /// Per fd index: "ignore", "pipe", "ipc" or "fd" (then `stdio_fds[i]` is the parent fd).
+    pub stdio: Vec<String>,
+    pub stdio_fds: Vec<i32>,
+    pub detached: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Largest accepted incoming frame, bytes.
+    pub max_frame_size: f64,
+}
+
+#[napi(object)]
+pub struct SpawnResult {
+    /// Engine id of the child and its channel (0 when the spawn failed).
+    pub id: u32,
+    pub pid: i32,
+    /// 0, or the errno of a failed spawn.
+    pub errno: i32,
+    /// The parent's end of each "pipe" index (-1 elsewhere); JS owns these.
+    pub fds: Vec<i32>,
+}
+
+fn cstring(s: String) -> napi::Result<CString> {
+    CString::new(s).map_err(|_| napi::Error::from_reason("native-cluster engine: string contains a NUL byte"))
+}
+
+#[napi]
+pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
+    let engine = engine().map_err(io_err)?;
+    let stdio = opts
+        .stdio
+        .iter()
+        .zip(opts.stdio_fds.iter().chain(std::iter::repeat(&-1)))
+        .map(|(kind, &fd)| match kind.as_str() {
+            "pipe" => Ok(Stdio::Pipe),
+            "ipc" => Ok(Stdio::Ipc),
+            "fd" => Ok(Stdio::Inherit(fd)),
+            "ignore" => Ok(Stdio::Ignore),
+            other => Err(napi::Error::from_reason(format!("native-cluster engine: unknown stdio kind {other}"))),
+        })
+        .collect::<napi::Result<Vec<_>>>()?;
+    let ipc_index = stdio.iter().position(|s| matches!(s, Stdio::Ipc));
+    let spec = SpawnSpec {
+        file: cstring(opts.file)?,
+        argv: opts.args.into_iter().map(cstring).collect::<napi::Result<_>>()?,
+        envp: opts.env.into_iter().map(cstring).collect::<napi::Result<_>>()?,
+        cwd: opts.cwd.map(cstring).transpose()?,
+        stdio,
+        detached: opts.detached,
+        uid: opts.uid,
+        gid: opts.gid,
+    };
+    let spawned = match spawn_process(&spec) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(SpawnResult { id: 0, pid: 0, errno: e.raw_os_error().unwrap_or(libc::EINVAL), fds: Vec::new() })
+        }
+    };
+    let id = engine.next_id();
+    let mut fds = Vec::with_capacity(spawned.ends.len());
+    let mut channel = None;
+    for (i, end) in spawned.ends.into_iter().enumerate() {
+        match end {
+            Some(fd) if Some(i) == ipc_index => {
+                channel = Some((Arc::new(Channel::new(id, fd)), opts.max_frame_size as usize));
+                fds.push(-1);
+            }
+            // Ownership passes to the JS stream that wraps it.
+            Some(fd) => fds.push(fd.into_raw_fd()),
+            None => fds.push(-1),
+        }
+    }
+    engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
+    Ok(SpawnResult { id, pid: spawned.pid, errno: 0, fds })
+}
+
+/// Queues one or more whole frames. Returns the bytes still queued (0: written now), or a
+/// negative errno.
+#[napi]
+pub fn channel_write(id: u32, data: String, ack: u32) -> f64 {
+    match engine().and_then(|e| e.write(id, data.as_bytes(), ack)) {
+        Ok(n) => n as f64,
+        Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as f64),
+    }
+}
+
+/// Closes the channel once everything queued is written.
+#[napi]
+pub fn channel_close(id: u32) {
+    if let Ok(e) = engine() {
+        e.close(id);
+    }
+}
+
+/// Signals the child: 0, or an errno (`ESRCH` once it has been reaped).
+#[napi]
+pub fn kill(id: u32, signal: i32) -> i32 {
+    match engine().ok().and_then(|e| e.child(id)) {
+        Some(child) => child.kill(signal).err().unwrap_or(0),
+        None => libc::ESRCH,
+    }
+}

@@ -1,0 +1,105 @@
+//! Watching a child's exit through a pidfd, and signalling it without a PID-reuse race.
+//!
+//! libuv owns `SIGCHLD` and reaps only its own pids, so the engine never installs a handler
+//! or calls `waitpid(-1)`: each child is reaped by its own pidfd (`waitid(P_PIDFD)`), or, on
+//! kernels without pidfds, by `waitpid(pid, WNOHANG)` polling of that pid alone.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use crate::event::ExitStatus;
+
+pub struct Child {
+    pub id: u32,
+    pub pid: libc::pid_t,
+    /// `None` on kernels without `pidfd_open`.
+    pub pidfd: Option<OwnedFd>,
+    /// Set once reaped: the pid may be reused after that, so signals must stop.
+    reaped: Mutex<bool>,
+}
+
+impl Child {
+    pub fn new(id: u32, pid: libc::pid_t) -> Self {
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
+        let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        Child { id, pid, pidfd, reaped: Mutex::new(false) }
+    }
+
+    /// Sends `sig` (0 probes). Returns the errno on failure; `ESRCH` once the child is gone.
+    pub fn kill(&self, sig: i32) -> Result<(), i32> {
+        let reaped = self.reaped.lock().unwrap();
+        if *reaped {
+            return Err(libc::ESRCH);
+        }
+        let r = match &self.pidfd {
+            Some(fd) => unsafe {
+                libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+            },
+            None => unsafe { libc::kill(self.pid, sig) as libc::c_long },
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reaps the child if it has exited. `None` while it is still running.
+    pub fn try_reap(&self) -> Option<ExitStatus> {
+        let mut reaped = self.reaped.lock().unwrap();
+        if *reaped {
+            return None;
+        }
+        let status = match &self.pidfd {
+            Some(fd) => wait_pidfd(fd.as_raw_fd()),
+            None => wait_pid(self.pid),
+        }?;
+        *reaped = true;
+        Some(status)
+    }
+}
+
+fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        let r = unsafe { libc::waitid(libc::P_PIDFD, fd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG) };
+        if r == 0 {
+            break;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // Reaped by the kernel (SIGCHLD ignored) or by someone else: the status is gone.
+            Some(libc::ECHILD) => return Some(ExitStatus::Unknown),
+            _ => return None,
+        }
+    }
+    if unsafe { info.si_pid() } == 0 {
+        return None;
+    }
+    let status = unsafe { info.si_status() };
+    Some(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Code(status),
+        libc::CLD_KILLED | libc::CLD_DUMPED => ExitStatus::Signal(status),
+        _ => return None,
+    })
+}
+
+fn wait_pid(pid: libc::pid_t) -> Option<ExitStatus> {
+    let mut status = 0;
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if r == 0 {
+        return None;
+    }
+    if r < 0 {
+        return (io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)).then_some(ExitStatus::Unknown);
+    }
+    if libc::WIFEXITED(status) {
+        Some(ExitStatus::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(ExitStatus::Signal(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}

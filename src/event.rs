@@ -1,0 +1,115 @@
+//! What the engine reports to JS. Events are queued in order and drained by JS in one call.
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+    /// The status was reaped by someone else (e.g. the user set `SIGCHLD` to `SIG_IGN`).
+    Unknown,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// User frames of one channel, in order, as the text of a JSON array missing its closing
+    /// `]` (frames separated by `,\n`, which no frame contains), so JS parses them in one call.
+    Messages {
+        id: u32,
+        batch: Vec<u8>,
+        count: u32,
+    },
+    /// One internal (`NODE_*`) message, as JSON text.
+    Internal {
+        id: u32,
+        json: String,
+    },
+    /// A frame the peer should not have sent; the channel carries on.
+    BadFrame {
+        id: u32,
+        code: &'static str,
+        reason: &'static str,
+    },
+    /// Every frame up to the one with this ack id has left the process.
+    Written {
+        id: u32,
+        ack: u32,
+    },
+    /// Writing failed; queued frames are lost and the channel is closing.
+    WriteFailed {
+        id: u32,
+        errno: i32,
+    },
+    /// The channel is closed (peer EOF, error, or a local close once flushed).
+    Closed {
+        id: u32,
+    },
+    Exit {
+        id: u32,
+        status: ExitStatus,
+    },
+}
+
+/// Above this size a batch is cut, so no JS string approaches V8's limit.
+const MAX_BATCH: usize = 64 << 20;
+
+/// Appends a user frame, extending the previous batch of the same channel when possible.
+pub fn push_message(events: &mut Vec<Event>, id: u32, frame: &[u8]) {
+    if let Some(Event::Messages { id: last, batch, count }) = events.last_mut() {
+        if *last == id && batch.len() + frame.len() < MAX_BATCH {
+            batch.extend_from_slice(b",\n");
+            batch.extend_from_slice(frame);
+            *count += 1;
+            return;
+        }
+    }
+    let mut batch = Vec::with_capacity(frame.len() + 64);
+    batch.push(b'[');
+    batch.extend_from_slice(frame);
+    events.push(Event::Messages { id, batch, count: 1 });
+}
+
+/// Moves `more` behind `events`, joining a batch split across the boundary.
+pub fn append(events: &mut Vec<Event>, more: Vec<Event>) {
+    let mut it = more.into_iter();
+    if let Some(first) = it.next() {
+        match (events.last_mut(), first) {
+            (Some(Event::Messages { id, batch, count }), Event::Messages { id: id2, batch: b2, count: c2 })
+                if *id == id2 && batch.len() + b2.len() < MAX_BATCH =>
+            {
+                batch.extend_from_slice(b",\n");
+                batch.extend_from_slice(&b2[1..]);
+                *count += c2;
+            }
+            (_, first) => events.push(first),
+        }
+    }
+    events.extend(it);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(e: &Event) -> String {
+        match e {
+            Event::Messages { batch, .. } => String::from_utf8(batch.clone()).unwrap() + "]",
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn batches_join_into_one_json_array() {
+        let mut a = Vec::new();
+        push_message(&mut a, 1, b"1");
+        push_message(&mut a, 1, b"{\"a\":2}");
+        push_message(&mut a, 2, b"3");
+        let mut b = Vec::new();
+        push_message(&mut b, 2, b"4");
+        push_message(&mut b, 1, b"5");
+        append(&mut a, b);
+        assert_eq!(a.len(), 3);
+        assert_eq!(text(&a[0]), "[1,\n{\"a\":2}]");
+        assert_eq!(text(&a[1]), "[3,\n4]");
+        assert_eq!(text(&a[2]), "[5]");
+    }
+}

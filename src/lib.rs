@@ -1,0 +1,13 @@
+//! native-cluster: Node's child_process and cluster machinery on a native engine.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("native-cluster's engine uses epoll, pidfds and SCM_RIGHTS: it supports Linux only");
+
+pub mod binding;
+pub mod channel;
+pub mod child;
+pub mod errors;
+pub mod event;
+pub mod protocol;
+pub mod reactor;
+pub mod spawn;

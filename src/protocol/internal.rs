@@ -1,0 +1,80 @@
+//! Recognising Node's internal messages in a JSON frame (pure).
+//!
+//! Node's rule (`isInternal`): a non-null object whose `cmd` is a string longer than five
+//! characters that starts with `NODE_`. Everything else is a user message.
+
+/// What a frame is, as far as routing goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    /// `NODE_HANDLE_ACK` or `NODE_HANDLE_NACK`: handled by the engine's handle protocol.
+    HandleAck {
+        ack: bool,
+    },
+    /// `NODE_HANDLE`: a message that should come with a file descriptor.
+    Handle,
+    /// Any other internal message (`NODE_CLUSTER`, `NODE_SOCKET_*`, unknown `NODE_*`).
+    Internal,
+}
+
+/// Classifies one JSON line. Lines that are not valid JSON for serde (including Node's
+/// lone-surrogate escapes) are user messages: JS parses those and reports what is invalid.
+pub fn classify_json(line: &[u8]) -> Kind {
+    // Fast path: no internal message can lack this substring.
+    if line.first() != Some(&b'{') || !contains(line, b"\"NODE_") {
+        return Kind::User;
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return Kind::User;
+    };
+    match map.get("cmd").and_then(|c| c.as_str()) {
+        Some(cmd) => classify_cmd(cmd),
+        None => Kind::User,
+    }
+}
+
+/// Routing by the `cmd` string alone.
+pub fn classify_cmd(cmd: &str) -> Kind {
+    if cmd.len() <= 5 || !cmd.starts_with("NODE_") {
+        return Kind::User;
+    }
+    match cmd {
+        "NODE_HANDLE_ACK" => Kind::HandleAck { ack: true },
+        "NODE_HANDLE_NACK" => Kind::HandleAck { ack: false },
+        "NODE_HANDLE" => Kind::Handle,
+        _ => Kind::Internal,
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The exact bytes Node writes for the handle replies (26 and 27 bytes).
+pub const ACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+pub const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_rule() {
+        assert_eq!(classify_json(br#"{"cmd":"NODE_CLUSTER","act":"online","seq":0}"#), Kind::Internal);
+        assert_eq!(classify_json(br#"{"cmd":"NODE_"}"#), Kind::User);
+        assert_eq!(classify_json(br#"{"cmd":"fooNODE_X"}"#), Kind::User);
+        assert_eq!(classify_json(br#"{"x":{"cmd":"NODE_CLUSTER"}}"#), Kind::User);
+        assert_eq!(classify_json(br#"{"cmd":1,"y":"NODE_X"}"#), Kind::User);
+        assert_eq!(classify_json(br#""NODE_HANDLE""#), Kind::User);
+        assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE_ACK"}"#), Kind::HandleAck { ack: true });
+        assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE_NACK"}"#), Kind::HandleAck { ack: false });
+        assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE","type":"net.Server","msg":1}"#), Kind::Handle);
+        assert_eq!(classify_json(br#"{"cmd":"NODE_X","s":"\ud800"}"#), Kind::User);
+    }
+
+    #[test]
+    fn reply_bytes_match_node() {
+        assert_eq!(ACK_LINE.len(), 26);
+        assert_eq!(NACK_LINE.len(), 27);
+    }
+}

@@ -1,0 +1,2 @@
+//! Node's internal message protocol, as far as the engine needs to understand it.
+pub mod internal;

@@ -1,0 +1,351 @@
+//! Process creation with posix_spawn (glibc's is `CLONE_VFORK`-based, so its cost does not
+//! grow with the parent's heap as Node's `fork()`-based spawn does).
+//!
+//! The child gets exactly the requested stdio at fds `0..n`, every signal disposition 1–31
+//! reset to default and an empty signal mask (Node ignores SIGPIPE and SIGXFSZ; its children
+//! must not inherit that). uid/gid need steps posix_spawn cannot do, so only those requests
+//! take a fork path.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// What the child gets at one fd index.
+pub enum Stdio {
+    /// `/dev/null` at 0–2, closed above.
+    Ignore,
+    /// A parent fd (not owned; the engine duplicates it before use).
+    Inherit(RawFd),
+    /// A new socketpair; the parent keeps the other end (libuv uses socketpairs for pipes).
+    Pipe,
+    /// The IPC channel: a socketpair whose parent end the engine keeps.
+    Ipc,
+}
+
+pub struct SpawnSpec {
+    pub file: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub cwd: Option<CString>,
+    pub stdio: Vec<Stdio>,
+    pub detached: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    /// The parent's end for each `Pipe`/`Ipc` index.
+    pub ends: Vec<Option<OwnedFd>>,
+}
+
+/// Socket buffer size for the IPC channel: larger than libuv's 64 KiB so bursts of small
+/// frames and big frames need fewer wake-ups (unprivileged maximum here is 4 MiB).
+const IPC_BUFFER: libc::c_int = 1 << 20;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: fresh fds.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec duplicate numbered at least `min`, so no dup2 onto `0..min` can clobber it.
+fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    let d = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(d) })
+}
+
+fn set_buffers(fd: RawFd) {
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        let v = IPC_BUFFER;
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of_val(&v) as u32,
+            )
+        };
+    }
+}
+
+/// Finds `file` on the child's `PATH` (as libuv's execvp does with the child's environment).
+fn resolve(file: &CStr, envp: &[CString]) -> io::Result<CString> {
+    let bytes = file.to_bytes();
+    if bytes.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    if bytes.contains(&b'/') {
+        return Ok(file.to_owned());
+    }
+    let path = envp.iter().find_map(|e| e.to_bytes().strip_prefix(b"PATH=")).unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    let mut denied = false;
+    for dir in path.split(|&b| b == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut cand = dir.to_vec();
+        cand.push(b'/');
+        cand.extend_from_slice(bytes);
+        let cand = CString::new(cand).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        if unsafe { libc::access(cand.as_ptr(), libc::X_OK) } == 0 {
+            return Ok(cand);
+        }
+        denied |= io::Error::last_os_error().raw_os_error() == Some(libc::EACCES);
+    }
+    Err(io::Error::from_raw_os_error(if denied { libc::EACCES } else { libc::ENOENT }))
+}
+
+fn ptrs(v: &[CString]) -> Vec<*mut libc::c_char> {
+    v.iter().map(|s| s.as_ptr() as *mut libc::c_char).chain(std::iter::once(std::ptr::null_mut())).collect()
+}
+
+/// Child-side sources per index, and the parent's ends.
+struct Plan {
+    sources: Vec<Option<OwnedFd>>,
+    ends: Vec<Option<OwnedFd>>,
+}
+
+fn plan(stdio: &[Stdio]) -> io::Result<Plan> {
+    let n = stdio.len() as RawFd;
+    let mut sources = Vec::with_capacity(stdio.len());
+    let mut ends = Vec::with_capacity(stdio.len());
+    for s in stdio {
+        let (src, end) = match s {
+            Stdio::Ignore => (None, None),
+            Stdio::Inherit(fd) => (Some(dup_above(*fd, n)?), None),
+            Stdio::Pipe | Stdio::Ipc => {
+                let (parent, child) = socketpair()?;
+                if matches!(s, Stdio::Ipc) {
+                    set_buffers(parent.as_raw_fd());
+                    set_buffers(child.as_raw_fd());
+                    unsafe { libc::fcntl(parent.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                }
+                let child = if child.as_raw_fd() < n { dup_above(child.as_raw_fd(), n)? } else { child };
+                (Some(child), Some(parent))
+            }
+        };
+        sources.push(src);
+        ends.push(end);
+    }
+    Ok(Plan { sources, ends })
+}
+
+const DEV_NULL: &CStr = c"/dev/null";
+
+pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
+    let file = resolve(&spec.file, &spec.envp)?;
+    let plan = plan(&spec.stdio)?;
+    let pid = if spec.uid.is_some() || spec.gid.is_some() {
+        fork_exec(spec, &file, &plan)?
+    } else {
+        posix_spawn(spec, &file, &plan)?
+    };
+    // The child-side fds close here, as `plan.sources` drops.
+    Ok(Spawned { pid, ends: plan.ends })
+}
+
+type AddChdir = unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, *const libc::c_char) -> libc::c_int;
+type AddClosefrom = unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, libc::c_int) -> libc::c_int;
+
+/// Looks up a glibc extension at run time, so the addon loads on a glibc without it.
+fn glibc_fn(name: &CStr) -> *mut libc::c_void {
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
+}
+
+struct FileActions(libc::posix_spawn_file_actions_t);
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+struct Attr(libc::posix_spawnattr_t);
+impl Drop for Attr {
+    fn drop(&mut self) {
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+    }
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+fn posix_spawn(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid_t> {
+    unsafe {
+        let mut fa = FileActions(std::mem::zeroed());
+        check(libc::posix_spawn_file_actions_init(&mut fa.0))?;
+        for (i, src) in plan.sources.iter().enumerate() {
+            let i = i as RawFd;
+            match src {
+                Some(fd) => check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, fd.as_raw_fd(), i))?,
+                None if i < 3 => {
+                    check(libc::posix_spawn_file_actions_addopen(&mut fa.0, i, DEV_NULL.as_ptr(), libc::O_RDWR, 0))?
+                }
+                None => check(libc::posix_spawn_file_actions_addclose(&mut fa.0, i))?,
+            }
+        }
+        // Belt and braces: fds some other code opened without CLOEXEC do not leak either.
+        let closefrom = glibc_fn(c"posix_spawn_file_actions_addclosefrom_np");
+        if !closefrom.is_null() {
+            let f: AddClosefrom = std::mem::transmute(closefrom);
+            check(f(&mut fa.0, plan.sources.len() as libc::c_int))?;
+        }
+        if let Some(cwd) = &spec.cwd {
+            let chdir = glibc_fn(c"posix_spawn_file_actions_addchdir_np");
+            if chdir.is_null() {
+                return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+            }
+            let f: AddChdir = std::mem::transmute(chdir);
+            check(f(&mut fa.0, cwd.as_ptr()))?;
+        }
+        let mut attr = Attr(std::mem::zeroed());
+        check(libc::posix_spawnattr_init(&mut attr.0))?;
+        let mut flags = libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK;
+        if spec.detached {
+            flags |= libc::POSIX_SPAWN_SETSID as libc::c_int;
+        }
+        check(libc::posix_spawnattr_setflags(&mut attr.0, flags as libc::c_short))?;
+        let mut defaults: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut defaults);
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaddset(&mut defaults, sig);
+            }
+        }
+        check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        check(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
+        let argv = ptrs(&spec.argv);
+        let envp = ptrs(&spec.envp);
+        let mut pid = 0;
+        check(libc::posix_spawn(&mut pid, file.as_ptr(), &fa.0, &attr.0, argv.as_ptr(), envp.as_ptr()))?;
+        Ok(pid)
+    }
+}
+
+/// The fork path, for requests posix_spawn cannot express (uid/gid). Everything the child
+/// needs is prepared first; between fork and exec it only makes async-signal-safe calls and
+/// reports a failure's errno through a close-on-exec pipe.
+fn fork_exec(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid_t> {
+    let argv = ptrs(&spec.argv);
+    let envp = ptrs(&spec.envp);
+    let sources: Vec<RawFd> = plan.sources.iter().map(|s| s.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
+    let n = sources.len() as RawFd;
+    let mut pipe = [0; 2];
+    cvt(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    // Above the stdio range, so the child's dup2s and close_range leave it alone.
+    let wr = if wr.as_raw_fd() < n { dup_above(wr.as_raw_fd(), n)? } else { wr };
+    // Block signals so the child cannot run a parent handler before it resets dispositions.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe { child_after_fork(spec, file, &sources, n, wr.as_raw_fd(), &argv, &envp) }
+    }
+    let fork_err = io::Error::last_os_error();
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    drop(wr);
+    if pid < 0 {
+        return Err(fork_err);
+    }
+    let mut errno: libc::c_int = 0;
+    let got = loop {
+        let r = unsafe { libc::read(rd.as_raw_fd(), (&mut errno as *mut libc::c_int).cast(), 4) };
+        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break r;
+        }
+    };
+    if got == 4 {
+        let mut status = 0;
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok(pid)
+}
+
+unsafe fn child_after_fork(
+    spec: &SpawnSpec,
+    file: &CStr,
+    sources: &[RawFd],
+    n: RawFd,
+    report: RawFd,
+    argv: &[*mut libc::c_char],
+    envp: &[*mut libc::c_char],
+) -> ! {
+    let fail = |report: RawFd| -> ! {
+        let e = *libc::__errno_location();
+        libc::write(report, (&e as *const libc::c_int).cast(), 4);
+        libc::_exit(127)
+    };
+    for sig in 1..32 {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+    if spec.detached && libc::setsid() < 0 {
+        fail(report);
+    }
+    for (i, &src) in sources.iter().enumerate() {
+        let i = i as RawFd;
+        if src >= 0 {
+            if libc::dup2(src, i) < 0 {
+                fail(report);
+            }
+        } else if i < 3 {
+            let fd = libc::open(DEV_NULL.as_ptr(), libc::O_RDWR);
+            if fd < 0 || libc::dup2(fd, i) < 0 {
+                fail(report);
+            }
+            libc::close(fd);
+        } else {
+            libc::close(i);
+        }
+    }
+    // Everything above the stdio except the report pipe (close-on-exec itself).
+    libc::syscall(libc::SYS_close_range, n as libc::c_uint, (report - 1) as libc::c_uint, 0);
+    libc::syscall(libc::SYS_close_range, (report + 1) as libc::c_uint, libc::c_uint::MAX, 0);
+    if let Some(cwd) = &spec.cwd {
+        if libc::chdir(cwd.as_ptr()) < 0 {
+            fail(report);
+        }
+    }
+    if spec.uid.is_some() || spec.gid.is_some() {
+        // Dropping supplementary groups needs privilege; like libuv, a failure is not fatal.
+        libc::setgroups(0, std::ptr::null());
+    }
+    if let Some(gid) = spec.gid {
+        if libc::setgid(gid) < 0 {
+            fail(report);
+        }
+    }
+    if let Some(uid) = spec.uid {
+        if libc::setuid(uid) < 0 {
+            fail(report);
+        }
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::execve(
+        file.as_ptr(),
+        argv.as_ptr() as *const *const libc::c_char,
+        envp.as_ptr() as *const *const libc::c_char,
+    );
+    fail(report)
+}
