@@ -44,6 +44,10 @@ const KIND_CHANNEL: u64 = 0;
 const KIND_CHILD: u64 = 1;
 /// Poll interval for children on kernels without pidfds.
 const POLL_MS: i32 = 20;
+/// While a peer floods a channel, the thread pauses this long between reads so each read
+/// takes many frames: a fraction of the syscalls and JS wake-ups, for this much latency on a
+/// one-way stream (never on a round trip).
+const COALESCE: std::time::Duration = std::time::Duration::from_micros(100);
 
 fn token(id: u32, kind: u64) -> u64 {
     ((id as u64) << 2) | kind
@@ -185,6 +189,8 @@ struct Io {
     /// Children without a pidfd, polled by pid.
     polled: Vec<Arc<Child>>,
     events: Vec<Event>,
+    /// A channel was read mid-flood this turn: pause before the next.
+    coalesce: bool,
 }
 
 const IN: u32 = libc::EPOLLIN as u32;
@@ -236,6 +242,9 @@ impl Io {
                 }
             }
             e.publish(std::mem::take(&mut self.events));
+            if std::mem::take(&mut self.coalesce) {
+                std::thread::sleep(COALESCE);
+            }
         }
     }
 
@@ -286,6 +295,7 @@ impl Io {
     fn read(&mut self, e: &Engine, id: u32) -> bool {
         let Some((chan, reader)) = self.readers.get_mut(&id) else { return false };
         let Some(fd) = chan.raw_fd() else { return false };
+        self.coalesce |= reader.flooding(chan);
         let mut needs_flush = false;
         let outcome = reader.read(chan, fd, &mut self.events, &mut needs_flush);
         if needs_flush {

@@ -4,7 +4,9 @@ pub mod outbox;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::errors;
 use crate::event::{push_message, Event};
@@ -17,6 +19,8 @@ use outbox::Outbox;
 pub struct Channel {
     pub id: u32,
     state: Mutex<State>,
+    /// Set by every write; lets the reader tell a one-way flood from a conversation.
+    wrote: AtomicBool,
 }
 
 struct State {
@@ -42,6 +46,7 @@ impl Channel {
         Channel {
             id,
             state: Mutex::new(State { fd: Some(fd), outbox: Outbox::default(), flushing: false, closing: false }),
+            wrote: AtomicBool::new(false),
         }
     }
 
@@ -51,6 +56,7 @@ impl Channel {
 
     /// Called on the JS thread. Fails with `EPIPE` once the channel is closed or closing.
     pub fn write(&self, data: &[u8], ack: u32) -> io::Result<WriteResult> {
+        self.wrote.store(true, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         let st = &mut *st;
         let fd = match (&st.fd, st.closing) {
@@ -121,7 +127,12 @@ fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 /// The read side, owned by the I/O thread.
 pub struct Reader {
     splitter: LineSplitter,
+    /// When the last read returned data.
+    last_data: Instant,
 }
+
+/// Reads this close together, with nothing written in between, make a one-way flood.
+const FLOOD_GAP: Duration = Duration::from_micros(500);
 
 /// How a read pass ended.
 pub enum ReadOutcome {
@@ -139,12 +150,19 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(max_frame: usize) -> Self {
-        Reader { splitter: LineSplitter::new(max_frame) }
+        Reader { splitter: LineSplitter::new(max_frame), last_data: Instant::now() - FLOOD_GAP }
     }
 
-    /// Reads what is available and turns complete frames into events. Returns whether the
-    /// write side needs flushing because a protocol reply was queued.
+    /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
+    /// conversation (a write since the last read) never counts, so round trips are not delayed.
+    pub fn flooding(&self, chan: &Channel) -> bool {
+        !chan.wrote.swap(false, Ordering::Relaxed) && self.last_data.elapsed() < FLOOD_GAP
+    }
+
+    /// Reads what is available and turns complete frames into events. Sets `needs_flush`
+    /// when a protocol reply was queued behind other output.
     pub fn read(&mut self, chan: &Channel, fd: RawFd, events: &mut Vec<Event>, needs_flush: &mut bool) -> ReadOutcome {
+        self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
             let r = self.splitter.fill(|room| recv(fd, room));
             match r {
