@@ -202,10 +202,11 @@ class ChildProcess extends EventEmitter {
     channel.onClosed();
     this[kIpc] = null;
     if (this.connected) {
-      // The child closed its end (or died): Node's disconnect on EOF.
+      // The child closed its end (or died): Node's disconnect on EOF. Emitted now rather than
+      // on a later tick, so it keeps the engine's order against an 'exit' in the same batch.
       this.connected = false;
       this[kChannel] = null;
-      process.nextTick(() => this.emit('disconnect'));
+      this.emit('disconnect');
     }
     this._maybeClose();
     this._release();

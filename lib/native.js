@@ -21,13 +21,35 @@ const EV = { MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5
 
 const owners = new Map();
 
+// Events not yet dispatched, oldest first, and whether a dispatch is scheduled.
+let backlog = [];
+let scheduled = false;
+
 function onWake() {
   const events = binding.drain();
+  if (backlog.length === 0) backlog = events;
+  else for (const ev of events) backlog.push(ev);
+  if (!scheduled) dispatch();
+}
+
+// Node reports a child's exit from its own libuv callback, so code that awaits a message and
+// then the 'exit' sees microtasks run in between. An exit that follows other events of the
+// same batch therefore waits for the next macrotask, as it would in Node.
+function dispatch() {
+  scheduled = false;
+  const events = backlog;
   for (let i = 0; i < events.length; i++) {
     const ev = events[i];
+    if (ev.kind === EV.EXIT && i > 0) {
+      backlog = events.slice(i);
+      scheduled = true;
+      setImmediate(dispatch);
+      return;
+    }
     const owner = owners.get(ev.id);
     if (owner !== undefined) guarded(owner.onEngineEvent, owner, ev);
   }
+  backlog = [];
 }
 
 function rethrow(err) {
@@ -36,9 +58,9 @@ function rethrow(err) {
 
 // A throwing listener must not cost the rest of a batch: its exception surfaces as an
 // uncaught exception right after, as it would from Node's own nextTick-deferred emits.
-function guarded(fn, self, a, b, c) {
+function guarded(fn, self, ...args) {
   try {
-    fn.call(self, a, b, c);
+    fn.apply(self, args);
   } catch (err) {
     process.nextTick(rethrow, err);
   }

@@ -28,8 +28,9 @@ function validateInteger(value, name, min = Number.MIN_SAFE_INTEGER, max = Numbe
   if (value < min || value > max) throw codes.ERR_OUT_OF_RANGE(name, `>= ${min} && <= ${max}`, value);
 }
 
+// Node's spawn options uid/gid check: anything but an int32 is a type error.
 function validateInt32(value, name) {
-  validateInteger(value, name, -2147483648, 2147483647);
+  if (value !== (value | 0)) throw codes.ERR_INVALID_ARG_TYPE(name, 'int32', value);
 }
 
 function validateOneOf(value, name, oneOf) {

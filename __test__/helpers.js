@@ -1,0 +1,269 @@
+'use strict';
+// Shared helpers for the native-cluster test suites (not a test file).
+//
+// Environment knobs (for developing the suites):
+//   NC_IMPLS=node        run the differential suites against Node's module only
+//   NC_IMPLS=ours        run them against ours only
+//   NC_OURS_IS_NODE=1    run the "ours only" suites against node:child_process instead (to check
+//                        that a scenario itself is sound; robustness tests will crash Node)
+
+const fs = require('node:fs');
+const path = require('node:path');
+const nodeCp = require('node:child_process');
+
+let oursCp = null;
+let oursLoadError = null;
+try {
+  oursCp = require('native-cluster/child_process');
+} catch (err) {
+  oursLoadError = err;
+}
+
+const FIXTURES = path.join(__dirname, 'fixtures');
+const CHILD = path.join(FIXTURES, 'child.js');
+
+function fixture(name) {
+  return path.join(FIXTURES, name);
+}
+
+const NODE_IMPL = { name: 'node', cp: nodeCp, isNode: true, skip: false };
+const OURS_IMPL = process.env.NC_OURS_IS_NODE
+  ? { name: 'ours(node)', cp: nodeCp, isNode: true, skip: false }
+  : {
+    name: 'ours',
+    cp: oursCp,
+    isNode: false,
+    skip: oursCp ? false : `native-cluster/child_process does not load: ${oursLoadError && oursLoadError.message}`,
+  };
+
+// Implementations for the differential suites.
+const IMPLS = [NODE_IMPL, OURS_IMPL].filter((impl) => {
+  const only = process.env.NC_IMPLS;
+  return !only || only.split(',').includes(impl.name.replace(/\(.*$/, ''));
+});
+
+// node:test's it() with a default per-test timeout, so that a hang fails one test only.
+function it(name, options, fn) {
+  const { it: nodeIt } = require('node:test');
+  if (typeof options === 'function') {
+    fn = options;
+    options = {};
+  }
+  return nodeIt(name, { timeout: 30000, ...options }, fn);
+}
+
+// Forks a child with impl and makes sure it is dead when the test ends (whatever the outcome).
+function forkTracked(t, impl, modulePath, args, options) {
+  const child = impl.cp.fork(modulePath, args, options);
+  t.after(() => kill(child));
+  return child;
+}
+
+// Convenience: fork the multi-purpose fixture in the given mode.
+function forkChild(t, impl, modeArgs, options) {
+  return forkTracked(t, impl, CHILD, modeArgs, options);
+}
+
+function isAlive(child) {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+function kill(child) {
+  if (isAlive(child)) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // ignore
+    }
+  }
+  for (const s of [child.stdin, child.stdout, child.stderr]) {
+    if (s && !s.destroyed) s.destroy();
+  }
+}
+
+// Resolves with the argument list of the next `event` emitted by `emitter`. Unlike
+// events.once() it does not reject on 'error' (tests record errors themselves).
+function next(emitter, event) {
+  return new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
+}
+
+// Resolves after `n` emissions of `event`, with the list of first arguments.
+function collect(emitter, event, n) {
+  return new Promise((resolve) => {
+    const got = [];
+    if (n === 0) return resolve(got);
+    function on(arg) {
+      got.push(arg);
+      if (got.length === n) {
+        emitter.removeListener(event, on);
+        resolve(got);
+      }
+    }
+    emitter.on(event, on);
+  });
+}
+
+const LIFECYCLE = ['spawn', 'message', 'disconnect', 'exit', 'close', 'error'];
+
+// Records lifecycle events in order as [name, ...args]. Errors are recorded as a plain object
+// with the interesting fields so that the logs can be compared with deepStrictEqual.
+function record(child, events = LIFECYCLE) {
+  const log = [];
+  for (const ev of events) {
+    child.on(ev, (...args) => log.push([ev, ...args.map((a) => (a instanceof Error ? errInfo(a) : a))]));
+  }
+  return log;
+}
+
+function errInfo(err) {
+  const o = { name: err.name, code: err.code };
+  for (const k of ['reason', 'errno', 'syscall', 'path', 'spawnargs']) {
+    if (err[k] !== undefined) o[k] = err[k];
+  }
+  return o;
+}
+
+// Returns the error thrown by fn (fails if nothing is thrown).
+function thrown(fn) {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an exception, none was thrown');
+}
+
+// Reads a whole readable stream as a string.
+function readAll(stream) {
+  return new Promise((resolve, reject) => {
+    let s = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d) => { s += d; });
+    stream.on('end', () => resolve(s));
+    stream.on('error', reject);
+  });
+}
+
+// Resolves when `stream` has produced a chunk containing `text` (accumulated).
+function waitForText(stream, text) {
+  return new Promise((resolve) => {
+    let s = '';
+    stream.setEncoding('utf8');
+    function on(d) {
+      s += d;
+      if (s.includes(text)) {
+        stream.removeListener('data', on);
+        resolve(s);
+      }
+    }
+    stream.on('data', on);
+  });
+}
+
+// Lets pending I/O callbacks, timers-free: a few macrotask turns (setImmediate), no sleeping.
+async function turns(n = 5) {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+// ---------- /proc helpers (Linux) ----------
+
+function fdList(pid = 'self') {
+  return fs.readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+}
+
+// fd numbers open now, excluding the directory fd readdirSync used (it is closed already).
+function openFds() {
+  return fdList().filter((fd) => {
+    try {
+      fs.readlinkSync(`/proc/self/fd/${fd}`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function fdTarget(fd, pid = 'self') {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+// The 'flags' field of /proc/self/fdinfo/N as a number (it is printed in octal).
+function fdFlags(fd) {
+  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const m = /^flags:\s*([0-7]+)/m.exec(info);
+  return parseInt(m[1], 8);
+}
+
+const O_CLOEXEC = 0o2000000;
+
+// Process state letter from /proc/<pid>/stat, or null if the process is gone.
+function procState(pid) {
+  let s;
+  try {
+    s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  return s.slice(s.lastIndexOf(')') + 2).split(' ')[0];
+}
+
+// pids of zombie children of this process.
+function zombieChildren() {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let s;
+    try {
+      s = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' && Number(rest[1]) === process.pid) out.push(Number(name));
+  }
+  return out;
+}
+
+// Runs `fn(i)` for i in [0, n) with at most `width` promises in flight.
+async function pool(n, width, fn) {
+  let i = 0;
+  async function worker() {
+    while (i < n) await fn(i++);
+  }
+  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}
+
+module.exports = {
+  it,
+  IMPLS,
+  NODE_IMPL,
+  OURS_IMPL,
+  CHILD,
+  FIXTURES,
+  fixture,
+  forkTracked,
+  forkChild,
+  isAlive,
+  kill,
+  next,
+  collect,
+  record,
+  errInfo,
+  thrown,
+  readAll,
+  waitForText,
+  turns,
+  fdList,
+  openFds,
+  fdTarget,
+  fdFlags,
+  O_CLOEXEC,
+  procState,
+  zombieChildren,
+  pool,
+  LIFECYCLE,
+};
