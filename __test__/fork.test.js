@@ -6,10 +6,12 @@ const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
+const path = require('node:path');
+const url = require('node:url');
 const { spawnSync } = require('node:child_process');
 const {
-  it, IMPLS, CHILD, fixture, forkChild, next, collect, record, thrown, readAll,
-  waitForText, turns, kill,
+  it, IMPLS, CHILD, fixture, forkChild, forkTracked, next, collect, record, thrown, readAll,
+  waitForText, turns, kill, pool,
 } = require('./helpers');
 
 // Strips trailing `undefined` arguments from a log entry (Node emits 'message' with an undefined
@@ -27,11 +29,10 @@ function bigString(n) {
   return pattern.repeat(Math.ceil(n / pattern.length)).slice(0, n);
 }
 
-// The send() callback gets null as its first argument (Node passes exactly one argument; extra
-// undefined arguments are tolerated).
+// The send() callback is called with exactly one argument, null (as Node does).
 function assertCbOk(args) {
-  assert.equal(args[0], null, `callback arguments ${JSON.stringify(args)}`);
-  assert.ok(args.slice(1).every((a) => a === undefined), 'extra callback arguments');
+  assert.equal(args.length, 1, `callback called with ${args.length} arguments`);
+  assert.equal(args[0], null);
 }
 
 function assertSameBig(got, want) {
@@ -76,6 +77,31 @@ for (const impl of IMPLS) {
         await next(child, 'exit');
       });
 
+      it('internal messages ({cmd: "NODE_..."}) sent to the child are not user messages', async (t) => {
+        const child = forkChild(t, impl, ['echo']);
+        const got = collect(child, 'message', 2);
+        child.send({ cmd: 'NODE_TEST_UNKNOWN', x: 1 });
+        child.send('first');
+        child.send({ cmd: 'NODE_' });
+        assert.deepEqual(await got, ['first', { cmd: 'NODE_' }]);
+        child.disconnect();
+        await next(child, 'exit');
+      });
+
+      it('unusual but valid JSON frames written raw by the child', async (t) => {
+        const frames = [
+          '  "spaces"  \n', '"crlf"\r\n', '\t{"tab" : [ 1 , 2 ] }\n', '{"a":1,"a":2}\n', '1e400\n', '-0\n',
+          '"\\ud800\\u0000\\/"\n', '"\u2028\u2029"\n', '"\ud83d\ude00"\n', '[]\n', 'null\n',
+        ];
+        const hex = frames.map((f) => Buffer.from(f, 'utf8').toString('hex'));
+        const child = forkChild(t, impl, ['raw', ...hex]);
+        const got = await collect(child, 'message', frames.length);
+        assert.deepEqual(got, frames.map((f) => JSON.parse(f)));
+        assert.ok(Object.is(got[5], -0));
+        child.disconnect();
+        await next(child, 'exit');
+      });
+
       it('keeps the order of 10,000 messages parent -> child -> parent', async (t) => {
         const N = 10000;
         const child = forkChild(t, impl, ['echo']);
@@ -95,6 +121,18 @@ for (const impl of IMPLS) {
         assert.deepEqual(msgs, Array.from({ length: N }, (_, i) => i));
         child.disconnect();
         await next(child, 'exit');
+      });
+
+      it('30 concurrent children: messages stay per child and in order', async (t) => {
+        const N = 300;
+        const kids = Array.from({ length: 30 }, () => forkChild(t, impl, ['echo']));
+        await Promise.all(kids.map(async (child, k) => {
+          const got = collect(child, 'message', N);
+          for (let i = 0; i < N; i++) child.send([k, i]);
+          assert.deepEqual(await got, Array.from({ length: N }, (_, i) => [k, i]));
+          child.disconnect();
+          await next(child, 'exit');
+        }));
       });
 
       it('keeps messages that arrive before a message listener exists', async (t) => {
@@ -249,6 +287,27 @@ for (const impl of IMPLS) {
         assert.equal(child.connected, false);
       });
 
+      // Under load even Node occasionally reports 'exit' before 'message'/'disconnect' here, so
+      // only the invariants are checked: nothing lost, 'message' before 'disconnect', 'close' last.
+      it('40 children (8 at a time) that send and exit at once: nothing lost, close last', async (t) => {
+        await pool(40, 8, async () => {
+          const child = forkChild(t, impl, ['hello']);
+          const log = record(child);
+          await next(child, 'close');
+          const got = norm(log);
+          const names = got.map((e) => e[0]);
+          assert.deepEqual([...names].sort(), ['close', 'disconnect', 'exit', 'message', 'spawn'], JSON.stringify(got));
+          assert.equal(names[0], 'spawn');
+          assert.ok(names.indexOf('message') < names.indexOf('disconnect'), JSON.stringify(got));
+          assert.ok(names.indexOf('exit') < names.indexOf('close'), JSON.stringify(got));
+          // Node emits 'disconnect' on a later tick than EOF, so under load its 'close' can come
+          // first; ours reports both in the engine's order, 'close' last.
+          if (impl.name === 'ours') assert.deepEqual(got[4], ['close', 0, null]);
+          assert.deepEqual(got.find((e) => e[0] === 'message'), ['message', 'hello']);
+          assert.deepEqual(got.find((e) => e[0] === 'exit'), ['exit', 0, null]);
+        });
+      });
+
       it('child that exits with a code', async (t) => {
         const child = forkChild(t, impl, ['exit', '3']);
         const log = record(child);
@@ -279,6 +338,34 @@ for (const impl of IMPLS) {
           assert.equal(child.killed, true);
         });
       }
+
+      it('kill() right after fork(), before any event', async (t) => {
+        const child = forkChild(t, impl, ['hang']);
+        const log = record(child);
+        assert.equal(child.kill(), true);
+        assert.equal(child.killed, true);
+        await next(child, 'close');
+        assert.deepEqual(norm(log), [['spawn'], ['disconnect'], ['exit', null, 'SIGTERM'], ['close', null, 'SIGTERM']]);
+      });
+
+      it('kill(0) returns true, sets killed and does not kill', async (t) => {
+        const child = forkChild(t, impl, ['echo-ready']);
+        await next(child, 'message');
+        assert.equal(child.kill(0), true);
+        assert.equal(child.killed, true); // (sic) Node sets killed for signal 0 too
+        await roundTrip(child);
+        child.disconnect();
+        assert.deepEqual(await next(child, 'exit'), [0, null]);
+      });
+
+      it("connected and channel in 'disconnect' and 'exit' listeners", async (t) => {
+        const child = forkChild(t, impl, ['exit', '0']);
+        const states = [];
+        child.on('disconnect', () => states.push(['disconnect', child.connected, child.channel]));
+        child.on('exit', () => states.push(['exit', child.connected, child.channel]));
+        await next(child, 'close');
+        assert.deepEqual(states, [['disconnect', false, null], ['exit', false, null]]);
+      });
 
       it('kill() with an unknown signal throws ERR_UNKNOWN_SIGNAL', async (t) => {
         const child = forkChild(t, impl, ['hang']);
@@ -352,19 +439,32 @@ for (const impl of IMPLS) {
         await next(child, 'exit');
       });
 
-      it('a parent that unrefs the child and its channel exits on its own', (t) => {
-        const r = spawnSync(process.execPath, [fixture('unref-parent.js'), impl.isNode ? 'node' : 'ours'], {
+      function runParent(t, scenario) {
+        const r = spawnSync(process.execPath, [fixture('unref-parent.js'), impl.isNode ? 'node' : 'ours', scenario], {
           encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'],
         });
-        const pid = Number(r.stdout.trim());
+        const [pidLine, ...rest] = r.stdout.split('\n');
+        const pid = Number(pidLine);
         t.after(() => {
           try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
         });
         assert.ok(pid > 0, `grandchild pid printed (stdout ${JSON.stringify(r.stdout)}, stderr ${r.stderr})`);
         assert.equal(r.signal, null, 'parent had to be killed: it did not exit on its own');
         assert.equal(r.status, 0, r.stderr);
-        // the grandchild was not killed by the parent's exit
-        process.kill(pid, 0);
+        return { pid, out: rest.join('\n') };
+      }
+
+      it('a parent that unrefs the child and its channel exits on its own', (t) => {
+        const { pid } = runParent(t, 'unref-both');
+        process.kill(pid, 0); // the grandchild was not killed by the parent's exit
+      });
+
+      it('the channel keeps the parent alive until the child is done', (t) => {
+        assert.equal(runParent(t, 'plain').out, 'late\n');
+      });
+
+      it('after child.unref() the channel still keeps the parent alive', (t) => {
+        assert.equal(runParent(t, 'unref-process').out, 'late\n');
       });
     });
 
@@ -534,6 +634,46 @@ for (const impl of IMPLS) {
         });
       }
 
+      it('env values are converted to strings; undefined values are dropped', async (t) => {
+        const child = forkChild(t, impl, ['info'], {
+          env: { NUM: 5, BOOL: true, NUL: null, UNDEF: undefined, PATH: process.env.PATH },
+        });
+        const [info] = await next(child, 'message');
+        assert.equal(info.env.NUM, '5');
+        assert.equal(info.env.BOOL, 'true');
+        assert.equal(info.env.NUL, 'null');
+        assert.equal('UNDEF' in info.env, false);
+        await next(child, 'exit');
+      });
+
+      it('args elements that are not strings are converted', async (t) => {
+        const child = forkChild(t, impl, ['info', 1, true, null]);
+        const [info] = await next(child, 'message');
+        assert.deepEqual(info.argv, ['info', '1', 'true', 'null']);
+        await next(child, 'exit');
+      });
+
+      it('modulePath as a file: URL or a Buffer; cwd as a file: URL', async (t) => {
+        for (const modulePath of [url.pathToFileURL(CHILD), Buffer.from(CHILD)]) {
+          const child = forkTracked(t, impl, modulePath, ['info']);
+          assert.equal(String(child.spawnargs[child.spawnargs.length - 2]), CHILD);
+          const [info] = await next(child, 'message');
+          assert.deepEqual(info.argv, ['info']);
+          await next(child, 'exit');
+        }
+        const dir = fs.realpathSync(os.tmpdir());
+        const child = forkChild(t, impl, ['info'], { cwd: url.pathToFileURL(dir) });
+        const [info] = await next(child, 'message');
+        assert.equal(info.cwd, dir);
+        await next(child, 'exit');
+      });
+
+      it('timeout: 0 means no timeout', async (t) => {
+        const child = forkChild(t, impl, ['hello'], { timeout: 0 });
+        assert.deepEqual(await next(child, 'close'), [0, null]);
+        assert.equal(child.killed, false);
+      });
+
       it('nonexistent execPath -> error ENOENT, then close', async (t) => {
         const execPath = '/nonexistent/node';
         const child = forkChild(t, impl, ['info', 'x'], { execPath });
@@ -591,6 +731,34 @@ for (const impl of IMPLS) {
         child.stdin.end('in');
         assert.deepEqual(await Promise.all(outs), ['to-stdout\nstdin:in', 'to-stderr\n', 'to-fd-4\n', 'to-fd-5\n']);
         assert.deepEqual(await next(child, 'close'), [0, null]);
+      });
+
+      it("stdio 'overlapped' behaves like 'pipe'", async (t) => {
+        const child = forkChild(t, impl, ['stdio'], { stdio: 'overlapped' });
+        assert.equal(child.stdio.length, 4);
+        const out = readAll(child.stdout);
+        child.stderr.resume();
+        await next(child, 'message');
+        child.stdin.end('o');
+        assert.equal(await out, 'to-stdout\nstdin:o');
+        assert.deepEqual(await next(child, 'close'), [0, null]);
+      });
+
+      it('an fd number in stdio is given to the child', async (t) => {
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nc-')), 'out.txt');
+        const fd = fs.openSync(file, 'w');
+        let child;
+        try {
+          child = forkChild(t, impl, ['stdio'], { stdio: ['pipe', fd, 'ignore', 'ipc'] });
+        } finally {
+          fs.closeSync(fd);
+        }
+        assert.equal(child.stdout, null);
+        await next(child, 'message');
+        child.stdin.end('f');
+        assert.deepEqual(await next(child, 'close'), [0, null]);
+        assert.equal(fs.readFileSync(file, 'utf8'), 'to-stdout\nstdin:f');
+        fs.rmSync(path.dirname(file), { recursive: true });
       });
 
       it("stdio 'ignore' entries", async (t) => {

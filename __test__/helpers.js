@@ -49,7 +49,17 @@ function it(name, options, fn) {
     fn = options;
     options = {};
   }
-  return nodeIt(name, { timeout: 30000, ...options }, fn);
+  // A ref'd timer keeps the event loop alive while the test runs, so that an implementation
+  // that loses an event fails this test by its timeout instead of ending the whole file with
+  // "Promise resolution is still pending but the event loop has already resolved".
+  return nodeIt(name, { timeout: 30000, ...options }, async (t) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      return await fn(t);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
 }
 
 // Forks a child with impl and makes sure it is dead when the test ends (whatever the outcome).

@@ -109,6 +109,27 @@ describe('robustness [ours]', { skip: impl.skip }, () => {
     await finish(child);
   });
 
+  it('a multi-byte character cut short by a newline in a later write -> utf8', async (t) => {
+    const writes = ['"m0"\n', '"\xf0\x9f', '"\n"m1"\n'].map((w) => Buffer.from(w, 'latin1').toString('hex'));
+    const { child, log } = forkLogged(t, ['raw', ...writes]);
+    await settle(child, log, 'm1');
+    assert.deepEqual(log, [
+      ['message', 'm0'], ['error', 'ERR_IPC_INVALID_MESSAGE', 'utf8', true], ['message', 'm1'], ['message', 'later'],
+    ]);
+    await finish(child);
+  });
+
+  it('garbage as the very first bytes and a frame split across writes', async (t) => {
+    const writes = ['{x\n"m', '0"', '\n\n"m1"\n'].map((w) => Buffer.from(w, 'latin1').toString('hex'));
+    const { child, log } = forkLogged(t, ['raw', ...writes]);
+    await settle(child, log, 'm1');
+    assert.deepEqual(log, [
+      ['error', 'ERR_IPC_INVALID_MESSAGE', 'json', true], ['message', 'm0'],
+      ['error', 'ERR_IPC_INVALID_MESSAGE', 'empty', true], ['message', 'm1'], ['message', 'later'],
+    ]);
+    await finish(child);
+  });
+
   it('a frame below maxFrameSize is delivered', async (t) => {
     const n = 512 * 1024; // < 1 MiB of UTF-8 with the pattern's multi-byte characters
     const { child, log } = forkLogged(t, ['big', String(n)], { maxFrameSize: 1 << 20 });

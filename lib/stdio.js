@@ -29,8 +29,9 @@ function fdOf(value) {
   return undefined;
 }
 
-// Returns { entries: [{ kind: 'pipe'|'ipc'|'ignore'|'fd', fd }], ipcIndex }.
-function normalizeStdio(stdio) {
+// Returns { entries: [{ kind: 'pipe'|'ipc'|'ignore'|'fd', fd }], ipcIndex }. `sync`: for
+// spawnSync, where an IPC channel cannot work.
+function normalizeStdio(stdio, sync = false) {
   if (typeof stdio === 'string') stdio = stdioStringToArray(stdio);
   else if (!Array.isArray(stdio)) throw codes.ERR_INVALID_ARG_VALUE('stdio', stdio);
   // Node pads to three entries.
@@ -41,6 +42,7 @@ function normalizeStdio(stdio) {
     if (s === 'ignore') return { kind: 'ignore', fd: -1 };
     if (s === 'pipe' || s === 'overlapped') return { kind: 'pipe', fd: -1 };
     if (s === 'ipc') {
+      if (sync) throw codes.ERR_IPC_SYNC_FORK();
       if (ipcIndex !== -1) throw codes.ERR_IPC_ONE_PIPE();
       ipcIndex = i;
       return { kind: 'ipc', fd: -1 };

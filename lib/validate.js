@@ -50,13 +50,15 @@ function validateArgumentsNullCheck(args, name) {
   for (let i = 0; i < args.length; i++) validateArgumentNullCheck(args[i], `${name}[${i}]`);
 }
 
-// A path given as a string, Buffer or file: URL, as Node's getValidatedPath accepts.
+// A path given as a string, Buffer or file: URL, as Node's getValidatedPath accepts: a URL
+// becomes a string, a Buffer stays a Buffer.
 function validatePath(value, name) {
   let path = value;
   if (value instanceof URL) path = fileURLToPath(value);
-  else if (Buffer.isBuffer(value)) path = value.toString();
-  else if (typeof value !== 'string') throw codes.ERR_INVALID_ARG_TYPE(name, ['string', 'an instance of Buffer or URL'], value);
-  if (path.includes('\u0000')) {
+  else if (!Buffer.isBuffer(value) && typeof value !== 'string') {
+    throw codes.ERR_INVALID_ARG_TYPE(name, ['string', 'an instance of Buffer or URL'], value);
+  }
+  if (String(path).includes('\u0000')) {
     throw codes.ERR_INVALID_ARG_VALUE(name, value, 'must be a string, Uint8Array, or URL without null bytes');
   }
   return path;
@@ -66,6 +68,16 @@ function validateTimeout(timeout) {
   if (timeout != null && !(Number.isInteger(timeout) && timeout >= 0)) {
     throw codes.ERR_OUT_OF_RANGE('timeout', 'an unsigned integer', timeout);
   }
+}
+
+function validateMaxBuffer(maxBuffer) {
+  if (maxBuffer != null && !(typeof maxBuffer === 'number' && maxBuffer >= 0)) {
+    throw codes.ERR_OUT_OF_RANGE('options.maxBuffer', 'a positive number', maxBuffer);
+  }
+}
+
+function validateFunction(value, name) {
+  if (typeof value !== 'function') throw codes.ERR_INVALID_ARG_TYPE(name, 'Function', value);
 }
 
 function validateAbortSignal(signal, name) {
@@ -94,5 +106,5 @@ function sanitizeKillSignal(killSignal) {
 module.exports = {
   validateObject, validateString, validateBoolean, validateArray, validateInteger, validateInt32,
   validateOneOf, validateArgumentNullCheck, validateArgumentsNullCheck, validatePath, validateTimeout,
-  validateAbortSignal, convertToValidSignal, sanitizeKillSignal,
+  validateAbortSignal, convertToValidSignal, sanitizeKillSignal, validateMaxBuffer, validateFunction,
 };

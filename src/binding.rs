@@ -4,6 +4,7 @@ use std::ffi::CString;
 use std::os::fd::IntoRawFd;
 use std::sync::{Arc, Mutex};
 
+use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsFunction, JsUnknown};
 use napi_derive::napi;
@@ -13,6 +14,8 @@ use crate::child::Child;
 use crate::event::{Event, ExitStatus};
 use crate::reactor::engine;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
+use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
+use std::time::Duration;
 
 static WAKE_JS: Mutex<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>> = Mutex::new(None);
 
@@ -142,9 +145,7 @@ fn cstring(s: String) -> napi::Result<CString> {
     CString::new(s).map_err(|_| napi::Error::from_reason("native-cluster engine: string contains a NUL byte"))
 }
 
-#[napi]
-pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
-    let engine = engine().map_err(io_err)?;
+fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
     let stdio = opts
         .stdio
         .iter()
@@ -157,8 +158,7 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
             other => Err(napi::Error::from_reason(format!("native-cluster engine: unknown stdio kind {other}"))),
         })
         .collect::<napi::Result<Vec<_>>>()?;
-    let ipc_index = stdio.iter().position(|s| matches!(s, Stdio::Ipc));
-    let spec = SpawnSpec {
+    Ok(SpawnSpec {
         file: cstring(opts.file)?,
         argv: opts.args.into_iter().map(cstring).collect::<napi::Result<_>>()?,
         envp: opts.env.into_iter().map(cstring).collect::<napi::Result<_>>()?,
@@ -167,7 +167,15 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
         detached: opts.detached,
         uid: opts.uid,
         gid: opts.gid,
-    };
+    })
+}
+
+#[napi]
+pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
+    let engine = engine().map_err(io_err)?;
+    let max_frame = opts.max_frame_size as usize;
+    let spec = spec_from(opts)?;
+    let ipc_index = spec.stdio.iter().position(|s| matches!(s, Stdio::Ipc));
     let spawned = match spawn_process(&spec) {
         Ok(s) => s,
         Err(e) => {
@@ -180,7 +188,7 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
     for (i, end) in spawned.ends.into_iter().enumerate() {
         match end {
             Some(fd) if Some(i) == ipc_index => {
-                channel = Some((Arc::new(Channel::new(id, fd)), opts.max_frame_size as usize));
+                channel = Some((Arc::new(Channel::new(id, fd)), max_frame));
                 fds.push(-1);
             }
             // Ownership passes to the JS stream that wraps it.
@@ -217,4 +225,50 @@ pub fn kill(id: u32, signal: i32) -> i32 {
         Some(child) => child.kill(signal).err().unwrap_or(0),
         None => libc::ESRCH,
     }
+}
+
+#[napi(object)]
+pub struct SyncOptions {
+    pub input: Option<Buffer>,
+    /// Milliseconds; 0 or absent: none.
+    pub timeout: Option<f64>,
+    pub kill_signal: i32,
+    /// Bytes per output pipe; absent: unlimited.
+    pub max_buffer: Option<f64>,
+}
+
+#[napi(object)]
+pub struct SyncResult {
+    pub pid: i32,
+    /// 0, or a spawn errno, `ETIMEDOUT` or `ENOBUFS`.
+    pub errno: i32,
+    pub status: Option<i32>,
+    pub signal: Option<i32>,
+    /// Per stdio index: the collected bytes, or null.
+    pub output: Vec<Option<Buffer>>,
+}
+
+/// Runs a child to completion, blocking this thread (spawnSync and friends).
+#[napi]
+pub fn spawn_sync(opts: SpawnOptions, sync: SyncOptions) -> napi::Result<SyncResult> {
+    let spec = spec_from(opts)?;
+    let limits = SyncLimits {
+        input: sync.input.map(|b| b.to_vec()).unwrap_or_default(),
+        timeout: sync.timeout.filter(|&t| t > 0.0).map(|t| Duration::from_secs_f64(t / 1000.0)),
+        kill_signal: sync.kill_signal,
+        max_buffer: sync.max_buffer.filter(|m| m.is_finite()).map(|m| m as usize),
+    };
+    let out = run_sync(&spec, &limits);
+    let (status, signal) = match out.status {
+        Some(ExitStatus::Code(c)) => (Some(c), None),
+        Some(ExitStatus::Signal(s)) => (None, Some(s)),
+        _ => (None, None),
+    };
+    Ok(SyncResult {
+        pid: out.pid,
+        errno: out.errno.unwrap_or(0),
+        status,
+        signal,
+        output: out.output.into_iter().map(|o| o.map(Buffer::from)).collect(),
+    })
 }

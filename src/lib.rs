@@ -11,3 +11,4 @@ pub mod event;
 pub mod protocol;
 pub mod reactor;
 pub mod spawn;
+pub mod spawn_sync;

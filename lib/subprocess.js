@@ -1,0 +1,467 @@
+'use strict';
+// ChildProcess, spawn() and fork() on the native engine (Node's lib/internal/child_process.js).
+const { EventEmitter } = require('node:events');
+const net = require('node:net');
+const os = require('node:os');
+const util = require('node:util');
+const native = require('./native');
+const { IpcChannel } = require('./channel');
+const { normalizeStdio, stdioStringToArray } = require('./stdio');
+const { codes, errnoException, AbortError } = require('./errors');
+const v = require('./validate');
+
+const { EV } = native;
+const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
+// Spawn failures Node reports as an 'error' event rather than a throw.
+const RUNTIME_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
+const DEFAULT_MAX_FRAME = 512 * 1024 * 1024;
+
+const kChannel = Symbol('kChannel');
+const kPending = Symbol('kPendingMessages');
+const kId = Symbol('kId');
+const kProcessRef = Symbol('kProcessRef');
+const kIpc = Symbol('kIpc');
+
+class ChildProcess extends EventEmitter {
+  constructor() {
+    super();
+    this._closesNeeded = 1;
+    this._closesGot = 0;
+    this.connected = false;
+    this.signalCode = null;
+    this.exitCode = null;
+    this.killed = false;
+    this.spawnfile = null;
+    this._handle = null;
+    this[kId] = 0;
+    this[kChannel] = null;
+    this[kIpc] = null;
+    this[kPending] = [];
+    this[kProcessRef] = false;
+  }
+
+  get channel() {
+    return this[kChannel];
+  }
+
+  get _channel() {
+    return this[kChannel];
+  }
+
+  spawn(options) {
+    v.validateObject(options, 'options');
+    const { entries, ipcIndex } = normalizeStdio(options.stdio || 'pipe');
+    v.validateOneOf(options.serialization, 'options.serialization', [undefined, 'json', 'advanced']);
+    const serialization = options.serialization || 'json';
+    if (serialization === 'advanced' && ipcIndex !== -1) throw codes.ERR_FEATURE_UNAVAILABLE("serialization: 'advanced'");
+    const envPairs = (options.envPairs || []).filter(
+      (pair) => !(ipcIndex !== -1 && /^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair)));
+    if (ipcIndex !== -1) envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
+    v.validateString(options.file, 'options.file');
+    this.spawnfile = options.file;
+    this.spawnargs = options.args === undefined ? [] : options.args;
+    const maxFrameSize = options.maxFrameSize === undefined ? DEFAULT_MAX_FRAME : options.maxFrameSize;
+    v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
+
+    const r = native.binding.spawn({
+      file: options.file,
+      // Node's process wrap converts every argument to a string.
+      args: this.spawnargs.map(String),
+      env: envPairs,
+      cwd: options.cwd == null ? undefined : String(options.cwd),
+      stdio: entries.map((e) => e.kind),
+      stdioFds: entries.map((e) => e.fd),
+      detached: !!options.detached,
+      uid: options.uid,
+      gid: options.gid,
+      maxFrameSize,
+    });
+    if (r.errno !== 0) {
+      const err = -r.errno;
+      if (!RUNTIME_SPAWN_ERRORS.has(errnoName(err))) throw errnoException(err, 'spawn');
+      this._spawnFailed(err, entries);
+      return err;
+    }
+    this[kId] = r.id;
+    this.pid = r.pid;
+    this._handle = { pid: r.pid };
+    this[kProcessRef] = true;
+    native.ref();
+    native.owners.set(r.id, this);
+    const sockets = entries.map((e, i) => (e.kind === 'pipe' ? this._wrapPipe(r.fds[i], i) : null));
+    this._setStdio(sockets);
+    if (ipcIndex !== -1) this._setupChannel(r.id);
+    process.nextTick(() => this.emit('spawn'));
+    return 0;
+  }
+
+  // Node still hands out stdio streams for a failed spawn; they close at once.
+  _spawnFailed(err, entries) {
+    const sockets = entries.map((e, i) => {
+      if (e.kind !== 'pipe') return null;
+      const socket = new net.Socket({ readable: i > 0, writable: i === 0 });
+      if (i > 0) {
+        this._closesNeeded++;
+        socket.on('close', () => this._maybeClose());
+      }
+      return socket;
+    });
+    this._setStdio(sockets);
+    process.nextTick(() => {
+      for (const s of sockets) if (s) s.destroy();
+      this.exitCode = err;
+      const syscall = this.spawnfile ? `spawn ${this.spawnfile}` : 'spawn';
+      const error = errnoException(err, syscall);
+      if (this.spawnfile) error.path = this.spawnfile;
+      error.spawnargs = this.spawnargs.slice(1);
+      this.emit('error', error);
+      this._maybeClose();
+    });
+  }
+
+  _wrapPipe(fd, i) {
+    const socket = new net.Socket({ fd, readable: i > 0, writable: i === 0 || i > 2 });
+    if (i > 0) {
+      this._closesNeeded++;
+      socket.on('close', () => this._maybeClose());
+    }
+    return socket;
+  }
+
+  _setStdio(sockets) {
+    this.stdin = sockets[0] || null;
+    this.stdout = sockets[1] || null;
+    this.stderr = sockets[2] || null;
+    this.stdio = sockets;
+  }
+
+  _setupChannel(id) {
+    this._closesNeeded++;
+    this.connected = true;
+    // `channel` turns null on disconnect; the live channel stays until the engine closes it.
+    this[kChannel] = this[kIpc] = new IpcChannel(id, (event, value) => this._deliver(event, value));
+    // Messages that arrive with no 'message' listener wait for one, as in Node.
+    this.on('newListener', (event) => {
+      if (event !== 'message') return;
+      process.nextTick(() => {
+        if (!this[kChannel] || this.listenerCount('message') === 0) return;
+        const pending = this[kPending];
+        this[kPending] = [];
+        for (const m of pending) this.emit('message', m);
+      });
+    });
+  }
+
+  _deliver(event, value) {
+    if (event === 'error') {
+      this._peerError(value);
+    } else if (event === 'internalMessage') {
+      if (this[kChannel]) this.emit('internalMessage', value);
+    } else if (this[kChannel]) {
+      if (this.listenerCount('message') > 0) native.guarded(this.emit, this, 'message', value);
+      else this[kPending].push(value);
+    }
+  }
+
+  // Misbehaviour of the child is reported, never fatal: without an 'error' listener it
+  // becomes a process warning instead of an uncaught exception.
+  _peerError(err) {
+    if (this.listenerCount('error') > 0) native.guarded(this.emit, this, 'error', err);
+    else process.emitWarning(err);
+  }
+
+  onEngineEvent(ev) {
+    const channel = this[kChannel];
+    switch (ev.kind) {
+      case EV.MESSAGES:
+        if (channel) channel.onMessages(ev.text);
+        break;
+      case EV.INTERNAL:
+        if (channel) channel.onInternal(ev.text);
+        break;
+      case EV.BAD_FRAME:
+        this._peerError(badFrameError(ev));
+        break;
+      case EV.WRITTEN:
+        this[kIpc]?.onWritten(ev.num);
+        break;
+      case EV.WRITE_FAILED:
+        this[kIpc]?.onWriteFailed(ev.num);
+        break;
+      case EV.CLOSED:
+        this._onChannelClosed();
+        break;
+      case EV.EXIT:
+        this._onExit(ev.num ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
+        break;
+    }
+  }
+
+  _onChannelClosed() {
+    const channel = this[kIpc];
+    if (!channel) return;
+    channel.onClosed();
+    this[kIpc] = null;
+    if (this.connected) {
+      // The child closed its end (or died): Node's disconnect on EOF. Emitted now rather than
+      // on a later tick, so it keeps the engine's order against an 'exit' in the same batch.
+      this.connected = false;
+      this[kChannel] = null;
+      this.emit('disconnect');
+    }
+    this._maybeClose();
+    this._release();
+  }
+
+  _onExit(exitCode, signalCode) {
+    if (signalCode) this.signalCode = signalCode;
+    else this.exitCode = exitCode;
+    if (this.stdin) this.stdin.destroy();
+    this._handle = null;
+    if (this[kProcessRef]) {
+      this[kProcessRef] = false;
+      native.unref();
+    }
+    this.emit('exit', this.exitCode, this.signalCode);
+    process.nextTick(flushStdio, this);
+    this._maybeClose();
+    this._release();
+  }
+
+  _release() {
+    if (this._handle === null && !this[kIpc]) native.owners.delete(this[kId]);
+  }
+
+  _maybeClose() {
+    this._closesGot++;
+    if (this._closesGot === this._closesNeeded) this.emit('close', this.exitCode, this.signalCode);
+  }
+
+  send(message, handle, options, callback) {
+    if (typeof handle === 'function') {
+      callback = handle;
+      handle = undefined;
+      options = undefined;
+    } else if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    } else if (options !== undefined) {
+      v.validateObject(options, 'options');
+    }
+    if (this.connected) return this._send(message, handle, options, callback);
+    const ex = codes.ERR_IPC_CHANNEL_CLOSED();
+    if (typeof callback === 'function') process.nextTick(callback, ex);
+    else process.nextTick(() => this.emit('error', ex));
+    return false;
+  }
+
+  _send(message, handle, options, callback) {
+    if (message === undefined) throw codes.ERR_MISSING_ARGS('message');
+    const type = typeof message;
+    if (type !== 'string' && type !== 'object' && type !== 'number' && type !== 'boolean') {
+      throw codes.ERR_INVALID_ARG_TYPE('message', ['string', 'object', 'number', 'boolean'], message);
+    }
+    if (handle !== undefined && handle !== null) throw codes.ERR_FEATURE_UNAVAILABLE('sending handles');
+    return this[kIpc].write(`${JSON.stringify(message)}\n`, callback);
+  }
+
+  disconnect() {
+    if (!this.connected) {
+      this.emit('error', codes.ERR_IPC_DISCONNECTED());
+      return;
+    }
+    this.connected = false;
+    this[kChannel] = null;
+    this[kIpc].close();
+    process.nextTick(() => this.emit('disconnect'));
+  }
+
+  kill(sig) {
+    const signal = sig === 0 ? 0 : v.convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
+    if (this._handle) {
+      const errno = native.binding.kill(this[kId], signal);
+      if (errno === 0) {
+        this.killed = true;
+        return true;
+      }
+      const err = errnoException(-errno, 'kill');
+      if (err.code === 'EINVAL' || err.code === 'ENOSYS') throw err;
+      if (err.code !== 'ESRCH') this.emit('error', err);
+    }
+    return false;
+  }
+
+  ref() {
+    if (this._handle && !this[kProcessRef]) {
+      this[kProcessRef] = true;
+      native.ref();
+    }
+  }
+
+  unref() {
+    if (this._handle && this[kProcessRef]) {
+      this[kProcessRef] = false;
+      native.unref();
+    }
+  }
+
+  [Symbol.dispose]() {
+    if (!this.killed) this.kill();
+  }
+}
+
+function badFrameError(ev) {
+  if (ev.code === 'ERR_IPC_INVALID_MESSAGE') return codes.ERR_IPC_INVALID_MESSAGE(ev.reason);
+  return codes[ev.code]();
+}
+
+function errnoName(errno) {
+  return util.getSystemErrorName(errno);
+}
+
+function flushStdio(subprocess) {
+  const stdio = subprocess.stdio;
+  if (stdio == null) return;
+  for (const stream of stdio) {
+    if (!stream || !stream.readable || stream.readableFlowing !== null || stream.listenerCount('data') > 0) continue;
+    stream.resume();
+  }
+}
+
+function envPairsOf(env) {
+  const pairs = [];
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (value === undefined) continue;
+    v.validateArgumentNullCheck(key, `options.env['${key}']`);
+    v.validateArgumentNullCheck(String(value), `options.env['${key}']`);
+    pairs.push(`${key}=${value}`);
+  }
+  return pairs;
+}
+
+function normalizeSpawnArguments(file, args, options) {
+  v.validateString(file, 'file');
+  v.validateArgumentNullCheck(file, 'file');
+  if (file.length === 0) throw codes.ERR_INVALID_ARG_VALUE('file', file, 'cannot be empty');
+  if (Array.isArray(args)) {
+    args = args.slice();
+  } else if (args == null) {
+    args = [];
+  } else if (typeof args !== 'object') {
+    throw codes.ERR_INVALID_ARG_TYPE('args', 'object', args);
+  } else {
+    options = args;
+    args = [];
+  }
+  v.validateArgumentsNullCheck(args, 'args');
+  if (options === undefined) options = {};
+  else v.validateObject(options, 'options');
+  let cwd = options.cwd;
+  if (cwd != null) cwd = v.validatePath(cwd, 'options.cwd');
+  if (options.detached != null) v.validateBoolean(options.detached, 'options.detached');
+  if (options.uid != null) v.validateInt32(options.uid, 'options.uid');
+  if (options.gid != null) v.validateInt32(options.gid, 'options.gid');
+  if (options.argv0 != null) {
+    v.validateString(options.argv0, 'options.argv0');
+    v.validateArgumentNullCheck(options.argv0, 'options.argv0');
+  }
+  if (options.windowsHide != null) v.validateBoolean(options.windowsHide, 'options.windowsHide');
+  if (options.shell != null && typeof options.shell !== 'boolean' && typeof options.shell !== 'string') {
+    throw codes.ERR_INVALID_ARG_TYPE('options.shell', ['boolean', 'string'], options.shell);
+  }
+  const env = options.env || process.env;
+  const envPairs = envPairsOf(env);
+  if (options.env !== undefined && process.env.NODE_V8_COVERAGE !== undefined && env.NODE_V8_COVERAGE === undefined) {
+    envPairs.push(`NODE_V8_COVERAGE=${process.env.NODE_V8_COVERAGE}`);
+  }
+  if (options.shell) {
+    v.validateArgumentNullCheck(options.shell, 'options.shell');
+    // Node's quoting: the command and its arguments joined by spaces, run by `sh -c`.
+    const command = [file, ...args].join(' ');
+    file = typeof options.shell === 'string' ? options.shell : '/bin/sh';
+    args = ['-c', command];
+  }
+  args.unshift(typeof options.argv0 === 'string' ? options.argv0 : file);
+  return { ...options, args, cwd: cwd ?? undefined, detached: !!options.detached, envPairs, file };
+}
+
+function spawn(file, args, options) {
+  const opts = normalizeSpawnArguments(file, args, options);
+  v.validateTimeout(opts.timeout);
+  v.validateAbortSignal(opts.signal, 'options.signal');
+  const killSignal = v.sanitizeKillSignal(opts.killSignal);
+  const child = new ChildProcess();
+  child.spawn(opts);
+  if (opts.timeout > 0) {
+    let timer = setTimeout(() => {
+      if (timer) {
+        try {
+          child.kill(killSignal);
+        } catch (err) {
+          child.emit('error', err);
+        }
+        timer = null;
+      }
+    }, opts.timeout);
+    child.once('exit', () => {
+      if (timer) {
+        clearTimeout(timer);
+        timer = null;
+      }
+    });
+  }
+  if (opts.signal) {
+    const signal = opts.signal;
+    const onAbort = () => {
+      try {
+        if (child.kill(killSignal)) child.emit('error', new AbortError(undefined, { cause: signal.reason }));
+      } catch (err) {
+        child.emit('error', err);
+      }
+    };
+    if (signal.aborted) process.nextTick(onAbort);
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      child.once('exit', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+  return child;
+}
+
+function fork(modulePath, args, options) {
+  modulePath = v.validatePath(modulePath, 'modulePath');
+  if (args == null) {
+    args = [];
+  } else if (typeof args === 'object' && !Array.isArray(args)) {
+    options = args;
+    args = [];
+  } else {
+    v.validateArray(args, 'args');
+  }
+  if (options != null) v.validateObject(options, 'options');
+  options = { ...options, shell: false };
+  options.execPath = options.execPath || process.execPath;
+  v.validateArgumentNullCheck(options.execPath, 'options.execPath');
+  let execArgv = options.execArgv || process.execArgv;
+  v.validateArgumentsNullCheck(execArgv, 'options.execArgv');
+  // Node's rule: a parent run with -e does not pass its -e code on (no fork bombs).
+  if (execArgv === process.execArgv && process._eval != null) {
+    const index = execArgv.lastIndexOf(process._eval);
+    if (index > 0) {
+      execArgv = execArgv.slice();
+      execArgv.splice(index - 1, 2);
+    }
+  }
+  args = [...execArgv, modulePath, ...args];
+  if (typeof options.stdio === 'string') {
+    options.stdio = stdioStringToArray(options.stdio, 'ipc');
+  } else if (!Array.isArray(options.stdio)) {
+    options.stdio = stdioStringToArray(options.silent ? 'pipe' : 'inherit', 'ipc');
+  } else if (!options.stdio.includes('ipc')) {
+    throw codes.ERR_CHILD_PROCESS_IPC_REQUIRED('options.stdio');
+  }
+  return spawn(options.execPath, args, options);
+}
+
+module.exports = { ChildProcess, spawn, fork, normalizeSpawnArguments };

@@ -1,0 +1,174 @@
+//! `spawnSync`: runs a child to completion on the calling thread, blocking in `poll`, not in
+//! a JS busy-wait. Input is written to fd 0, every other pipe is collected, and the child is
+//! reaped through its pidfd, so neither libuv nor the engine's thread ever sees it.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::child::Child;
+use crate::event::ExitStatus;
+use crate::spawn::{spawn, SpawnSpec};
+
+pub struct SyncLimits {
+    pub input: Vec<u8>,
+    pub timeout: Option<Duration>,
+    pub kill_signal: i32,
+    /// Largest output accepted per pipe; more kills the child (`ENOBUFS`).
+    pub max_buffer: Option<usize>,
+}
+
+pub struct SyncOutcome {
+    pub pid: libc::pid_t,
+    pub status: Option<ExitStatus>,
+    /// Collected bytes per stdio index (`None` where there was no output pipe).
+    pub output: Vec<Option<Vec<u8>>>,
+    /// Why the run failed: a spawn errno, `ETIMEDOUT` or `ENOBUFS`.
+    pub errno: Option<i32>,
+}
+
+struct Pipe {
+    index: usize,
+    fd: OwnedFd,
+}
+
+/// Poll interval when the kernel has no pidfds.
+const NO_PIDFD_POLL: Duration = Duration::from_millis(10);
+const READ_CHUNK: usize = 64 * 1024;
+
+pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
+    let spawned = match spawn(spec) {
+        Ok(s) => s,
+        Err(e) => return SyncOutcome { pid: 0, status: None, output: Vec::new(), errno: e.raw_os_error() },
+    };
+    let child = Child::new(0, spawned.pid);
+    let mut output: Vec<Option<Vec<u8>>> = spawned.ends.iter().map(|e| e.as_ref().map(|_| Vec::new())).collect();
+    let mut stdin = None;
+    let mut readers = Vec::new();
+    for (index, end) in spawned.ends.into_iter().enumerate() {
+        let Some(fd) = end else { continue };
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        if index == 0 {
+            stdin = Some(fd);
+        } else {
+            readers.push(Pipe { index, fd });
+        }
+    }
+    if output.first().is_some_and(|o| o.is_some()) {
+        output[0] = None;
+    }
+    // Without input the child reads EOF at once.
+    let mut input = &limits.input[..];
+    if input.is_empty() {
+        stdin = None;
+    }
+    let deadline = limits.timeout.map(|t| Instant::now() + t);
+    let mut errno = None;
+    let mut status = None;
+    let mut buf = vec![0u8; READ_CHUNK];
+    while status.is_none() || !readers.is_empty() {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(readers.len() + 2);
+        if let Some(fd) = &stdin {
+            fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
+        }
+        for r in &readers {
+            fds.push(libc::pollfd { fd: r.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let exit_fd = if status.is_none() { child.pidfd.as_ref().map(|f| f.as_raw_fd()) } else { None };
+        if let Some(fd) = exit_fd {
+            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        let mut wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if status.is_none() && exit_fd.is_none() {
+            wait = Some(wait.map_or(NO_PIDFD_POLL, |w| w.min(NO_PIDFD_POLL)));
+        }
+        // Rounded up, so a deadline is never polled for early over and over.
+        let ms = wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32);
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+        if let Some(fd) = stdin.as_ref().map(|f| f.as_raw_fd()) {
+            if fds[0].revents != 0 {
+                match write_some(fd, input) {
+                    Ok(k) => input = &input[k..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The child closed its stdin early: the rest of the input is unwanted.
+                    Err(_) => input = &[],
+                }
+                if input.is_empty() {
+                    stdin = None;
+                }
+            }
+        }
+        readers.retain_mut(|r| {
+            let Some(ready) = fds.iter().find(|p| p.fd == r.fd.as_raw_fd()) else { return true };
+            if ready.revents == 0 {
+                return true;
+            }
+            let out = output[r.index].as_mut().expect("an output pipe has a buffer");
+            loop {
+                let k = unsafe { libc::read(r.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if k > 0 {
+                    out.extend_from_slice(&buf[..k as usize]);
+                    if limits.max_buffer.is_some_and(|m| out.len() > m) {
+                        if errno.is_none() {
+                            errno = Some(libc::ENOBUFS);
+                            let _ = child.kill(limits.kill_signal);
+                        }
+                        return false;
+                    }
+                    continue;
+                }
+                if k < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+                    return true;
+                }
+                if k < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return false; // EOF or error: this pipe is done
+            }
+        });
+        if status.is_none() {
+            status = child.try_reap();
+        }
+        if let Some(d) = deadline {
+            if Instant::now() >= d && errno.is_none() {
+                errno = Some(libc::ETIMEDOUT);
+                let _ = child.kill(limits.kill_signal);
+                // Node stops waiting for output once the time is up; the pipes close below.
+                readers.clear();
+                stdin = None;
+            }
+        }
+        if errno.is_some() && status.is_none() && readers.is_empty() {
+            // Killed: nothing left to collect, wait for the exit itself.
+            status = Some(wait_blocking(&child));
+        }
+    }
+    SyncOutcome { pid: spawned.pid, status, output, errno }
+}
+
+fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn wait_blocking(child: &Child) -> ExitStatus {
+    loop {
+        if let Some(s) = child.try_reap() {
+            return s;
+        }
+        match &child.pidfd {
+            Some(fd) => {
+                let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                unsafe { libc::poll(&mut p, 1, -1) };
+            }
+            None => std::thread::sleep(NO_PIDFD_POLL),
+        }
+    }
+}
