@@ -47,7 +47,8 @@ pub fn classify_cmd(cmd: &str) -> Kind {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    // glibc's memmem is vectorised: a 100 MiB frame is checked in milliseconds.
+    !unsafe { libc::memmem(hay.as_ptr().cast(), hay.len(), needle.as_ptr().cast(), needle.len()) }.is_null()
 }
 
 /// The exact bytes Node writes for the handle replies (26 and 27 bytes).
