@@ -247,6 +247,47 @@ async function pool(n, width, fn) {
   await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
 }
 
+// Spawns with impl and makes sure the child is dead when the test ends (whatever the outcome).
+function spawnTracked(t, impl, file, args, options) {
+  const child = impl.cp.spawn(file, args, options);
+  t.after(() => kill(child));
+  return child;
+}
+
+// Reads a whole readable stream as one Buffer.
+function readAllBuffer(stream) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    stream.on('data', (d) => chunks.push(d));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+// A differential test: `scenario(t, impl)` runs a scenario with one implementation and returns
+// an observation (plain data). For Node, the observation is checked with `check` (if given); for
+// any other implementation, the same scenario is run with Node's module too and both
+// observations must be deepStrictEqual (and `check` must hold as well).
+function itSame(impl, name, options, scenario, check) {
+  if (typeof options === 'function') {
+    check = scenario;
+    scenario = options;
+    options = {};
+  }
+  return it(name, options, async (t) => {
+    const assert = require('node:assert/strict');
+    if (impl === NODE_IMPL) {
+      const got = await scenario(t, impl);
+      if (check) check(got);
+      return;
+    }
+    const want = await scenario(t, NODE_IMPL);
+    const got = await scenario(t, impl);
+    assert.deepEqual(got, want, `${impl.name} differs from node`);
+    if (check) check(got);
+  });
+}
+
 module.exports = {
   it,
   IMPLS,
@@ -257,6 +298,9 @@ module.exports = {
   fixture,
   forkTracked,
   forkChild,
+  spawnTracked,
+  readAllBuffer,
+  itSame,
   isAlive,
   kill,
   next,

@@ -14,10 +14,39 @@ function describeReceived(value) {
   return ` Received type ${typeof value} (${inspected})`;
 }
 
-function listTypes(types) {
-  if (types.length === 1) return `of type ${types[0]}`;
-  if (types.length === 2) return `one of type ${types[0]} or ${types[1]}`;
-  return `one of type ${types.slice(0, -1).join(', ')}, or ${types[types.length - 1]}`;
+// Node's wording for an expected-type list: primitive type names first ("of type string"),
+// then classes ("an instance of Buffer or URL"), then anything else ("int32").
+const PRIMITIVE_TYPES = new Set(['string', 'function', 'number', 'object', 'boolean', 'bigint', 'symbol']);
+const CLASS_NAME = /^([A-Z][a-z0-9]*)+$/;
+
+function joinAlternatives(items, oneOfPrefix) {
+  if (items.length > 2) return `${oneOfPrefix}${items.slice(0, -1).join(', ')}, or ${items[items.length - 1]}`;
+  if (items.length === 2) return `${oneOfPrefix}${items[0]} or ${items[1]}`;
+  return items[0];
+}
+
+function describeExpected(expected) {
+  const types = [];
+  const instances = [];
+  const other = [];
+  for (const name of expected) {
+    if (PRIMITIVE_TYPES.has(name.toLowerCase())) types.push(name.toLowerCase());
+    else if (CLASS_NAME.test(name)) instances.push(name);
+    else other.push(name);
+  }
+  // Beside classes, a plain object is named as the class Object.
+  if (instances.length > 0 && types.includes('object')) {
+    types.splice(types.indexOf('object'), 1);
+    instances.push('Object');
+  }
+  const parts = [];
+  if (types.length === 1) parts.push(`of type ${types[0]}`);
+  else if (types.length > 1) parts.push(joinAlternatives(types, 'one of type '));
+  if (instances.length > 2) parts.push(`an instance of ${joinAlternatives(instances, '')}`);
+  else if (instances.length > 0) parts.push(`an instance of ${instances.join(' or ')}`);
+  if (other.length === 1) parts.push(other[0] === other[0].toLowerCase() ? other[0] : `an ${other[0]}`);
+  else if (other.length > 1) parts.push(joinAlternatives(other, 'one of '));
+  return parts.join(' or ');
 }
 
 function makeError(Base, code, message) {
@@ -32,7 +61,7 @@ function makeError(Base, code, message) {
 
 const codes = {
   ERR_INVALID_ARG_TYPE: (name, types, value) => makeError(TypeError, 'ERR_INVALID_ARG_TYPE',
-    `The "${name}" ${name.includes('.') ? 'property' : 'argument'} must be ${listTypes([].concat(types))}.${describeReceived(value)}`),
+    `The "${name}" ${name.includes('.') ? 'property' : 'argument'} must be ${describeExpected([].concat(types))}.${describeReceived(value)}`),
   ERR_INVALID_ARG_VALUE: (name, value, reason = 'is invalid') => makeError(TypeError, 'ERR_INVALID_ARG_VALUE',
     `The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${util.inspect(value)}`),
   ERR_OUT_OF_RANGE: (name, range, value) => makeError(RangeError, 'ERR_OUT_OF_RANGE',

@@ -32,15 +32,16 @@ function onWake() {
   if (!scheduled) dispatch();
 }
 
-// Node reports a child's exit from its own libuv callback, so code that awaits a message and
-// then the 'exit' sees microtasks run in between. An exit that follows other events of the
-// same batch therefore waits for the next macrotask, as it would in Node.
+// Node reports a channel's EOF and a child's exit from their own libuv callbacks, so code that
+// awaits a message and then checks `connected` or waits for 'exit' sees microtasks run in
+// between. A close or exit that follows other events of the same batch therefore waits for
+// the next macrotask, as it would in Node.
 function dispatch() {
   scheduled = false;
   const events = backlog;
   for (let i = 0; i < events.length; i++) {
     const ev = events[i];
-    if (ev.kind === EV.EXIT && i > 0) {
+    if ((ev.kind === EV.EXIT || ev.kind === EV.CLOSED) && i > 0) {
       backlog = events.slice(i);
       scheduled = true;
       setImmediate(dispatch);

@@ -23,7 +23,8 @@ function spawnSync(file, args, options) {
   v.validateMaxBuffer(options.maxBuffer);
   const killSignal = v.sanitizeKillSignal(options.killSignal) ?? os.constants.signals.SIGTERM;
   const { entries } = normalizeStdio(options.stdio || 'pipe', true);
-  const input = options.input == null ? undefined : toInput(options.input, options.encoding, 'options.stdio[0]');
+  if (options.input != null && entries[0].kind === 'pipe') entries[0].input = options.input;
+  const inputs = entries.map((e, i) => (e.input == null ? null : toInput(e.input, options.encoding, `options.stdio[${i}]`)));
 
   const r = native.binding.spawnSync(
     {
@@ -38,7 +39,7 @@ function spawnSync(file, args, options) {
       gid: options.gid,
       maxFrameSize: 0,
     },
-    { input, timeout: options.timeout, killSignal, maxBuffer: options.maxBuffer },
+    { inputs, timeout: options.timeout, killSignal, maxBuffer: options.maxBuffer },
   );
 
   const spawned = r.pid !== 0;

@@ -1,5 +1,6 @@
 'use strict';
 // Normalises the `stdio` option as Node's getValidStdio does, into what the engine needs.
+const util = require('node:util');
 const { codes } = require('./errors');
 
 function stdioStringToArray(stdio, channel) {
@@ -20,17 +21,14 @@ function stdioStringToArray(stdio, channel) {
   return list;
 }
 
-// The fd behind a stream or handle a user passes in stdio, if it has one.
-function fdOf(value) {
-  if (value == null || typeof value !== 'object') return undefined;
-  if (typeof value.fd === 'number') return value.fd;
+// The libuv handle inside a stream (a net.Socket's pipe or TCP wrap), if it has an fd.
+function handleOf(value) {
   const handle = value._handle || value.handle;
-  if (handle && typeof handle.fd === 'number' && handle.fd >= 0) return handle.fd;
-  return undefined;
+  return handle && typeof handle.fd === 'number' && handle.fd >= 0 ? handle : undefined;
 }
 
-// Returns { entries: [{ kind: 'pipe'|'ipc'|'ignore'|'fd', fd }], ipcIndex }. `sync`: for
-// spawnSync, where an IPC channel cannot work.
+// Returns { entries: [{ kind: 'pipe'|'ipc'|'ignore'|'fd', fd, input?, stream? }], ipcIndex }.
+// `sync`: for spawnSync, where an IPC channel cannot work and a string or buffer entry is input.
 function normalizeStdio(stdio, sync = false) {
   if (typeof stdio === 'string') stdio = stdioStringToArray(stdio);
   else if (!Array.isArray(stdio)) throw codes.ERR_INVALID_ARG_VALUE('stdio', stdio);
@@ -49,11 +47,36 @@ function normalizeStdio(stdio, sync = false) {
     }
     if (s === 'inherit') return { kind: 'fd', fd: i };
     if (typeof s === 'number') return { kind: 'fd', fd: s };
-    const fd = fdOf(s);
-    if (fd !== undefined) return { kind: 'fd', fd };
+    if (s !== null && typeof s === 'object') {
+      if (typeof s.fd === 'number') return { kind: 'fd', fd: s.fd };
+      // A stream over a handle: the child gets its fd and the parent stops reading it.
+      const handle = handleOf(s);
+      if (handle) return { kind: 'fd', fd: handle.fd, stream: s };
+    }
+    if (typeof s === 'string' || ArrayBuffer.isView(s)) {
+      if (!sync) throw codes.ERR_INVALID_SYNC_FORK_INPUT(util.inspect(s));
+      return { kind: 'pipe', fd: -1, input: s };
+    }
     throw codes.ERR_INVALID_ARG_VALUE('stdio', s);
   });
   return { entries, ipcIndex };
 }
 
-module.exports = { stdioStringToArray, normalizeStdio };
+// Node's rule for a stream handed to a child: the parent stops reading from it, so what
+// arrives there is the child's.
+function stopReading(entries) {
+  for (const { stream } of entries) {
+    if (!stream) continue;
+    const handle = handleOf(stream);
+    if (handle && typeof handle.readStop === 'function') {
+      handle.reading = false;
+      handle.readStop();
+    }
+    if (typeof stream.pause !== 'function') continue;
+    stream.pause();
+    stream.readableFlowing = false;
+    if (stream._readableState) stream._readableState.reading = false;
+  }
+}
+
+module.exports = { stdioStringToArray, normalizeStdio, stopReading };

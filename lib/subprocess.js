@@ -6,7 +6,7 @@ const os = require('node:os');
 const util = require('node:util');
 const native = require('./native');
 const { IpcChannel } = require('./channel');
-const { normalizeStdio, stdioStringToArray } = require('./stdio');
+const { normalizeStdio, stdioStringToArray, stopReading } = require('./stdio');
 const { codes, errnoException, AbortError } = require('./errors');
 const v = require('./validate');
 
@@ -34,7 +34,8 @@ class ChildProcess extends EventEmitter {
     this.spawnfile = null;
     this._handle = null;
     this[kId] = 0;
-    this[kChannel] = null;
+    // Left undefined, as Node leaves it, for a child without an IPC channel.
+    this[kChannel] = undefined;
     this[kIpc] = null;
     this[kPending] = [];
     this[kProcessRef] = false;
@@ -76,6 +77,7 @@ class ChildProcess extends EventEmitter {
       gid: options.gid,
       maxFrameSize,
     });
+    stopReading(entries);
     if (r.errno !== 0) {
       const err = -r.errno;
       if (!RUNTIME_SPAWN_ERRORS.has(errnoName(err))) throw errnoException(err, 'spawn');
@@ -95,7 +97,8 @@ class ChildProcess extends EventEmitter {
     return 0;
   }
 
-  // Node still hands out stdio streams for a failed spawn; they close at once.
+  // Node still hands out stdio streams for a failed spawn: stdin is destroyed, the readable
+  // ones end empty (and close once read, which flushStdio sees to).
   _spawnFailed(err, entries) {
     const sockets = entries.map((e, i) => {
       if (e.kind !== 'pipe') return null;
@@ -103,18 +106,20 @@ class ChildProcess extends EventEmitter {
       if (i > 0) {
         this._closesNeeded++;
         socket.on('close', () => this._maybeClose());
+        socket.push(null);
       }
       return socket;
     });
     this._setStdio(sockets);
     process.nextTick(() => {
-      for (const s of sockets) if (s) s.destroy();
       this.exitCode = err;
+      if (this.stdin) this.stdin.destroy();
       const syscall = this.spawnfile ? `spawn ${this.spawnfile}` : 'spawn';
       const error = errnoException(err, syscall);
       if (this.spawnfile) error.path = this.spawnfile;
       error.spawnargs = this.spawnargs.slice(1);
       this.emit('error', error);
+      process.nextTick(flushStdio, this);
       this._maybeClose();
     });
   }
@@ -136,6 +141,9 @@ class ChildProcess extends EventEmitter {
   }
 
   _setupChannel(id) {
+    // Like Node, only a child with a channel has send() and disconnect().
+    this.send = send;
+    this.disconnect = disconnect;
     this._closesNeeded++;
     this.connected = true;
     // `channel` turns null on disconnect; the live channel stays until the engine closes it.
@@ -237,45 +245,6 @@ class ChildProcess extends EventEmitter {
     if (this._closesGot === this._closesNeeded) this.emit('close', this.exitCode, this.signalCode);
   }
 
-  send(message, handle, options, callback) {
-    if (typeof handle === 'function') {
-      callback = handle;
-      handle = undefined;
-      options = undefined;
-    } else if (typeof options === 'function') {
-      callback = options;
-      options = undefined;
-    } else if (options !== undefined) {
-      v.validateObject(options, 'options');
-    }
-    if (this.connected) return this._send(message, handle, options, callback);
-    const ex = codes.ERR_IPC_CHANNEL_CLOSED();
-    if (typeof callback === 'function') process.nextTick(callback, ex);
-    else process.nextTick(() => this.emit('error', ex));
-    return false;
-  }
-
-  _send(message, handle, options, callback) {
-    if (message === undefined) throw codes.ERR_MISSING_ARGS('message');
-    const type = typeof message;
-    if (type !== 'string' && type !== 'object' && type !== 'number' && type !== 'boolean') {
-      throw codes.ERR_INVALID_ARG_TYPE('message', ['string', 'object', 'number', 'boolean'], message);
-    }
-    if (handle !== undefined && handle !== null) throw codes.ERR_FEATURE_UNAVAILABLE('sending handles');
-    return this[kIpc].write(`${JSON.stringify(message)}\n`, callback);
-  }
-
-  disconnect() {
-    if (!this.connected) {
-      this.emit('error', codes.ERR_IPC_DISCONNECTED());
-      return;
-    }
-    this.connected = false;
-    this[kChannel] = null;
-    this[kIpc].close();
-    process.nextTick(() => this.emit('disconnect'));
-  }
-
   kill(sig) {
     const signal = sig === 0 ? 0 : v.convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
     if (this._handle) {
@@ -308,6 +277,45 @@ class ChildProcess extends EventEmitter {
   [Symbol.dispose]() {
     if (!this.killed) this.kill();
   }
+}
+
+function send(message, handle, options, callback) {
+  if (typeof handle === 'function') {
+    callback = handle;
+    handle = undefined;
+    options = undefined;
+  } else if (typeof options === 'function') {
+    callback = options;
+    options = undefined;
+  } else if (options !== undefined) {
+    v.validateObject(options, 'options');
+  }
+  if (this.connected) return sendMessage(this[kIpc], message, handle, callback);
+  const ex = codes.ERR_IPC_CHANNEL_CLOSED();
+  if (typeof callback === 'function') process.nextTick(callback, ex);
+  else process.nextTick(() => this.emit('error', ex));
+  return false;
+}
+
+function sendMessage(channel, message, handle, callback) {
+  if (message === undefined) throw codes.ERR_MISSING_ARGS('message');
+  const type = typeof message;
+  if (type !== 'string' && type !== 'object' && type !== 'number' && type !== 'boolean') {
+    throw codes.ERR_INVALID_ARG_TYPE('message', ['string', 'object', 'number', 'boolean'], message);
+  }
+  if (handle !== undefined && handle !== null) throw codes.ERR_FEATURE_UNAVAILABLE('sending handles');
+  return channel.write(`${JSON.stringify(message)}\n`, callback);
+}
+
+function disconnect() {
+  if (!this.connected) {
+    this.emit('error', codes.ERR_IPC_DISCONNECTED());
+    return;
+  }
+  this.connected = false;
+  this[kChannel] = null;
+  this[kIpc].close();
+  process.nextTick(() => this.emit('disconnect'));
 }
 
 function badFrameError(ev) {
@@ -367,6 +375,9 @@ function normalizeSpawnArguments(file, args, options) {
     v.validateArgumentNullCheck(options.argv0, 'options.argv0');
   }
   if (options.windowsHide != null) v.validateBoolean(options.windowsHide, 'options.windowsHide');
+  if (options.windowsVerbatimArguments != null) {
+    v.validateBoolean(options.windowsVerbatimArguments, 'options.windowsVerbatimArguments');
+  }
   if (options.shell != null && typeof options.shell !== 'boolean' && typeof options.shell !== 'string') {
     throw codes.ERR_INVALID_ARG_TYPE('options.shell', ['boolean', 'string'], options.shell);
   }

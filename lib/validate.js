@@ -56,7 +56,7 @@ function validatePath(value, name) {
   let path = value;
   if (value instanceof URL) path = fileURLToPath(value);
   else if (!Buffer.isBuffer(value) && typeof value !== 'string') {
-    throw codes.ERR_INVALID_ARG_TYPE(name, ['string', 'an instance of Buffer or URL'], value);
+    throw codes.ERR_INVALID_ARG_TYPE(name, ['string', 'Buffer', 'URL'], value);
   }
   if (String(path).includes('\u0000')) {
     throw codes.ERR_INVALID_ARG_VALUE(name, value, 'must be a string, Uint8Array, or URL without null bytes');

@@ -253,7 +253,7 @@ impl Io {
             Command::AddChannel { chan, max_frame } => {
                 if let Some(fd) = chan.raw_fd() {
                     e.ctl(libc::EPOLL_CTL_ADD, fd, IN, token(chan.id, KIND_CHANNEL));
-                    self.readers.insert(chan.id, (chan, Reader::new(max_frame)));
+                    self.readers.insert(chan.id, (chan, Reader::new(fd, max_frame)));
                 }
             }
             Command::AddChild(child) => match &child.pidfd {
@@ -294,10 +294,9 @@ impl Io {
     /// Reads a channel. Returns false once it has ended (and been closed).
     fn read(&mut self, e: &Engine, id: u32) -> bool {
         let Some((chan, reader)) = self.readers.get_mut(&id) else { return false };
-        let Some(fd) = chan.raw_fd() else { return false };
         self.coalesce |= reader.flooding(chan);
         let mut needs_flush = false;
-        let outcome = reader.read(chan, fd, &mut self.events, &mut needs_flush);
+        let outcome = reader.read(chan, &mut self.events, &mut needs_flush);
         if needs_flush {
             self.flush(e, id);
         }

@@ -1,5 +1,6 @@
 //! `spawnSync`: runs a child to completion on the calling thread, blocking in `poll`, not in
-//! a JS busy-wait. Input is written to fd 0, every other pipe is collected, and the child is
+//! a JS busy-wait. Input is written to fd 0 (and to any pipe given input, as Node allows), every
+//! other pipe is collected, and the child is
 //! reaped through its pidfd, so neither libuv nor the engine's thread ever sees it.
 
 use std::io;
@@ -11,7 +12,8 @@ use crate::event::ExitStatus;
 use crate::spawn::{spawn, SpawnSpec};
 
 pub struct SyncLimits {
-    pub input: Vec<u8>,
+    /// Bytes to write per stdio index; a pipe with an entry here is the child's to read.
+    pub inputs: Vec<Option<Vec<u8>>>,
     pub timeout: Option<Duration>,
     pub kill_signal: i32,
     /// Largest output accepted per pipe; more kills the child (`ENOBUFS`).
@@ -32,6 +34,11 @@ struct Pipe {
     fd: OwnedFd,
 }
 
+struct InputPipe<'a> {
+    fd: OwnedFd,
+    rest: &'a [u8],
+}
+
 /// Poll interval when the kernel has no pidfds.
 const NO_PIDFD_POLL: Duration = Duration::from_millis(10);
 const READ_CHUNK: usize = 64 * 1024;
@@ -43,24 +50,21 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
     };
     let child = Child::new(0, spawned.pid);
     let mut output: Vec<Option<Vec<u8>>> = spawned.ends.iter().map(|e| e.as_ref().map(|_| Vec::new())).collect();
-    let mut stdin = None;
+    let mut writers = Vec::new();
     let mut readers = Vec::new();
     for (index, end) in spawned.ends.into_iter().enumerate() {
         let Some(fd) = end else { continue };
         unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        if index == 0 {
-            stdin = Some(fd);
+        let input = limits.inputs.get(index).and_then(|i| i.as_deref());
+        if index == 0 || input.is_some() {
+            output[index] = None;
+            // Without input the child reads EOF at once: the fd is dropped here.
+            if let Some(rest) = input.filter(|i| !i.is_empty()) {
+                writers.push(InputPipe { fd, rest });
+            }
         } else {
             readers.push(Pipe { index, fd });
         }
-    }
-    if output.first().is_some_and(|o| o.is_some()) {
-        output[0] = None;
-    }
-    // Without input the child reads EOF at once.
-    let mut input = &limits.input[..];
-    if input.is_empty() {
-        stdin = None;
     }
     let deadline = limits.timeout.map(|t| Instant::now() + t);
     let mut errno = None;
@@ -68,8 +72,8 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
     let mut buf = vec![0u8; READ_CHUNK];
     while status.is_none() || !readers.is_empty() {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(readers.len() + 2);
-        if let Some(fd) = &stdin {
-            fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
+        for w in &writers {
+            fds.push(libc::pollfd { fd: w.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
         }
         for r in &readers {
             fds.push(libc::pollfd { fd: r.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
@@ -88,19 +92,18 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break;
         }
-        if let Some(fd) = stdin.as_ref().map(|f| f.as_raw_fd()) {
-            if fds[0].revents != 0 {
-                match write_some(fd, input) {
-                    Ok(k) => input = &input[k..],
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    // The child closed its stdin early: the rest of the input is unwanted.
-                    Err(_) => input = &[],
-                }
-                if input.is_empty() {
-                    stdin = None;
-                }
+        writers.retain_mut(|w| {
+            if !fds.iter().any(|p| p.fd == w.fd.as_raw_fd() && p.revents != 0) {
+                return true;
             }
-        }
+            match write_some(w.fd.as_raw_fd(), w.rest) {
+                Ok(k) => w.rest = &w.rest[k..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The child closed its end early: the rest of the input is unwanted.
+                Err(_) => w.rest = &[],
+            }
+            !w.rest.is_empty()
+        });
         readers.retain_mut(|r| {
             let Some(ready) = fds.iter().find(|p| p.fd == r.fd.as_raw_fd()) else { return true };
             if ready.revents == 0 {
@@ -138,7 +141,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
                 let _ = child.kill(limits.kill_signal);
                 // Node stops waiting for output once the time is up; the pipes close below.
                 readers.clear();
-                stdin = None;
+                writers.clear();
             }
         }
         if errno.is_some() && status.is_none() && readers.is_empty() {

@@ -126,6 +126,9 @@ fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 
 /// The read side, owned by the I/O thread.
 pub struct Reader {
+    /// The channel's fd. Only the I/O thread closes it, and it drops this reader first, so
+    /// reading needs no lock.
+    fd: RawFd,
     splitter: LineSplitter,
     /// When the last read returned data.
     last_data: Instant,
@@ -149,8 +152,8 @@ pub enum ReadOutcome {
 const READS_PER_TURN: usize = 16;
 
 impl Reader {
-    pub fn new(max_frame: usize) -> Self {
-        Reader { splitter: LineSplitter::new(max_frame), last_data: Instant::now() - FLOOD_GAP }
+    pub fn new(fd: RawFd, max_frame: usize) -> Self {
+        Reader { fd, splitter: LineSplitter::new(max_frame), last_data: Instant::now() - FLOOD_GAP }
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -161,17 +164,22 @@ impl Reader {
 
     /// Reads what is available and turns complete frames into events. Sets `needs_flush`
     /// when a protocol reply was queued behind other output.
-    pub fn read(&mut self, chan: &Channel, fd: RawFd, events: &mut Vec<Event>, needs_flush: &mut bool) -> ReadOutcome {
+    pub fn read(&mut self, chan: &Channel, events: &mut Vec<Event>, needs_flush: &mut bool) -> ReadOutcome {
+        let fd = self.fd;
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
-            let r = self.splitter.fill(|room| recv(fd, room));
-            match r {
+            let mut room = 0;
+            let r = self.splitter.fill(|buf| {
+                room = buf.len();
+                recv(fd, buf)
+            });
+            let got = match r {
                 Ok(0) => return ReadOutcome::Ended,
-                Ok(_) => {}
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return ReadOutcome::Ended,
-            }
+            };
             let id = chan.id;
             let mut replies: Vec<&'static [u8]> = Vec::new();
             self.splitter.frames(|frame| match frame {
@@ -183,6 +191,11 @@ impl Reader {
                 if let Ok(WriteResult::NeedsFlush(_)) = chan.write(line, 0) {
                     *needs_flush = true;
                 }
+            }
+            // A short read emptied the socket: skip the recv that would only say EAGAIN (it
+            // sits on every message's latency path).
+            if got < room {
+                return ReadOutcome::Drained;
             }
         }
         ReadOutcome::Yielded
