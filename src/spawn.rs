@@ -39,9 +39,10 @@ pub struct Spawned {
     pub ends: Vec<Option<OwnedFd>>,
 }
 
-/// Socket buffer size for the IPC channel: larger than libuv's 64 KiB so bursts of small
-/// frames and big frames need fewer wake-ups (unprivileged maximum here is 4 MiB).
-const IPC_BUFFER: libc::c_int = 1 << 20;
+/// Socket buffer size for pipes and the IPC channel: larger than the default so bursts of
+/// small frames, big frames and bulk output need fewer wake-ups (unprivileged maximum here
+/// is 4 MiB).
+const SOCKET_BUFFER: libc::c_int = 1 << 20;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -66,7 +67,7 @@ fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
 
 fn set_buffers(fd: RawFd) {
     for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
-        let v = IPC_BUFFER;
+        let v = SOCKET_BUFFER;
         unsafe {
             libc::setsockopt(
                 fd,
@@ -124,9 +125,9 @@ fn plan(stdio: &[Stdio]) -> io::Result<Plan> {
             Stdio::Inherit(fd) => (Some(dup_above(*fd, n)?), None),
             Stdio::Pipe | Stdio::Ipc => {
                 let (parent, child) = socketpair()?;
+                set_buffers(parent.as_raw_fd());
+                set_buffers(child.as_raw_fd());
                 if matches!(s, Stdio::Ipc) {
-                    set_buffers(parent.as_raw_fd());
-                    set_buffers(child.as_raw_fd());
                     unsafe { libc::fcntl(parent.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
                 }
                 let child = if child.as_raw_fd() < n { dup_above(child.as_raw_fd(), n)? } else { child };

@@ -1,0 +1,396 @@
+'use strict';
+// The table of benchmark scenarios. Each entry is measured in a fresh parent process
+// (bench/scenario.js) once per run and implementation; bench/run.js alternates the
+// implementations, takes medians and prints the comparison.
+//
+// An entry:
+//   name      short id, selectable with BENCH_ONLY (a token also selects `token-*`)
+//   title     what is measured, shown in the table
+//   nodeArgs  extra flags for the measuring parent process (optional)
+//   metrics   [{ key, label, digits, target?: { op: '<=' | '>=', value } }]
+//             target applies to the ratio ours/node of the medians
+//   run(ctx)  async, returns { [metric key]: number, ...extra info }
+//             ctx.load(mod)      -> 'child_process', 'cluster', ... of the implementation under test
+//             ctx.fixture(file)  -> absolute path of bench/fixtures/<file>
+//
+// To add a scenario (handle passing, cluster connections/s, ...) append an entry here, with
+// any child program it needs in bench/fixtures/.
+
+const num = (name, dflt) => {
+  const v = process.env[name];
+  return v !== undefined && v !== '' ? Number(v) : dflt;
+};
+
+const MSGS = num('BENCH_MSGS', 200000); // (a), (b)
+const WARM_MSGS = num('BENCH_WARM_MSGS', 20000);
+const CHUNK = num('BENCH_CHUNK', 1000); // messages per setImmediate turn
+const PAYLOAD = 40; // 'x'.repeat(40)
+const RTTS = num('BENCH_RTTS', 20000); // (c)
+const WARM_RTTS = num('BENCH_WARM_RTTS', 1000);
+const FORKS = num('BENCH_FORKS', 10); // (d) per run
+const BIG_HEAP_MIB = num('BENCH_HEAP_MIB', 1024); // (d) big-heap parent
+const BIG_MSG_MIB = num('BENCH_BIG_MIB', 64); // (e)
+const BIG_ROUNDS = num('BENCH_BIG_ROUNDS', 3);
+const SPAWNS = num('BENCH_SPAWNS', 40); // spawn-*, exec: per run
+const DRAIN_MIB = num('BENCH_DRAIN_MIB', 256); // drain
+
+// ---------------------------------------------------------------- helpers
+
+const hr = () => process.hrtime.bigint();
+const usSince = (t0) => Number(hr() - t0) / 1e3;
+const cpuUs = (d) => d.user + d.system;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// Nearest-rank percentile of an already sorted array.
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+// Resolves with the first non-undefined value onMessage(msg) returns; rejects if the
+// child exits or errors first.
+function until(child, onMessage) {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      child.off('message', onMsg);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    const onMsg = (m) => {
+      let v;
+      try {
+        v = onMessage(m);
+      } catch (e) {
+        cleanup();
+        reject(e);
+        return;
+      }
+      if (v !== undefined) {
+        cleanup();
+        resolve(v);
+      }
+    };
+    const onExit = (code, sig) => {
+      cleanup();
+      reject(new Error(`child exited early (code ${code}, signal ${sig})`));
+    };
+    const onError = (e) => {
+      cleanup();
+      reject(e);
+    };
+    child.on('message', onMsg);
+    child.on('exit', onExit);
+    child.on('error', onError);
+  });
+}
+
+const ready = (child) => until(child, (m) => (m && m.ready ? true : undefined));
+
+// Disconnects the child and waits for it to exit (SIGKILL after 5 s).
+function finish(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (child.connected) child.disconnect();
+    else child.kill();
+  });
+}
+
+// ---------------------------------------------------------------- measurements
+
+// (a) The child sends n messages; measured from 'go' until the n-th arrives.
+async function receivePhase(child, n) {
+  let count = 0;
+  const c0 = process.cpuUsage();
+  const t0 = hr();
+  const p = until(child, (m) => {
+    if (m.seq !== count) throw new Error(`message ${count} arrived as seq ${m.seq}`);
+    if (++count === n) return { us: usSince(t0), cpu: cpuUs(process.cpuUsage(c0)) };
+  });
+  child.send({ cmd: 'go', n, chunk: CHUNK, payload: PAYLOAD });
+  const { us, cpu } = await p;
+  return { msgsPerSec: n / (us / 1e6), cpuUsPerMsg: cpu / n };
+}
+
+// (b) The parent sends n messages, CHUNK per event-loop turn, then {cmd:'end'}; measured
+// until the child's single reply with its count.
+async function sendPhase(child, n) {
+  const payload = 'x'.repeat(PAYLOAD);
+  const c0 = process.cpuUsage();
+  const t0 = hr();
+  const p = until(child, (m) => (m && m.count !== undefined ? m : undefined));
+  let seq = 0;
+  await new Promise((resolve) => {
+    (function burst() {
+      const end = Math.min(n, seq + CHUNK);
+      for (; seq < end; seq++) child.send({ seq, payload });
+      if (seq < n) setImmediate(burst);
+      else resolve();
+    })();
+  });
+  child.send({ cmd: 'end' });
+  const reply = await p;
+  const us = usSince(t0);
+  const cpu = cpuUs(process.cpuUsage(c0));
+  if (reply.count !== n || !reply.inOrder) {
+    throw new Error(`child counted ${reply.count} of ${n} messages (in order: ${reply.inOrder})`);
+  }
+  return { msgsPerSec: n / (us / 1e6), cpuUsPerMsg: cpu / n };
+}
+
+// (c) n sequential round trips; returns the RTTs in microseconds.
+function pingPong(child, n) {
+  const rtts = new Float64Array(n);
+  let i = 0;
+  let t0;
+  const p = until(child, (m) => {
+    if (m.seq !== i) throw new Error(`reply ${m.seq} while waiting for ${i}`);
+    rtts[i++] = usSince(t0);
+    if (i === n) return rtts;
+    t0 = hr();
+    child.send({ seq: i });
+  });
+  t0 = hr();
+  child.send({ seq: 0 });
+  return p;
+}
+
+// (d) `forks` times: fork() the hello child, time the fork() call and the first message.
+async function forkLatency(ctx, forks) {
+  const { fork } = ctx.load('child_process');
+  const file = ctx.fixture('hello.js');
+  const firstMs = [];
+  const callMs = [];
+  for (let i = 0; i <= forks; i++) {
+    const t0 = hr();
+    const child = fork(file);
+    const t1 = hr();
+    await until(child, (m) => (m && m.hello ? true : undefined));
+    const t2 = hr();
+    await finish(child);
+    if (i === 0) continue; // warm-up fork, not counted
+    callMs.push(Number(t1 - t0) / 1e6);
+    firstMs.push(Number(t2 - t0) / 1e6);
+  }
+  return {
+    firstMsgMs: median(firstMs),
+    forkCallMs: median(callMs),
+    firstMsgMinMs: Math.min(...firstMs),
+    firstMsgMaxMs: Math.max(...firstMs),
+  };
+}
+
+// Allocates `mib` MiB of Buffers and writes every page, so the parent's resident set
+// (and page tables) really hold them. Kept alive on globalThis.
+function holdHeap(mib) {
+  const SLAB = 16 * 1024 * 1024;
+  const bufs = [];
+  for (let done = 0; done < mib * 1024 * 1024; done += SLAB) {
+    const b = Buffer.allocUnsafe(SLAB);
+    b.fill((bufs.length % 250) + 1);
+    bufs.push(b);
+  }
+  globalThis.__benchHeap = bufs;
+  return process.memoryUsage().rss / (1024 * 1024);
+}
+
+// `times` times (after one warm-up): spawn /bin/true and wait for 'exit'; then spawnSync it.
+async function spawnLatency(ctx, times) {
+  const { spawn, spawnSync } = ctx.load('child_process');
+  const asyncMs = [];
+  const syncMs = [];
+  for (let i = 0; i <= times; i++) {
+    const t0 = hr();
+    const child = spawn('/bin/true', [], { stdio: 'ignore' });
+    await new Promise((resolve, reject) => {
+      child.once('exit', resolve);
+      child.once('error', reject);
+    });
+    const t1 = hr();
+    const r = spawnSync('/bin/true', [], { stdio: 'ignore' });
+    const t2 = hr();
+    if (r.status !== 0) throw new Error(`spawnSync /bin/true: status ${r.status}, ${r.error}`);
+    if (i === 0) continue;
+    asyncMs.push(Number(t1 - t0) / 1e6);
+    syncMs.push(Number(t2 - t1) / 1e6);
+  }
+  return { asyncMs: median(asyncMs), syncMs: median(syncMs) };
+}
+
+const ratioTarget = (op, value) => ({ op, value });
+
+// ---------------------------------------------------------------- the table
+
+const scenarios = [
+  {
+    name: 'a',
+    title: `child→parent ${MSGS} small msgs`,
+    metrics: [
+      { key: 'msgsPerSec', label: 'msgs/s', digits: 0, target: ratioTarget('>=', 1.0) },
+      { key: 'cpuUsPerMsg', label: 'parent CPU µs/msg', digits: 2, target: ratioTarget('<=', 0.5) },
+    ],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('sender.js'));
+      await ready(child);
+      await receivePhase(child, WARM_MSGS);
+      const r = await receivePhase(child, MSGS);
+      await finish(child);
+      return r;
+    },
+  },
+  {
+    name: 'b',
+    title: `parent→child ${MSGS} small msgs`,
+    metrics: [
+      { key: 'msgsPerSec', label: 'msgs/s', digits: 0, target: ratioTarget('>=', 1.0) },
+      { key: 'cpuUsPerMsg', label: 'parent CPU µs/msg', digits: 2, target: ratioTarget('<=', 0.5) },
+    ],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('counter.js'));
+      await ready(child);
+      await sendPhase(child, WARM_MSGS);
+      const r = await sendPhase(child, MSGS);
+      await finish(child);
+      return r;
+    },
+  },
+  {
+    name: 'c',
+    title: `ping-pong ${RTTS} round trips`,
+    metrics: [
+      { key: 'p50Us', label: 'RTT p50 µs', digits: 1, target: ratioTarget('<=', 1.0) },
+      { key: 'p99Us', label: 'RTT p99 µs', digits: 1 },
+    ],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('echo.js'));
+      await ready(child);
+      await pingPong(child, WARM_RTTS);
+      const rtts = (await pingPong(child, RTTS)).sort();
+      await finish(child);
+      return { p50Us: pct(rtts, 50), p99Us: pct(rtts, 99), meanUs: rtts.reduce((s, x) => s + x, 0) / rtts.length };
+    },
+  },
+  {
+    name: 'd-small',
+    title: `fork→first msg, small parent heap (median of ${FORKS})`,
+    metrics: [
+      { key: 'firstMsgMs', label: 'fork→first msg ms', digits: 2 },
+      { key: 'forkCallMs', label: 'fork() call ms', digits: 2 },
+    ],
+    async run(ctx) {
+      const rssMiB = process.memoryUsage().rss / (1024 * 1024);
+      return { ...(await forkLatency(ctx, FORKS)), rssMiB };
+    },
+  },
+  {
+    name: 'd-1gib',
+    title: `fork→first msg, parent holding ${BIG_HEAP_MIB} MiB touched (median of ${FORKS})`,
+    nodeArgs: ['--max-old-space-size=4096'],
+    metrics: [
+      { key: 'firstMsgMs', label: 'fork→first msg ms', digits: 2, target: ratioTarget('<=', 0.2) },
+      { key: 'forkCallMs', label: 'fork() call ms', digits: 2 },
+      { key: 'rssMiB', label: 'parent RSS MiB', digits: 0 },
+    ],
+    async run(ctx) {
+      const rssMiB = holdHeap(BIG_HEAP_MIB);
+      return { ...(await forkLatency(ctx, FORKS)), rssMiB };
+    },
+  },
+  {
+    name: 'e',
+    title: `${BIG_MSG_MIB} MiB message round trip (median of ${BIG_ROUNDS})`,
+    metrics: [{ key: 'rttMs', label: 'round trip ms', digits: 1, target: ratioTarget('<=', 1.0) }],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('echo.js'));
+      await ready(child);
+      const data = 'x'.repeat(BIG_MSG_MIB * 1024 * 1024);
+      const times = [];
+      for (let i = 0; i < BIG_ROUNDS; i++) {
+        const t0 = hr();
+        const p = until(child, (m) => (m && m.seq === i ? m : undefined));
+        child.send({ seq: i, data });
+        const back = await p;
+        times.push(usSince(t0) / 1e3);
+        if (back.data !== data) throw new Error(`echo came back different (${back.data.length} chars)`);
+      }
+      await finish(child);
+      return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+    },
+  },
+  {
+    name: 'spawn-small',
+    title: `spawn /bin/true → exit, small parent heap (median of ${SPAWNS})`,
+    metrics: [
+      { key: 'asyncMs', label: 'spawn→exit ms', digits: 3, target: ratioTarget('<=', 1.0) },
+      { key: 'syncMs', label: 'spawnSync ms', digits: 3, target: ratioTarget('<=', 1.0) },
+    ],
+    run: (ctx) => spawnLatency(ctx, SPAWNS),
+  },
+  {
+    name: 'spawn-1gib',
+    title: `spawn /bin/true → exit, parent holding ${BIG_HEAP_MIB} MiB touched (median of ${SPAWNS})`,
+    nodeArgs: ['--max-old-space-size=4096'],
+    metrics: [
+      { key: 'asyncMs', label: 'spawn→exit ms', digits: 3, target: ratioTarget('<=', 0.2) },
+      { key: 'syncMs', label: 'spawnSync ms', digits: 3, target: ratioTarget('<=', 0.2) },
+    ],
+    async run(ctx) {
+      holdHeap(BIG_HEAP_MIB);
+      return spawnLatency(ctx, SPAWNS);
+    },
+  },
+  {
+    name: 'exec',
+    title: `exec('echo hi') round trip (median of ${SPAWNS})`,
+    metrics: [{ key: 'execMs', label: 'exec ms', digits: 3, target: ratioTarget('<=', 1.0) }],
+    async run(ctx) {
+      const { exec } = ctx.load('child_process');
+      const times = [];
+      for (let i = 0; i <= SPAWNS; i++) {
+        const t0 = hr();
+        const stdout = await new Promise((resolve, reject) => {
+          exec('echo hi', (err, out) => (err ? reject(err) : resolve(out)));
+        });
+        if (stdout !== 'hi\n') throw new Error(`exec printed ${JSON.stringify(stdout)}`);
+        if (i > 0) times.push(usSince(t0) / 1e3);
+      }
+      return { execMs: median(times) };
+    },
+  },
+  {
+    name: 'drain',
+    title: `${DRAIN_MIB} MiB of a child's stdout drained`,
+    metrics: [{ key: 'mibPerSec', label: 'MiB/s', digits: 0, target: ratioTarget('>=', 1.0) }],
+    async run(ctx) {
+      const { spawn } = ctx.load('child_process');
+      const bytes = DRAIN_MIB * 1024 * 1024;
+      const t0 = hr();
+      const child = spawn('head', ['-c', String(bytes), '/dev/zero'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let got = 0;
+      child.stdout.on('data', (chunk) => {
+        got += chunk.length;
+      });
+      await new Promise((resolve, reject) => {
+        child.once('close', resolve);
+        child.once('error', reject);
+      });
+      const us = usSince(t0);
+      if (got !== bytes) throw new Error(`drained ${got} of ${bytes} bytes`);
+      return { mibPerSec: DRAIN_MIB / (us / 1e6) };
+    },
+  },
+];
+
+module.exports = { scenarios, median };
