@@ -1,32 +1,100 @@
-// Types for native-cluster: the shape of node:child_process (and later node:cluster).
+// Types for native-cluster: the shape of node:child_process (node:cluster comes later).
 /// <reference types="node" />
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable, Stream } from 'node:stream';
 import type { Socket } from 'node:net';
 
 export type StdioEntry = 'pipe' | 'overlapped' | 'ignore' | 'inherit' | 'ipc' | Stream | number | null | undefined;
+export type StdioOption = 'pipe' | 'overlapped' | 'ignore' | 'inherit' | StdioEntry[];
 export type Serializable = string | object | number | boolean;
 
-export interface ForkOptions {
+interface CommonOptions {
   cwd?: string | URL;
   env?: NodeJS.ProcessEnv;
-  execPath?: string;
-  execArgv?: string[];
-  silent?: boolean;
-  stdio?: 'pipe' | 'overlapped' | 'ignore' | 'inherit' | StdioEntry[];
-  detached?: boolean;
   uid?: number;
   gid?: number;
   timeout?: number;
   killSignal?: NodeJS.Signals | number;
+  windowsHide?: boolean;
+}
+
+export interface SpawnOptions extends CommonOptions {
+  argv0?: string;
+  stdio?: StdioOption;
+  detached?: boolean;
+  shell?: boolean | string;
   signal?: AbortSignal;
   serialization?: 'json' | 'advanced';
-  windowsHide?: boolean;
+  windowsVerbatimArguments?: boolean;
+  /** With an 'ipc' entry in stdio: the largest message accepted from the child, in bytes
+   * (default 512 MiB). Longer frames are skipped and reported as ERR_IPC_FRAME_TOO_LARGE. */
+  maxFrameSize?: number;
+}
+
+export interface ForkOptions extends CommonOptions {
+  execPath?: string;
+  execArgv?: string[];
+  silent?: boolean;
+  stdio?: StdioOption;
+  detached?: boolean;
+  signal?: AbortSignal;
+  serialization?: 'json' | 'advanced';
   argv0?: string;
   /** Largest message accepted from the child, in bytes (default 512 MiB). Longer frames are
    * skipped and reported as ERR_IPC_FRAME_TOO_LARGE. */
   maxFrameSize?: number;
 }
+
+export interface ExecOptions extends CommonOptions {
+  shell?: string;
+  signal?: AbortSignal;
+  maxBuffer?: number;
+  encoding?: BufferEncoding | 'buffer' | null;
+}
+
+export interface ExecFileOptions extends CommonOptions {
+  shell?: boolean | string;
+  signal?: AbortSignal;
+  maxBuffer?: number;
+  encoding?: BufferEncoding | 'buffer' | null;
+  windowsVerbatimArguments?: boolean;
+}
+
+export interface SpawnSyncOptions extends CommonOptions {
+  argv0?: string;
+  /** Entries may also be a string or buffer: input for the child to read on that fd. */
+  stdio?: 'pipe' | 'overlapped' | 'ignore' | 'inherit' | Array<StdioEntry | string | NodeJS.ArrayBufferView>;
+  input?: string | NodeJS.ArrayBufferView;
+  shell?: boolean | string;
+  maxBuffer?: number;
+  encoding?: BufferEncoding | 'buffer' | null;
+  detached?: boolean;
+}
+
+export interface ExecSyncOptions extends SpawnSyncOptions {
+  shell?: string;
+}
+
+export interface SpawnSyncReturns<T> {
+  pid: number;
+  output: Array<T | null> | null;
+  stdout: T;
+  stderr: T;
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+/** The error given to exec()/execFile() callbacks and thrown by the sync variants. */
+export interface ExecException extends Error {
+  code?: number | string;
+  killed?: boolean;
+  signal?: NodeJS.Signals | null;
+  cmd?: string;
+}
+
+type Output = string | Buffer;
+export type ExecCallback = (error: ExecException | null, stdout: Output, stderr: Output) => void;
 
 export interface MessageOptions {
   keepOpen?: boolean;
@@ -47,7 +115,8 @@ export type PeerErrorCode =
 export class ChildProcess extends EventEmitter {
   readonly pid?: number;
   readonly connected: boolean;
-  readonly channel: IpcChannel | null;
+  /** Undefined for a child without an IPC channel, null once disconnected. */
+  readonly channel?: IpcChannel | null;
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
   readonly killed: boolean;
@@ -57,6 +126,7 @@ export class ChildProcess extends EventEmitter {
   stdout: Readable | null;
   stderr: Readable | null;
   readonly stdio: Array<Socket | null>;
+  /** Present only on a child with an IPC channel, as in Node. */
   send(message: Serializable, callback?: (error: Error | null) => void): boolean;
   send(message: Serializable, sendHandle?: unknown, callback?: (error: Error | null) => void): boolean;
   send(message: Serializable, sendHandle?: unknown, options?: MessageOptions, callback?: (error: Error | null) => void): boolean;
@@ -83,3 +153,42 @@ export class ChildProcess extends EventEmitter {
 
 export function fork(modulePath: string | URL, options?: ForkOptions): ChildProcess;
 export function fork(modulePath: string | URL, args?: readonly string[], options?: ForkOptions): ChildProcess;
+
+export function spawn(command: string, options?: SpawnOptions): ChildProcess;
+export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): ChildProcess;
+
+export function exec(command: string, callback?: ExecCallback): ChildProcess;
+export function exec(command: string, options?: ExecOptions, callback?: ExecCallback): ChildProcess;
+export namespace exec {
+  function __promisify__(
+    command: string,
+    options?: ExecOptions,
+  ): Promise<{ stdout: Output; stderr: Output }> & { child: ChildProcess };
+}
+
+export function execFile(file: string, callback?: ExecCallback): ChildProcess;
+export function execFile(file: string, args?: readonly string[] | null, callback?: ExecCallback): ChildProcess;
+export function execFile(file: string, options?: ExecFileOptions, callback?: ExecCallback): ChildProcess;
+export function execFile(
+  file: string,
+  args?: readonly string[] | null,
+  options?: ExecFileOptions,
+  callback?: ExecCallback,
+): ChildProcess;
+export namespace execFile {
+  function __promisify__(
+    file: string,
+    args?: readonly string[] | null,
+    options?: ExecFileOptions,
+  ): Promise<{ stdout: Output; stderr: Output }> & { child: ChildProcess };
+}
+
+export function spawnSync(command: string, options?: SpawnSyncOptions): SpawnSyncReturns<Output>;
+export function spawnSync(
+  command: string,
+  args?: readonly string[],
+  options?: SpawnSyncOptions,
+): SpawnSyncReturns<Output>;
+export function execSync(command: string, options?: ExecSyncOptions): Output;
+export function execFileSync(file: string, options?: SpawnSyncOptions): Output;
+export function execFileSync(file: string, args?: readonly string[], options?: SpawnSyncOptions): Output;
