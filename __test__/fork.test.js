@@ -812,8 +812,19 @@ for (const impl of IMPLS) {
 
       if (process.getuid && process.getuid() === 0) {
         it('uid/gid', async (t) => {
-          const child = forkChild(t, impl, ['info'], { uid: 65534, gid: 65534, cwd: '/' });
-          const [info] = await next(child, 'message');
+          // The checkout may sit in a directory only root can enter (mktemp -d is 0700): run a
+          // copy of the fixture from a directory the target user can read.
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-uid-'));
+          t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+          fs.chmodSync(dir, 0o755);
+          const script = path.join(dir, 'child.js');
+          fs.copyFileSync(CHILD, script);
+          fs.chmodSync(script, 0o644);
+          const child = forkTracked(t, impl, script, ['info'], { uid: 65534, gid: 65534, cwd: '/' });
+          const [info] = await Promise.race([
+            next(child, 'message'),
+            next(child, 'exit').then(([code]) => assert.fail(`the child exited (${code}) before reporting`)),
+          ]);
           assert.equal(info.uid, 65534);
           assert.equal(info.gid, 65534);
           await next(child, 'exit');
