@@ -5,28 +5,37 @@
 const { EventEmitter } = require('node:events');
 const native = require('./native');
 const { codes, errnoException } = require('./errors');
+const { encodeFrame, decodeFrames } = require('./serialization');
+
+// Node's rule for what is an internal message rather than a user's.
+function isInternal(message) {
+  return message !== null && typeof message === 'object' && typeof message.cmd === 'string' &&
+    message.cmd.length > 5 && message.cmd.startsWith('NODE_');
+}
 
 // Node's send() returns false once this much is waiting ("> 2 read() calls behind").
 const BACKPRESSURE_BYTES = 65536 * 2;
-// A tick's frames are handed over early once they are this large, to bound the joined string.
-const EARLY_FLUSH_CHARS = 1 << 20;
+// A tick's frames are handed over early once they are this large, to bound the joined data.
+const EARLY_FLUSH_SIZE = 1 << 20;
 
 class IpcChannel extends EventEmitter {
   #id;
+  #advanced;
   #onDeliver;
   #refd = true;
   #open = true;
   #frames = [];
-  #frameChars = 0;
+  #frameSize = 0;
   #callbacks = []; // callbacks (or null) of the frames in #frames, in order
   #flushQueued = false;
   #ackSeq = 0;
   #awaiting = []; // [ackId, callbacks] handed to the engine, not yet written
   #engineQueued = 0;
 
-  constructor(id, onDeliver) {
+  constructor(id, advanced, onDeliver) {
     super();
     this.#id = id;
+    this.#advanced = advanced;
     this.#onDeliver = onDeliver;
     native.ref();
   }
@@ -46,30 +55,36 @@ class IpcChannel extends EventEmitter {
     else native.unref();
   }
 
-  // Queues one serialised frame; returns Node's send() return value.
-  write(frame, callback) {
+  // Serialises and queues a message; returns Node's send() return value.
+  send(message, callback) {
+    return this.#write(this.#advanced ? encodeFrame(message) : `${JSON.stringify(message)}\n`, callback);
+  }
+
+  #write(frame, callback) {
     this.#frames.push(frame);
     this.#callbacks.push(typeof callback === 'function' ? callback : null);
-    this.#frameChars += frame.length;
-    if (this.#frameChars >= EARLY_FLUSH_CHARS) this.flush();
+    this.#frameSize += frame.length;
+    if (this.#frameSize >= EARLY_FLUSH_SIZE) this.flush();
     else if (!this.#flushQueued) {
       this.#flushQueued = true;
       process.nextTick(flushTick, this);
     }
-    return this.#frameChars + this.#engineQueued < BACKPRESSURE_BYTES;
+    return this.#frameSize + this.#engineQueued < BACKPRESSURE_BYTES;
   }
 
   flush() {
     this.#flushQueued = false;
     if (this.#frames.length === 0) return;
-    const data = this.#frames.length === 1 ? this.#frames[0] : this.#frames.join('');
+    const frames = this.#frames;
     const callbacks = this.#callbacks;
     const wantsAck = callbacks.some((cb) => cb !== null);
     this.#frames = [];
     this.#callbacks = [];
-    this.#frameChars = 0;
+    this.#frameSize = 0;
     const ack = wantsAck ? ++this.#ackSeq : 0;
-    const r = native.binding.channelWrite(this.#id, data, ack);
+    const r = this.#advanced
+      ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), ack)
+      : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), ack);
     if (r < 0) {
       this.#fail(callbacks, -r);
     } else if (r === 0) {
@@ -122,6 +137,24 @@ class IpcChannel extends EventEmitter {
 
   onInternal(text) {
     this.#onDeliver('internalMessage', JSON.parse(text));
+  }
+
+  // Advanced mode: the engine only splits frames, so the handle-protocol checks it makes for
+  // json frames happen here, after deserialising.
+  onFrames(batch) {
+    decodeFrames(batch, (message) => {
+      if (!isInternal(message)) {
+        this.#onDeliver('message', message);
+      } else if (message.cmd === 'NODE_HANDLE') {
+        // Every handle frame gets exactly one reply; until handles are supported, a NACK.
+        this.#write(encodeFrame({ cmd: 'NODE_HANDLE_NACK' }), null);
+        this.#onDeliver('error', codes.ERR_IPC_HANDLE_REFUSED());
+      } else if (message.cmd === 'NODE_HANDLE_ACK' || message.cmd === 'NODE_HANDLE_NACK') {
+        this.#onDeliver('error', codes.ERR_IPC_UNEXPECTED_ACK());
+      } else {
+        this.#onDeliver('internalMessage', message);
+      }
+    }, () => this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE('v8')));
   }
 }
 

@@ -54,7 +54,6 @@ class ChildProcess extends EventEmitter {
     const { entries, ipcIndex } = normalizeStdio(options.stdio || 'pipe');
     v.validateOneOf(options.serialization, 'options.serialization', [undefined, 'json', 'advanced']);
     const serialization = options.serialization || 'json';
-    if (serialization === 'advanced' && ipcIndex !== -1) throw codes.ERR_FEATURE_UNAVAILABLE("serialization: 'advanced'");
     const envPairs = (options.envPairs || []).filter(
       (pair) => !(ipcIndex !== -1 && /^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair)));
     if (ipcIndex !== -1) envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
@@ -76,6 +75,7 @@ class ChildProcess extends EventEmitter {
       uid: options.uid,
       gid: options.gid,
       maxFrameSize,
+      advanced: serialization === 'advanced',
     });
     stopReading(entries);
     if (r.errno !== 0) {
@@ -92,7 +92,7 @@ class ChildProcess extends EventEmitter {
     native.owners.set(r.id, this);
     const sockets = entries.map((e, i) => (e.kind === 'pipe' ? this._wrapPipe(r.fds[i], i) : null));
     this._setStdio(sockets);
-    if (ipcIndex !== -1) this._setupChannel(r.id);
+    if (ipcIndex !== -1) this._setupChannel(r.id, serialization === 'advanced');
     process.nextTick(() => this.emit('spawn'));
     return 0;
   }
@@ -140,14 +140,14 @@ class ChildProcess extends EventEmitter {
     this.stdio = sockets;
   }
 
-  _setupChannel(id) {
+  _setupChannel(id, advanced) {
     // Like Node, only a child with a channel has send() and disconnect().
     this.send = send;
     this.disconnect = disconnect;
     this._closesNeeded++;
     this.connected = true;
     // `channel` turns null on disconnect; the live channel stays until the engine closes it.
-    this[kChannel] = this[kIpc] = new IpcChannel(id, (event, value) => this._deliver(event, value));
+    this[kChannel] = this[kIpc] = new IpcChannel(id, advanced, (event, value) => this._deliver(event, value));
     // Messages that arrive with no 'message' listener wait for one, as in Node.
     this.on('newListener', (event) => {
       if (event !== 'message') return;
@@ -186,6 +186,9 @@ class ChildProcess extends EventEmitter {
         break;
       case EV.INTERNAL:
         if (channel) channel.onInternal(ev.text);
+        break;
+      case EV.FRAMES:
+        if (channel) channel.onFrames(ev.data);
         break;
       case EV.BAD_FRAME:
         this._peerError(badFrameError(ev));
@@ -304,7 +307,7 @@ function sendMessage(channel, message, handle, callback) {
     throw codes.ERR_INVALID_ARG_TYPE('message', ['string', 'object', 'number', 'boolean'], message);
   }
   if (handle !== undefined && handle !== null) throw codes.ERR_FEATURE_UNAVAILABLE('sending handles');
-  return channel.write(`${JSON.stringify(message)}\n`, callback);
+  return channel.send(message, callback);
 }
 
 function disconnect() {

@@ -9,7 +9,7 @@ use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFun
 use napi::{Env, JsFunction, JsUnknown};
 use napi_derive::napi;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Framing};
 use crate::child::Child;
 use crate::event::{Event, ExitStatus};
 use crate::reactor::engine;
@@ -61,6 +61,7 @@ pub const EV_WRITTEN: u32 = 4;
 pub const EV_WRITE_FAILED: u32 = 5;
 pub const EV_CLOSED: u32 = 6;
 pub const EV_EXIT: u32 = 7;
+pub const EV_FRAMES: u32 = 8;
 
 #[napi(object)]
 pub struct EngineEvent {
@@ -68,6 +69,8 @@ pub struct EngineEvent {
     pub id: u32,
     /// Messages: a JSON array text; internal: one JSON message.
     pub text: Option<String>,
+    /// Frames: advanced-mode frames back to back, each with its length header.
+    pub data: Option<Buffer>,
     pub code: Option<String>,
     pub reason: Option<String>,
     /// Written: ack id; write failed: errno; exit: exit code.
@@ -77,13 +80,23 @@ pub struct EngineEvent {
 
 impl From<Event> for EngineEvent {
     fn from(e: Event) -> Self {
-        let base = |kind, id| EngineEvent { kind, id, text: None, code: None, reason: None, num: None, signal: None };
+        let base = |kind, id| EngineEvent {
+            kind,
+            id,
+            text: None,
+            data: None,
+            code: None,
+            reason: None,
+            num: None,
+            signal: None,
+        };
         match e {
             Event::Messages { id, mut batch, .. } => {
                 batch.push(b']');
                 // SAFETY: every frame was checked to be UTF-8 and the separators are ASCII.
                 EngineEvent { text: Some(unsafe { String::from_utf8_unchecked(batch) }), ..base(EV_MESSAGES, id) }
             }
+            Event::Frames { id, batch } => EngineEvent { data: Some(batch.into()), ..base(EV_FRAMES, id) },
             Event::Internal { id, json } => EngineEvent { text: Some(json), ..base(EV_INTERNAL, id) },
             Event::BadFrame { id, code, reason } => {
                 EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
@@ -128,6 +141,8 @@ pub struct SpawnOptions {
     pub gid: Option<u32>,
     /// Largest accepted incoming frame, bytes.
     pub max_frame_size: f64,
+    /// The channel uses Node's `advanced` serialization (length-prefixed frames).
+    pub advanced: Option<bool>,
 }
 
 #[napi(object)]
@@ -173,7 +188,7 @@ fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
 #[napi]
 pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
     let engine = engine().map_err(io_err)?;
-    let max_frame = opts.max_frame_size as usize;
+    let framing = Framing::new(opts.advanced.unwrap_or(false), opts.max_frame_size as usize);
     let spec = spec_from(opts)?;
     let ipc_index = spec.stdio.iter().position(|s| matches!(s, Stdio::Ipc));
     let spawned = match spawn_process(&spec) {
@@ -184,11 +199,11 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
     };
     let id = engine.next_id();
     let mut fds = Vec::with_capacity(spawned.ends.len());
-    let mut channel = None;
+    let mut channel_fd = None;
     for (i, end) in spawned.ends.into_iter().enumerate() {
         match end {
             Some(fd) if Some(i) == ipc_index => {
-                channel = Some((Arc::new(Channel::new(id, fd)), max_frame));
+                channel_fd = Some(fd);
                 fds.push(-1);
             }
             // Ownership passes to the JS stream that wraps it.
@@ -196,6 +211,7 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
             None => fds.push(-1),
         }
     }
+    let channel = channel_fd.map(|fd| (Arc::new(Channel::new(id, fd)), framing));
     engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
     Ok(SpawnResult { id, pid: spawned.pid, errno: 0, fds })
 }
@@ -204,7 +220,17 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
 /// negative errno.
 #[napi]
 pub fn channel_write(id: u32, data: String, ack: u32) -> f64 {
-    match engine().and_then(|e| e.write(id, data.as_bytes(), ack)) {
+    write_frames(id, data.as_bytes(), ack)
+}
+
+/// `channelWrite` for frames already in bytes (advanced mode).
+#[napi]
+pub fn channel_write_bytes(id: u32, data: Buffer, ack: u32) -> f64 {
+    write_frames(id, &data, ack)
+}
+
+fn write_frames(id: u32, data: &[u8], ack: u32) -> f64 {
+    match engine().and_then(|e| e.write(id, data, ack)) {
         Ok(n) => n as f64,
         Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as f64),
     }

@@ -18,6 +18,12 @@ pub enum Event {
         batch: Vec<u8>,
         count: u32,
     },
+    /// Frames of one `advanced`-mode channel, in order, back to back with their length
+    /// headers; JS deserialises them (and tells internal messages from user ones).
+    Frames {
+        id: u32,
+        batch: Vec<u8>,
+    },
     /// One internal (`NODE_*`) message, as JSON text.
     Internal {
         id: u32,
@@ -68,6 +74,18 @@ pub fn push_message(events: &mut Vec<Event>, id: u32, frame: &[u8]) {
     events.push(Event::Messages { id, batch, count: 1 });
 }
 
+/// Appends an advanced-mode frame, extending the previous batch of the same channel when
+/// possible.
+pub fn push_frame(events: &mut Vec<Event>, id: u32, frame: &[u8]) {
+    if let Some(Event::Frames { id: last, batch }) = events.last_mut() {
+        if *last == id && batch.len() + frame.len() < MAX_BATCH {
+            batch.extend_from_slice(frame);
+            return;
+        }
+    }
+    events.push(Event::Frames { id, batch: frame.to_vec() });
+}
+
 /// Moves `more` behind `events`, joining a batch split across the boundary.
 pub fn append(events: &mut Vec<Event>, more: Vec<Event>) {
     let mut it = more.into_iter();
@@ -79,6 +97,11 @@ pub fn append(events: &mut Vec<Event>, more: Vec<Event>) {
                 batch.extend_from_slice(b",\n");
                 batch.extend_from_slice(&b2[1..]);
                 *count += c2;
+            }
+            (Some(Event::Frames { id, batch }), Event::Frames { id: id2, batch: b2 })
+                if *id == id2 && batch.len() + b2.len() < MAX_BATCH =>
+            {
+                batch.extend_from_slice(&b2);
             }
             (_, first) => events.push(first),
         }

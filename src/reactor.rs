@@ -10,14 +10,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::channel::{Channel, ReadOutcome, Reader, WriteResult};
+use crate::channel::{Channel, Framing, ReadOutcome, Reader, WriteResult};
 use crate::child::Child;
 use crate::event::{append, Event};
 
 pub enum Command {
     AddChannel {
         chan: Arc<Channel>,
-        max_frame: usize,
+        framing: Framing,
     },
     AddChild(Arc<Child>),
     /// A channel's queue became non-empty: watch it for writability.
@@ -117,11 +117,11 @@ impl Engine {
         }
     }
 
-    pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, usize)>) {
+    pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
         self.children.lock().unwrap().insert(child.id, child.clone());
-        if let Some((chan, max_frame)) = chan {
+        if let Some((chan, framing)) = chan {
             self.channels.lock().unwrap().insert(chan.id, chan.clone());
-            self.submit(Command::AddChannel { chan, max_frame });
+            self.submit(Command::AddChannel { chan, framing });
         }
         self.submit(Command::AddChild(child));
     }
@@ -250,10 +250,10 @@ impl Io {
 
     fn command(&mut self, e: &Engine, cmd: Command) {
         match cmd {
-            Command::AddChannel { chan, max_frame } => {
+            Command::AddChannel { chan, framing } => {
                 if let Some(fd) = chan.raw_fd() {
                     e.ctl(libc::EPOLL_CTL_ADD, fd, IN, token(chan.id, KIND_CHANNEL));
-                    self.readers.insert(chan.id, (chan, Reader::new(fd, max_frame)));
+                    self.readers.insert(chan.id, (chan, Reader::new(fd, framing)));
                 }
             }
             Command::AddChild(child) => match &child.pidfd {

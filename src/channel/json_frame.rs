@@ -4,96 +4,60 @@
 //! `max_frame` is reported once and its bytes are discarded up to the next newline, so memory
 //! stays bounded whatever the peer writes and the stream resynchronises on the next frame.
 
-/// One unit of framed input.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Frame<'a> {
-    /// A complete line, without its `\n`. May be empty or invalid UTF-8: judging it is the
-    /// caller's business.
-    Line(&'a [u8]),
-    /// A line exceeded the frame limit; its bytes up to the next newline are dropped.
-    TooLarge,
-}
+use super::read_buffer::{Frame, ReadBuffer, MIN_READ};
 
 pub struct LineSplitter {
-    /// Always initialised; bytes `start..end` are unconsumed input.
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Bytes from `start` already known to hold no newline (avoids rescanning a long line).
+    input: ReadBuffer,
+    /// Bytes of the pending input already known to hold no newline (avoids rescanning a
+    /// long line).
     scanned: usize,
     max_frame: usize,
     discarding: bool,
 }
 
-/// Reads at least this much per `recv`, so small messages arrive in few syscalls.
-const MIN_READ: usize = 64 * 1024;
-
 impl LineSplitter {
     pub fn new(max_frame: usize) -> Self {
-        LineSplitter { buf: Vec::new(), start: 0, end: 0, scanned: 0, max_frame, discarding: false }
+        LineSplitter { input: ReadBuffer::default(), scanned: 0, max_frame, discarding: false }
     }
 
     /// Lets `read` fill spare room at the end of the buffer and keeps what it reports filled.
     pub fn fill<E>(&mut self, read: impl FnOnce(&mut [u8]) -> Result<usize, E>) -> Result<usize, E> {
-        if self.start > 0 && (self.start == self.end || self.start >= self.buf.len() / 2) {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
         // Grow with the pending line so a huge frame costs O(n) copies in total.
-        let want = MIN_READ.max((self.end - self.start).min(8 << 20));
-        if self.buf.len() - self.end < want {
-            self.buf.resize(self.end + want, 0);
-        }
-        let n = read(&mut self.buf[self.end..])?;
-        self.end += n;
-        // Do not keep a huge buffer alive after a huge frame has gone through.
-        if self.start == self.end && self.buf.len() > 4 * MIN_READ {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
-        }
-        Ok(n)
+        let want = MIN_READ.max(self.input.pending().len().min(8 << 20));
+        self.input.fill(want, read)
     }
 
     /// Appends bytes (for callers that already hold the data, and for tests).
-    pub fn push(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let _ = self.fill(|room| -> Result<usize, ()> {
-                let n = data.len().min(room.len());
-                room[..n].copy_from_slice(&data[..n]);
-                data = &data[n..];
-                Ok(n)
-            });
-        }
+    pub fn push(&mut self, data: &[u8]) {
+        self.input.push(data);
     }
 
     /// Calls `f` for every complete frame now available, in order.
     pub fn frames(&mut self, mut f: impl FnMut(Frame<'_>)) {
         loop {
-            let from = self.start + self.scanned;
-            match find_newline(&self.buf[from..self.end]) {
+            let pending = self.input.pending();
+            match find_newline(&pending[self.scanned..]) {
                 Some(i) => {
-                    let end = from + i;
+                    let end = self.scanned + i;
                     if self.discarding {
                         self.discarding = false;
                     } else {
-                        f(Frame::Line(&self.buf[self.start..end]));
+                        f(Frame::Data(&pending[..end]));
                     }
-                    self.start = end + 1;
+                    self.input.consume(end + 1);
                     self.scanned = 0;
                 }
                 None => {
-                    let pending = self.end - self.start;
-                    if self.discarding || pending > self.max_frame {
+                    let len = pending.len();
+                    if self.discarding || len > self.max_frame {
                         if !self.discarding {
                             self.discarding = true;
                             f(Frame::TooLarge);
                         }
-                        self.start = self.end;
+                        self.input.clear();
                         self.scanned = 0;
                     } else {
-                        self.scanned = pending;
+                        self.scanned = len;
                     }
                     return;
                 }
@@ -103,7 +67,7 @@ impl LineSplitter {
 
     /// Bytes of an incomplete frame held back (Node calls this state `buffering`).
     pub fn buffering(&self) -> bool {
-        self.end > self.start && !self.discarding
+        !self.input.pending().is_empty() && !self.discarding
     }
 }
 
@@ -128,7 +92,7 @@ mod tests {
         let mut out = Vec::new();
         s.frames(|f| {
             out.push(match f {
-                Frame::Line(l) => Some(l.to_vec()),
+                Frame::Data(l) => Some(l.to_vec()),
                 Frame::TooLarge => None,
             })
         });
@@ -209,7 +173,7 @@ mod tests {
             s.push(&[b'z'; 4096]);
             collect(&mut s);
         }
-        assert!(s.buf.len() < 4 << 20, "buffer {}", s.buf.len());
+        assert!(s.input.buf.len() < 4 << 20, "buffer {}", s.input.buf.len());
     }
 
     #[test]

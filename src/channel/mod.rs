@@ -1,6 +1,8 @@
 //! A channel to one child: the socketpair end, its write queue, and the read side's framing.
 pub mod json_frame;
+pub mod length_frame;
 pub mod outbox;
+pub mod read_buffer;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -9,10 +11,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::errors;
-use crate::event::{push_message, Event};
+use crate::event::{push_frame, push_message, Event};
 use crate::protocol::internal::{classify_json, Kind, NACK_LINE};
-use json_frame::{Frame, LineSplitter};
+use json_frame::LineSplitter;
+use length_frame::LengthSplitter;
 use outbox::Outbox;
+use read_buffer::Frame;
 
 /// The part of a channel both threads touch. JS writes through it; the I/O thread reads,
 /// flushes what the socket refused, and is the only one that closes the fd.
@@ -129,13 +133,36 @@ pub struct Reader {
     /// The channel's fd. Only the I/O thread closes it, and it drops this reader first, so
     /// reading needs no lock.
     fd: RawFd,
-    splitter: LineSplitter,
+    framing: Framing,
     /// When the last read returned data.
     last_data: Instant,
 }
 
 /// Reads this close together, with nothing written in between, make a one-way flood.
 const FLOOD_GAP: Duration = Duration::from_micros(500);
+
+/// How a channel's byte stream divides into frames: Node's `serialization` option.
+pub enum Framing {
+    Json(LineSplitter),
+    Advanced(LengthSplitter),
+}
+
+impl Framing {
+    pub fn new(advanced: bool, max_frame: usize) -> Self {
+        if advanced {
+            Framing::Advanced(LengthSplitter::new(max_frame))
+        } else {
+            Framing::Json(LineSplitter::new(max_frame))
+        }
+    }
+
+    fn fill<E>(&mut self, read: impl FnOnce(&mut [u8]) -> Result<usize, E>) -> Result<usize, E> {
+        match self {
+            Framing::Json(s) => s.fill(read),
+            Framing::Advanced(s) => s.fill(read),
+        }
+    }
+}
 
 /// How a read pass ended.
 pub enum ReadOutcome {
@@ -152,8 +179,8 @@ pub enum ReadOutcome {
 const READS_PER_TURN: usize = 16;
 
 impl Reader {
-    pub fn new(fd: RawFd, max_frame: usize) -> Self {
-        Reader { fd, splitter: LineSplitter::new(max_frame), last_data: Instant::now() - FLOOD_GAP }
+    pub fn new(fd: RawFd, framing: Framing) -> Self {
+        Reader { fd, framing, last_data: Instant::now() - FLOOD_GAP }
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -169,7 +196,7 @@ impl Reader {
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
             let mut room = 0;
-            let r = self.splitter.fill(|buf| {
+            let r = self.framing.fill(|buf| {
                 room = buf.len();
                 recv(fd, buf)
             });
@@ -182,10 +209,17 @@ impl Reader {
             };
             let id = chan.id;
             let mut replies: Vec<&'static [u8]> = Vec::new();
-            self.splitter.frames(|frame| match frame {
-                Frame::TooLarge => events.push(Event::BadFrame { id, code: errors::FRAME_TOO_LARGE, reason: "size" }),
-                Frame::Line(line) => route(id, line, events, &mut replies),
-            });
+            let too_large = || Event::BadFrame { id, code: errors::FRAME_TOO_LARGE, reason: "size" };
+            match &mut self.framing {
+                Framing::Json(s) => s.frames(|frame| match frame {
+                    Frame::TooLarge => events.push(too_large()),
+                    Frame::Data(line) => route(id, line, events, &mut replies),
+                }),
+                Framing::Advanced(s) => s.frames(|frame| match frame {
+                    Frame::TooLarge => events.push(too_large()),
+                    Frame::Data(frame) => push_frame(events, id, frame),
+                }),
+            }
             for line in replies {
                 // A closed or closing channel owes no replies.
                 if let Ok(WriteResult::NeedsFlush(_)) = chan.write(line, 0) {
