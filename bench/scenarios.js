@@ -330,6 +330,45 @@ const scenarios = [
     },
   },
   {
+    name: 'adv-msgs',
+    title: `advanced serialization: child→parent ${MSGS} small msgs`,
+    metrics: [
+      { key: 'msgsPerSec', label: 'msgs/s', digits: 0, target: ratioTarget('>=', 1.0) },
+      { key: 'cpuUsPerMsg', label: 'parent CPU µs/msg', digits: 2 },
+    ],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('sender.js'), { serialization: 'advanced' });
+      await ready(child);
+      await receivePhase(child, WARM_MSGS);
+      const r = await receivePhase(child, MSGS);
+      await finish(child);
+      return r;
+    },
+  },
+  {
+    name: 'adv-big',
+    title: `advanced serialization: ${BIG_MSG_MIB} MiB Uint8Array round trip (median of ${BIG_ROUNDS})`,
+    metrics: [{ key: 'rttMs', label: 'round trip ms', digits: 1, target: ratioTarget('<=', 1.0) }],
+    async run(ctx) {
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('echo.js'), { serialization: 'advanced' });
+      await ready(child);
+      const data = new Uint8Array(BIG_MSG_MIB * 1024 * 1024).fill(7);
+      const times = [];
+      for (let i = 0; i < BIG_ROUNDS; i++) {
+        const t0 = hr();
+        const p = until(child, (m) => (m && m.seq === i ? m : undefined));
+        child.send({ seq: i, data });
+        const back = await p;
+        times.push(usSince(t0) / 1e3);
+        if (back.data.length !== data.length) throw new Error(`echo came back with ${back.data.length} bytes`);
+      }
+      await finish(child);
+      return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+    },
+  },
+  {
     name: 'spawn-small',
     title: `spawn /bin/true → exit, small parent heap (median of ${SPAWNS})`,
     metrics: [

@@ -93,6 +93,7 @@ mod tests {
         s.frames(|f| {
             out.push(match f {
                 Frame::Data(l) => Some(l.to_vec()),
+                Frame::Owned(l) => Some(l),
                 Frame::TooLarge => None,
             })
         });

@@ -9,6 +9,9 @@ use super::read_buffer::{Frame, ReadBuffer, MIN_READ};
 
 pub const HEADER: usize = 4;
 
+/// Frames at least this large are handed over with their buffer rather than copied.
+const OWNED_FRAME: usize = 1 << 20;
+
 pub struct LengthSplitter {
     input: ReadBuffer,
     max_frame: usize,
@@ -70,8 +73,12 @@ impl LengthSplitter {
             if pending.len() < total {
                 return;
             }
-            f(Frame::Data(&pending[..total]));
-            self.input.consume(total);
+            if total >= OWNED_FRAME {
+                f(Frame::Owned(self.input.take_front(total)));
+            } else {
+                f(Frame::Data(&pending[..total]));
+                self.input.consume(total);
+            }
         }
     }
 
@@ -96,6 +103,7 @@ mod tests {
         s.frames(|f| {
             out.push(match f {
                 Frame::Data(d) => Some(d[HEADER..].to_vec()),
+                Frame::Owned(d) => Some(d[HEADER..].to_vec()),
                 Frame::TooLarge => None,
             })
         });
@@ -163,6 +171,37 @@ mod tests {
         });
         assert!(room >= 3 << 20);
         s.push(&big[HEADER..]);
-        assert_eq!(collect(&mut s).len(), 1);
+        s.push(&frame(b"next"));
+        let mut got = Vec::new();
+        s.frames(|f| {
+            got.push(match f {
+                Frame::Owned(d) => ("owned", d.len()),
+                Frame::Data(d) => ("copied", d.len()),
+                Frame::TooLarge => ("too large", 0),
+            })
+        });
+        assert_eq!(got, vec![("owned", big.len()), ("copied", HEADER + 4)]);
+    }
+
+    #[test]
+    fn a_big_frame_after_small_ones_is_handed_over_too() {
+        let mut s = LengthSplitter::new(usize::MAX);
+        let big = frame(&vec![2u8; 2 << 20]);
+        let mut stream = frame(b"small");
+        stream.extend_from_slice(&big);
+        let mut kinds = Vec::new();
+        let mut pos = 0;
+        while pos < stream.len() {
+            let n = s
+                .fill(|room| -> Result<usize, ()> {
+                    let n = room.len().min(stream.len() - pos).min(100_000);
+                    room[..n].copy_from_slice(&stream[pos..pos + n]);
+                    Ok(n)
+                })
+                .unwrap();
+            pos += n;
+            s.frames(|f| kinds.push(matches!(f, Frame::Owned(_))));
+        }
+        assert_eq!(kinds, vec![false, true]);
     }
 }

@@ -214,10 +214,12 @@ impl Reader {
                 Framing::Json(s) => s.frames(|frame| match frame {
                     Frame::TooLarge => events.push(too_large()),
                     Frame::Data(line) => route(id, line, events, &mut replies),
+                    Frame::Owned(line) => route(id, &line, events, &mut replies),
                 }),
                 Framing::Advanced(s) => s.frames(|frame| match frame {
                     Frame::TooLarge => events.push(too_large()),
                     Frame::Data(frame) => push_frame(events, id, frame),
+                    Frame::Owned(frame) => events.push(Event::Frames { id, batch: frame }),
                 }),
             }
             for line in replies {

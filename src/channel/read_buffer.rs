@@ -7,6 +7,8 @@ pub enum Frame<'a> {
     /// A complete frame: a json line without its `\n`, or an advanced frame with its length
     /// header. May be garbage: judging it is the caller's business.
     Data(&'a [u8]),
+    /// A large complete frame, handed over with the buffer it was read into (no copy).
+    Owned(Vec<u8>),
     /// A frame exceeded the size limit; its bytes are dropped.
     TooLarge,
 }
@@ -30,7 +32,10 @@ impl ReadBuffer {
             // Do not keep a huge buffer alive after a huge frame has gone through.
             *self = ReadBuffer::default();
         }
-        if self.start > 0 && (self.start == self.end || self.start >= self.buf.len() / 2) {
+        let grows = self.buf.len() - self.end < want;
+        // Compacting before growing puts a large frame at the front, where take_front can
+        // hand it over without a copy.
+        if self.start > 0 && (grows || self.start == self.end || self.start >= self.buf.len() / 2) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -63,6 +68,22 @@ impl ReadBuffer {
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
         self.start += n;
+    }
+
+    /// Consumes the first `n` pending bytes and returns them, taking over the buffer itself
+    /// when they start at its front (whatever follows is copied to a new buffer).
+    pub fn take_front(&mut self, n: usize) -> Vec<u8> {
+        debug_assert!(n <= self.end - self.start);
+        if self.start > 0 {
+            let front = self.buf[self.start..self.start + n].to_vec();
+            self.start += n;
+            return front;
+        }
+        let rest = self.buf[n..self.end].to_vec();
+        let mut front = std::mem::replace(&mut self.buf, rest);
+        front.truncate(n);
+        self.end = self.buf.len();
+        front
     }
 
     /// Drops everything unconsumed.
