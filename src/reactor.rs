@@ -106,10 +106,17 @@ impl Engine {
     }
 
     pub fn submit(&self, cmd: Command) {
+        self.submit_all([cmd]);
+    }
+
+    /// Queues commands with one wake-up at most: each wake-up can cost the calling (JS) thread
+    /// its CPU to the I/O thread.
+    fn submit_all(&self, cmds: impl IntoIterator<Item = Command>) {
         let was_empty = {
             let mut q = self.commands.lock().unwrap();
-            q.push(cmd);
-            q.len() == 1
+            let before = q.len();
+            q.extend(cmds);
+            before == 0 && !q.is_empty()
         };
         if was_empty {
             let one: u64 = 1;
@@ -119,11 +126,11 @@ impl Engine {
 
     pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
         self.children.lock().unwrap().insert(child.id, child.clone());
-        if let Some((chan, framing)) = chan {
+        let add_channel = chan.map(|(chan, framing)| {
             self.channels.lock().unwrap().insert(chan.id, chan.clone());
-            self.submit(Command::AddChannel { chan, framing });
-        }
-        self.submit(Command::AddChild(child));
+            Command::AddChannel { chan, framing }
+        });
+        self.submit_all(add_channel.into_iter().chain([Command::AddChild(child)]));
     }
 
     pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
