@@ -225,6 +225,35 @@ async function spawnLatency(ctx, times) {
   return { asyncMs: median(asyncMs), syncMs: median(syncMs) };
 }
 
+// (a) and its advanced-mode twin: a warm-up flood, then the measured one.
+async function receiveFlood(ctx, options) {
+  const { fork } = ctx.load('child_process');
+  const child = fork(ctx.fixture('sender.js'), options);
+  await ready(child);
+  await receivePhase(child, WARM_MSGS);
+  const r = await receivePhase(child, MSGS);
+  await finish(child);
+  return r;
+}
+
+// (e) and its advanced-mode twin: `data` sent to the echo child and back, BIG_ROUNDS times.
+async function bigRoundTrips(ctx, options, data) {
+  const { fork } = ctx.load('child_process');
+  const child = fork(ctx.fixture('echo.js'), options);
+  await ready(child);
+  const times = [];
+  for (let i = 0; i < BIG_ROUNDS; i++) {
+    const t0 = hr();
+    const p = until(child, (m) => (m && m.seq === i ? m : undefined));
+    child.send({ seq: i, data });
+    const back = await p;
+    times.push(usSince(t0) / 1e3);
+    if (back.data.length !== data.length) throw new Error(`echo came back with length ${back.data.length}`);
+  }
+  await finish(child);
+  return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+}
+
 const ratioTarget = (op, value) => ({ op, value });
 
 // ---------------------------------------------------------------- the table
@@ -237,15 +266,7 @@ const scenarios = [
       { key: 'msgsPerSec', label: 'msgs/s', digits: 0, target: ratioTarget('>=', 1.0) },
       { key: 'cpuUsPerMsg', label: 'parent CPU µs/msg', digits: 2, target: ratioTarget('<=', 0.5) },
     ],
-    async run(ctx) {
-      const { fork } = ctx.load('child_process');
-      const child = fork(ctx.fixture('sender.js'));
-      await ready(child);
-      await receivePhase(child, WARM_MSGS);
-      const r = await receivePhase(child, MSGS);
-      await finish(child);
-      return r;
-    },
+    run: (ctx) => receiveFlood(ctx),
   },
   {
     name: 'b',
@@ -311,23 +332,7 @@ const scenarios = [
     name: 'e',
     title: `${BIG_MSG_MIB} MiB message round trip (median of ${BIG_ROUNDS})`,
     metrics: [{ key: 'rttMs', label: 'round trip ms', digits: 1, target: ratioTarget('<=', 1.0) }],
-    async run(ctx) {
-      const { fork } = ctx.load('child_process');
-      const child = fork(ctx.fixture('echo.js'));
-      await ready(child);
-      const data = 'x'.repeat(BIG_MSG_MIB * 1024 * 1024);
-      const times = [];
-      for (let i = 0; i < BIG_ROUNDS; i++) {
-        const t0 = hr();
-        const p = until(child, (m) => (m && m.seq === i ? m : undefined));
-        child.send({ seq: i, data });
-        const back = await p;
-        times.push(usSince(t0) / 1e3);
-        if (back.data !== data) throw new Error(`echo came back different (${back.data.length} chars)`);
-      }
-      await finish(child);
-      return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
-    },
+    run: (ctx) => bigRoundTrips(ctx, {}, 'x'.repeat(BIG_MSG_MIB * 1024 * 1024)),
   },
   {
     name: 'adv-msgs',
@@ -336,37 +341,13 @@ const scenarios = [
       { key: 'msgsPerSec', label: 'msgs/s', digits: 0, target: ratioTarget('>=', 1.0) },
       { key: 'cpuUsPerMsg', label: 'parent CPU µs/msg', digits: 2 },
     ],
-    async run(ctx) {
-      const { fork } = ctx.load('child_process');
-      const child = fork(ctx.fixture('sender.js'), { serialization: 'advanced' });
-      await ready(child);
-      await receivePhase(child, WARM_MSGS);
-      const r = await receivePhase(child, MSGS);
-      await finish(child);
-      return r;
-    },
+    run: (ctx) => receiveFlood(ctx, { serialization: 'advanced' }),
   },
   {
     name: 'adv-big',
     title: `advanced serialization: ${BIG_MSG_MIB} MiB Uint8Array round trip (median of ${BIG_ROUNDS})`,
     metrics: [{ key: 'rttMs', label: 'round trip ms', digits: 1, target: ratioTarget('<=', 1.0) }],
-    async run(ctx) {
-      const { fork } = ctx.load('child_process');
-      const child = fork(ctx.fixture('echo.js'), { serialization: 'advanced' });
-      await ready(child);
-      const data = new Uint8Array(BIG_MSG_MIB * 1024 * 1024).fill(7);
-      const times = [];
-      for (let i = 0; i < BIG_ROUNDS; i++) {
-        const t0 = hr();
-        const p = until(child, (m) => (m && m.seq === i ? m : undefined));
-        child.send({ seq: i, data });
-        const back = await p;
-        times.push(usSince(t0) / 1e3);
-        if (back.data.length !== data.length) throw new Error(`echo came back with ${back.data.length} bytes`);
-      }
-      await finish(child);
-      return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
-    },
+    run: (ctx) => bigRoundTrips(ctx, { serialization: 'advanced' }, new Uint8Array(BIG_MSG_MIB << 20).fill(7)),
   },
   {
     name: 'spawn-small',
