@@ -35,7 +35,13 @@ impl LengthSplitter {
         let pending = self.input.pending();
         let missing = match self.skipping {
             0 if pending.len() >= HEADER => {
-                (HEADER as u64 + payload_len(pending[..HEADER].try_into().unwrap())) as usize - pending.len()
+                let len = payload_len(pending[..HEADER].try_into().unwrap());
+                // An oversized frame is skipped, never buffered: no room is made for it.
+                if len > self.max_frame as u64 {
+                    0
+                } else {
+                    (HEADER + len as usize).saturating_sub(pending.len())
+                }
             }
             _ => 0,
         };
@@ -108,6 +114,18 @@ mod tests {
             })
         });
         out
+    }
+
+    #[test]
+    fn no_room_is_made_for_an_oversized_frame() {
+        let mut s = LengthSplitter::new(1 << 20);
+        s.push(&[0xff, 0xff, 0xff, 0xff]);
+        let mut room = 0;
+        let _ = s.fill(|buf| -> Result<usize, ()> {
+            room = buf.len();
+            Ok(0)
+        });
+        assert!(room <= 4 * MIN_READ, "room {room}");
     }
 
     #[test]
