@@ -146,8 +146,9 @@ class IpcChannel extends EventEmitter {
       if (!isInternal(message)) {
         this.#onDeliver('message', message);
       } else if (message.cmd === 'NODE_HANDLE') {
-        // Every handle frame gets exactly one reply; until handles are supported, a NACK.
-        this.#write(encodeFrame({ cmd: 'NODE_HANDLE_NACK' }), null);
+        // Every handle frame gets exactly one reply; until handles are supported, a NACK. A
+        // reply the closing channel cannot carry is not the user's error.
+        if (this.#open) this.#write(encodeFrame({ cmd: 'NODE_HANDLE_NACK' }), ignoreResult);
         this.#onDeliver('error', codes.ERR_IPC_HANDLE_REFUSED());
       } else if (message.cmd === 'NODE_HANDLE_ACK' || message.cmd === 'NODE_HANDLE_NACK') {
         this.#onDeliver('error', codes.ERR_IPC_UNEXPECTED_ACK());
@@ -157,6 +158,8 @@ class IpcChannel extends EventEmitter {
     }, () => this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE('v8')));
   }
 }
+
+function ignoreResult() {}
 
 function flushTick(channel) {
   channel.flush();

@@ -9,7 +9,10 @@ const { codes } = require('./errors');
 const VIEW_TAG = 0;
 const OTHER_TAG = 1;
 const HEADER = 4;
-const MAX_PAYLOAD = 0xffffffff;
+// Node 20 reads the length as a signed 32-bit number, so a child cannot take 2 GiB or more
+// (it dies with "Unable to deserialize cloned data"); such a send throws instead. Frames
+// that large from a child are read correctly.
+const MAX_PAYLOAD = 0x7fffffff;
 
 class MessageSerializer extends v8.DefaultSerializer {
   _writeHostObject(object) {

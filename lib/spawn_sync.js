@@ -23,8 +23,10 @@ function spawnSync(file, args, options) {
   v.validateMaxBuffer(options.maxBuffer);
   const killSignal = v.sanitizeKillSignal(options.killSignal) ?? os.constants.signals.SIGTERM;
   const { entries } = normalizeStdio(options.stdio || 'pipe', true);
-  if (options.input != null && entries[0].kind === 'pipe') entries[0].input = options.input;
-  const inputs = entries.map((e, i) => (e.input == null ? null : toInput(e.input, options.encoding, `options.stdio[${i}]`)));
+  // As Node: a falsy input is none; a given one is validated whatever stdin is.
+  const input = options.input ? options.input : entries[0].input;
+  const stdin = input == null ? null : toInput(input, options.encoding, 'options.stdio[0]');
+  const inputs = [entries[0].kind === 'pipe' ? stdin : null];
 
   const r = native.binding.spawnSync(
     {

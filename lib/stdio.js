@@ -28,7 +28,8 @@ function handleOf(value) {
 }
 
 // Returns { entries: [{ kind: 'pipe'|'ipc'|'ignore'|'fd', fd, input?, stream? }], ipcIndex }.
-// `sync`: for spawnSync, where an IPC channel cannot work and a string or buffer entry is input.
+// `sync`: for spawnSync, where an IPC channel cannot work and a string or buffer entry at fd 0
+// is its input.
 function normalizeStdio(stdio, sync = false) {
   if (typeof stdio === 'string') stdio = stdioStringToArray(stdio);
   else if (!Array.isArray(stdio)) throw codes.ERR_INVALID_ARG_VALUE('stdio', stdio);
@@ -55,7 +56,8 @@ function normalizeStdio(stdio, sync = false) {
     }
     if (typeof s === 'string' || ArrayBuffer.isView(s)) {
       if (!sync) throw codes.ERR_INVALID_SYNC_FORK_INPUT(util.inspect(s));
-      return { kind: 'pipe', fd: -1, input: s };
+      // Node writes such input to stdin only; elsewhere the entry is an output pipe.
+      return i === 0 ? { kind: 'pipe', fd: -1, input: s } : { kind: 'pipe', fd: -1 };
     }
     throw codes.ERR_INVALID_ARG_VALUE('stdio', s);
   });

@@ -77,13 +77,17 @@ class ChildProcess extends EventEmitter {
       maxFrameSize,
       advanced: serialization === 'advanced',
     });
-    stopReading(entries);
     if (r.errno !== 0) {
       const err = -r.errno;
-      if (!RUNTIME_SPAWN_ERRORS.has(errnoName(err))) throw errnoException(err, 'spawn');
-      this._spawnFailed(err, entries);
+      const name = errnoName(err);
+      if (!RUNTIME_SPAWN_ERRORS.has(name)) throw errnoException(err, 'spawn');
+      // Node sets the child up as far as it can unless it ran out of fds.
+      const partial = name !== 'EMFILE' && name !== 'ENFILE';
+      if (partial) stopReading(entries);
+      this._spawnFailed(err, entries, partial && ipcIndex !== -1, serialization === 'advanced');
       return err;
     }
+    stopReading(entries);
     this[kId] = r.id;
     this.pid = r.pid;
     this._handle = { pid: r.pid };
@@ -98,8 +102,10 @@ class ChildProcess extends EventEmitter {
   }
 
   // Node still hands out stdio streams for a failed spawn: stdin is destroyed, the readable
-  // ones end empty (and close once read, which flushStdio sees to).
-  _spawnFailed(err, entries) {
+  // ones end empty (and close once read, which flushStdio sees to). Engine id 0 is no channel.
+  _spawnFailed(err, entries, withChannel, advanced) {
+    // As in Node, a channel that was asked for exists: sends fail with EPIPE, then it closes.
+    if (withChannel) this._setupChannel(0, advanced);
     const sockets = entries.map((e, i) => {
       if (e.kind !== 'pipe') return null;
       const socket = new net.Socket({ readable: i > 0, writable: i === 0 });
@@ -120,6 +126,7 @@ class ChildProcess extends EventEmitter {
       error.spawnargs = this.spawnargs.slice(1);
       this.emit('error', error);
       process.nextTick(flushStdio, this);
+      if (withChannel) process.nextTick(() => this._onChannelClosed());
       this._maybeClose();
     });
   }

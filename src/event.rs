@@ -74,11 +74,15 @@ pub fn push_message(events: &mut Vec<Event>, id: u32, frame: &[u8]) {
     events.push(Event::Messages { id, batch, count: 1 });
 }
 
+/// Advanced-mode batches stop growing at this size; a frame this large arrives in a buffer
+/// of its own, which is never copied into another.
+const MAX_FRAMES_BATCH: usize = 1 << 20;
+
 /// Appends an advanced-mode frame, extending the previous batch of the same channel when
 /// possible.
 pub fn push_frame(events: &mut Vec<Event>, id: u32, frame: &[u8]) {
     if let Some(Event::Frames { id: last, batch }) = events.last_mut() {
-        if *last == id && batch.len() + frame.len() < MAX_BATCH {
+        if *last == id && batch.len() + frame.len() < MAX_FRAMES_BATCH {
             batch.extend_from_slice(frame);
             return;
         }
@@ -99,7 +103,7 @@ pub fn append(events: &mut Vec<Event>, more: Vec<Event>) {
                 *count += c2;
             }
             (Some(Event::Frames { id, batch }), Event::Frames { id: id2, batch: b2 })
-                if *id == id2 && batch.len() + b2.len() < MAX_BATCH =>
+                if *id == id2 && batch.len() + b2.len() < MAX_FRAMES_BATCH =>
             {
                 batch.extend_from_slice(&b2);
             }

@@ -65,6 +65,15 @@ fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(d) })
 }
 
+fn set_blocking(fd: RawFd) {
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+}
+
 fn set_buffers(fd: RawFd) {
     for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
         let v = SOCKET_BUFFER;
@@ -119,10 +128,19 @@ fn plan(stdio: &[Stdio]) -> io::Result<Plan> {
     let n = stdio.len() as RawFd;
     let mut sources = Vec::with_capacity(stdio.len());
     let mut ends = Vec::with_capacity(stdio.len());
-    for s in stdio {
+    for (index, s) in stdio.iter().enumerate() {
         let (src, end) = match s {
             Stdio::Ignore => (None, None),
-            Stdio::Inherit(fd) => (Some(dup_above(*fd, n)?), None),
+            Stdio::Inherit(fd) => {
+                let src = dup_above(*fd, n)?;
+                if index <= 2 {
+                    // A child's stdio must block, as libuv makes it: most programs treat EAGAIN
+                    // as an error. The flag lives in the shared file description, so the
+                    // parent's copy changes too, as under Node.
+                    set_blocking(src.as_raw_fd());
+                }
+                (Some(src), None)
+            }
             Stdio::Pipe | Stdio::Ipc => {
                 let (parent, child) = socketpair()?;
                 set_buffers(parent.as_raw_fd());

@@ -1,6 +1,6 @@
 //! `spawnSync`: runs a child to completion on the calling thread, blocking in `poll`, not in
-//! a JS busy-wait. Input is written to fd 0 (and to any pipe given input, as Node allows), every
-//! other pipe is collected, and the child is
+//! a JS busy-wait. Input is written to the pipes given some (JS gives it for fd 0 only, as
+//! Node does), every other pipe is collected, and the child is
 //! reaped through its pidfd, so neither libuv nor the engine's thread ever sees it.
 
 use std::io;

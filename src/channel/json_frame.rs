@@ -41,6 +41,8 @@ impl LineSplitter {
                     let end = self.scanned + i;
                     if self.discarding {
                         self.discarding = false;
+                    } else if end > self.max_frame {
+                        f(Frame::TooLarge);
                     } else {
                         f(Frame::Data(&pending[..end]));
                     }
@@ -93,7 +95,6 @@ mod tests {
         s.frames(|f| {
             out.push(match f {
                 Frame::Data(l) => Some(l.to_vec()),
-                Frame::Owned(l) => Some(l),
                 Frame::TooLarge => None,
             })
         });
@@ -165,6 +166,13 @@ mod tests {
         assert!(!s.buffering());
         s.push(b"yy\n\"next\"\n");
         assert_eq!(collect(&mut s), vec![Some(b"\"next\"".to_vec())]);
+    }
+
+    #[test]
+    fn an_oversized_line_in_one_read_is_skipped_too() {
+        let mut s = LineSplitter::new(4);
+        s.push(b"1234\n12345\n\"ok\"\n");
+        assert_eq!(collect(&mut s), vec![Some(b"1234".to_vec()), None, Some(b"\"ok\"".to_vec())]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::errors;
 use crate::event::{push_frame, push_message, Event};
 use crate::protocol::internal::{classify_json, Kind, NACK_LINE};
 use json_frame::LineSplitter;
+use length_frame::Frame as LengthFrame;
 use length_frame::LengthSplitter;
 use outbox::Outbox;
 use read_buffer::Frame;
@@ -214,12 +215,11 @@ impl Reader {
                 Framing::Json(s) => s.frames(|frame| match frame {
                     Frame::TooLarge => events.push(too_large()),
                     Frame::Data(line) => route(id, line, events, &mut replies),
-                    Frame::Owned(line) => route(id, &line, events, &mut replies),
                 }),
                 Framing::Advanced(s) => s.frames(|frame| match frame {
-                    Frame::TooLarge => events.push(too_large()),
-                    Frame::Data(frame) => push_frame(events, id, frame),
-                    Frame::Owned(frame) => events.push(Event::Frames { id, batch: frame }),
+                    LengthFrame::TooLarge => events.push(too_large()),
+                    LengthFrame::Data(frame) => push_frame(events, id, frame),
+                    LengthFrame::Owned(frame) => events.push(Event::Frames { id, batch: frame }),
                 }),
             }
             for line in replies {

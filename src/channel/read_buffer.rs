@@ -1,14 +1,11 @@
 //! The receive buffer both framings share (pure: no I/O, no napi): bytes are read into spare
 //! room at the end and consumed from the front.
 
-/// One unit of framed input.
+/// One unit of json-mode input.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// A complete frame: a json line without its `\n`, or an advanced frame with its length
-    /// header. May be garbage: judging it is the caller's business.
+    /// A complete line, without its `\n`. May be garbage: judging it is the caller's business.
     Data(&'a [u8]),
-    /// A large complete frame, handed over with the buffer it was read into (no copy).
-    Owned(Vec<u8>),
     /// A frame exceeded the size limit; its bytes are dropped.
     TooLarge,
 }
