@@ -2,7 +2,7 @@
 // spawnSync(), execSync() and execFileSync(): the engine runs the child to completion,
 // blocking in native code.
 const native = require('./native');
-const { normalizeSpawnArguments } = require('./subprocess');
+const { normalizeSpawnArguments, engineSpawnSpec } = require('./subprocess');
 const { normalizeStdio } = require('./stdio');
 const { codes, errnoException } = require('./errors');
 const { MAX_BUFFER, normalizeExecArgs, normalizeExecFileArgs } = require('./exec_args');
@@ -29,18 +29,7 @@ function spawnSync(file, args, options) {
   const inputs = [entries[0].kind === 'pipe' ? stdin : null];
 
   const r = native.binding.spawnSync(
-    {
-      file: options.file,
-      args: options.args.map(String),
-      env: options.envPairs,
-      cwd: options.cwd == null ? undefined : String(options.cwd),
-      stdio: entries.map((e) => e.kind),
-      stdioFds: entries.map((e) => e.fd),
-      detached: !!options.detached,
-      uid: options.uid,
-      gid: options.gid,
-      maxFrameSize: 0,
-    },
+    { ...engineSpawnSpec(options, options.args, options.envPairs, entries), maxFrameSize: 0 },
     { inputs, timeout: options.timeout, killSignal, maxBuffer: options.maxBuffer },
   );
 

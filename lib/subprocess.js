@@ -64,16 +64,7 @@ class ChildProcess extends EventEmitter {
     v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
 
     const r = native.binding.spawn({
-      file: options.file,
-      // Node's process wrap converts every argument to a string.
-      args: this.spawnargs.map(String),
-      env: envPairs,
-      cwd: options.cwd == null ? undefined : String(options.cwd),
-      stdio: entries.map((e) => e.kind),
-      stdioFds: entries.map((e) => e.fd),
-      detached: !!options.detached,
-      uid: options.uid,
-      gid: options.gid,
+      ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
       maxFrameSize,
       advanced: serialization === 'advanced',
     });
@@ -328,6 +319,22 @@ function disconnect() {
   process.nextTick(() => this.emit('disconnect'));
 }
 
+// What the engine needs to start a child, from normalised spawn options.
+function engineSpawnSpec(options, args, envPairs, entries) {
+  return {
+    file: options.file,
+    // Node's process wrap converts every argument to a string.
+    args: args.map(String),
+    env: envPairs,
+    cwd: options.cwd == null ? undefined : String(options.cwd),
+    stdio: entries.map((e) => e.kind),
+    stdioFds: entries.map((e) => e.fd),
+    detached: !!options.detached,
+    uid: options.uid,
+    gid: options.gid,
+  };
+}
+
 function badFrameError(ev) {
   if (ev.code === 'ERR_IPC_INVALID_MESSAGE') return codes.ERR_IPC_INVALID_MESSAGE(ev.reason);
   return codes[ev.code]();
@@ -485,4 +492,4 @@ function fork(modulePath, args, options) {
   return spawn(options.execPath, args, options);
 }
 
-module.exports = { ChildProcess, spawn, fork, normalizeSpawnArguments };
+module.exports = { ChildProcess, spawn, fork, normalizeSpawnArguments, engineSpawnSpec };
