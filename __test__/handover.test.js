@@ -5,7 +5,7 @@
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { itSame, IMPLS, spawnTracked, next, readAll } = require('./helpers');
+const { itSame, IMPLS, spawnTracked, next, readAll, waitForText } = require('./helpers');
 
 for (const impl of IMPLS) {
   describe(`handing over stdio and channels [${impl.name}]`, { skip: impl.skip }, () => {
@@ -24,12 +24,15 @@ for (const impl of IMPLS) {
         a.destroy();
         b.destroy();
       });
-      // The socket is O_NONBLOCK in the parent; `head` treats EAGAIN as an error.
-      const child = spawnTracked(t, impl, 'sh', ['-c', 'sleep 0.2; head -c 5'], { stdio: [b, 'pipe', 'pipe'] });
-      const out = readAll(child.stdout);
+      // The socket is O_NONBLOCK in the parent; `head` treats EAGAIN as an error. The data is
+      // written only once the child is about to read, so its first read finds none.
+      const child = spawnTracked(t, impl, 'sh', ['-c', 'echo ready; head -c 5'], { stdio: [b, 'pipe', 'pipe'] });
       const err = readAll(child.stderr);
+      const exited = next(child, 'exit');
+      await waitForText(child.stdout, 'ready\n');
+      const out = readAll(child.stdout);
       a.write('hello world');
-      const [code] = await next(child, 'exit');
+      const [code] = await exited;
       return { code, out: await out, err: await err };
     }, (o) => assert.deepEqual(o, { code: 0, out: 'hello', err: '' }));
 

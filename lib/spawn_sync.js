@@ -25,12 +25,16 @@ function spawnSync(file, args, options) {
   const { entries } = normalizeStdio(options.stdio || 'pipe', true);
   // As Node: a falsy input is none; a given one is validated whatever stdin is.
   const input = options.input ? options.input : entries[0].input;
-  const stdin = input == null ? null : toInput(input, options.encoding, 'options.stdio[0]');
-  const inputs = [entries[0].kind === 'pipe' ? stdin : null];
+  const stdin = input == null ? undefined : toInput(input, options.encoding, 'options.stdio[0]');
 
   const r = native.binding.spawnSync(
     { ...engineSpawnSpec(options, options.args, options.envPairs, entries), maxFrameSize: 0 },
-    { inputs, timeout: options.timeout, killSignal, maxBuffer: options.maxBuffer },
+    {
+      input: entries[0].kind === 'pipe' ? stdin : undefined,
+      timeout: options.timeout,
+      killSignal,
+      maxBuffer: options.maxBuffer,
+    },
   );
 
   const spawned = r.pid !== 0;

@@ -255,8 +255,8 @@ pub fn kill(id: u32, signal: i32) -> i32 {
 
 #[napi(object)]
 pub struct SyncOptions {
-    /// Per stdio index: bytes for the child to read there, or null.
-    pub inputs: Vec<Option<Buffer>>,
+    /// What the child reads on fd 0, if that is a pipe.
+    pub input: Option<Buffer>,
     /// Milliseconds; 0 or absent: none.
     pub timeout: Option<f64>,
     pub kill_signal: i32,
@@ -280,7 +280,7 @@ pub struct SyncResult {
 pub fn spawn_sync(opts: SpawnOptions, sync: SyncOptions) -> napi::Result<SyncResult> {
     let spec = spec_from(opts)?;
     let limits = SyncLimits {
-        inputs: sync.inputs.into_iter().map(|i| i.map(|b| b.to_vec())).collect(),
+        input: sync.input.map(|b| b.to_vec()).unwrap_or_default(),
         timeout: sync.timeout.filter(|&t| t > 0.0).map(|t| Duration::from_secs_f64(t / 1000.0)),
         kill_signal: sync.kill_signal,
         max_buffer: sync.max_buffer.filter(|m| m.is_finite()).map(|m| m as usize),

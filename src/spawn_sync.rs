@@ -1,19 +1,19 @@
 //! `spawnSync`: runs a child to completion on the calling thread, blocking in `poll`, not in
-//! a JS busy-wait. Input is written to the pipes given some (JS gives it for fd 0 only, as
-//! Node does), every other pipe is collected, and the child is
+//! a JS busy-wait. Input is written to fd 0, every other pipe is collected, and the child is
 //! reaped through its pidfd, so neither libuv nor the engine's thread ever sees it.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use crate::channel::send;
 use crate::child::Child;
 use crate::event::ExitStatus;
 use crate::spawn::{spawn, SpawnSpec};
 
 pub struct SyncLimits {
-    /// Bytes to write per stdio index; a pipe with an entry here is the child's to read.
-    pub inputs: Vec<Option<Vec<u8>>>,
+    /// What the child reads on fd 0 (when that is a pipe) before EOF.
+    pub input: Vec<u8>,
     pub timeout: Option<Duration>,
     pub kill_signal: i32,
     /// Largest output accepted per pipe; more kills the child (`ENOBUFS`).
@@ -50,17 +50,16 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
     };
     let child = Child::new(0, spawned.pid);
     let mut output: Vec<Option<Vec<u8>>> = spawned.ends.iter().map(|e| e.as_ref().map(|_| Vec::new())).collect();
-    let mut writers = Vec::new();
+    let mut stdin = None;
     let mut readers = Vec::new();
     for (index, end) in spawned.ends.into_iter().enumerate() {
         let Some(fd) = end else { continue };
         unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        let input = limits.inputs.get(index).and_then(|i| i.as_deref());
-        if index == 0 || input.is_some() {
+        if index == 0 {
             output[index] = None;
             // Without input the child reads EOF at once: the fd is dropped here.
-            if let Some(rest) = input.filter(|i| !i.is_empty()) {
-                writers.push(InputPipe { fd, rest });
+            if !limits.input.is_empty() {
+                stdin = Some(InputPipe { fd, rest: &limits.input });
             }
         } else {
             readers.push(Pipe { index, fd });
@@ -72,7 +71,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
     let mut buf = vec![0u8; READ_CHUNK];
     while status.is_none() || !readers.is_empty() {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(readers.len() + 2);
-        for w in &writers {
+        if let Some(w) = &stdin {
             fds.push(libc::pollfd { fd: w.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
         }
         for r in &readers {
@@ -92,18 +91,19 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break;
         }
-        writers.retain_mut(|w| {
-            if !fds.iter().any(|p| p.fd == w.fd.as_raw_fd() && p.revents != 0) {
-                return true;
+        if let Some(w) = &mut stdin {
+            if fds.iter().any(|p| p.fd == w.fd.as_raw_fd() && p.revents != 0) {
+                match send(w.fd.as_raw_fd(), w.rest) {
+                    Ok(k) => w.rest = &w.rest[k..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The child closed its stdin early: the rest of the input is unwanted.
+                    Err(_) => w.rest = &[],
+                }
+                if w.rest.is_empty() {
+                    stdin = None;
+                }
             }
-            match write_some(w.fd.as_raw_fd(), w.rest) {
-                Ok(k) => w.rest = &w.rest[k..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The child closed its end early: the rest of the input is unwanted.
-                Err(_) => w.rest = &[],
-            }
-            !w.rest.is_empty()
-        });
+        }
         readers.retain_mut(|r| {
             let Some(ready) = fds.iter().find(|p| p.fd == r.fd.as_raw_fd()) else { return true };
             if ready.revents == 0 {
@@ -141,7 +141,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
                 let _ = child.kill(limits.kill_signal);
                 // Node stops waiting for output once the time is up; the pipes close below.
                 readers.clear();
-                writers.clear();
+                stdin = None;
             }
         }
         if errno.is_some() && status.is_none() && readers.is_empty() {
@@ -150,15 +150,6 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         }
     }
     SyncOutcome { pid: spawned.pid, status, output, errno }
-}
-
-fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
 }
 
 fn wait_blocking(child: &Child) -> ExitStatus {

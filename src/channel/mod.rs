@@ -119,7 +119,8 @@ impl Channel {
     }
 }
 
-fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+/// One `send` on a socket; shared with spawnSync's stdin.
+pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     // MSG_NOSIGNAL: a dead peer is an EPIPE error, never a signal.
     let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
     if n < 0 {
