@@ -149,7 +149,7 @@ describe('advanced serialization: garbage from the child [ours]', { skip: OURS_I
     ['an unsolicited NODE_HANDLE_ACK', [frame({ cmd: 'NODE_HANDLE_ACK' })], [['ERR_IPC_UNEXPECTED_ACK']]],
     ['an unsolicited NODE_HANDLE_NACK', [frame({ cmd: 'NODE_HANDLE_NACK' })], [['ERR_IPC_UNEXPECTED_ACK']]],
     ['a NODE_HANDLE without a handle', [frame({ cmd: 'NODE_HANDLE', type: 'net.Socket', msg: 'x' })],
-      [['ERR_IPC_HANDLE_REFUSED']]],
+      [['ERR_IPC_MISSING_HANDLE']]],
   ];
   for (const [name, garbage, errors, options] of CASES) {
     it(`${name}: reported, and the frames around it are delivered`, async (t) => {

@@ -31,6 +31,10 @@ class IpcChannel extends EventEmitter {
   #ackSeq = 0;
   #awaiting = []; // [ackId, callbacks] handed to the engine, not yet written
   #engineQueued = 0;
+  // The engine's handle protocol, mirrored for send()'s return value: a handle is awaiting
+  // its ACK, and how many sends the engine holds behind it.
+  #inFlight = false;
+  #held = 0;
 
   constructor(id, advanced, onDeliver) {
     super();
@@ -55,9 +59,13 @@ class IpcChannel extends EventEmitter {
     else native.unref();
   }
 
+  #encode(message) {
+    return this.#advanced ? encodeFrame(message) : `${JSON.stringify(message)}\n`;
+  }
+
   // Serialises and queues a message; returns Node's send() return value.
   send(message, callback) {
-    return this.#write(this.#advanced ? encodeFrame(message) : `${JSON.stringify(message)}\n`, callback);
+    return this.#write(this.#encode(message), callback);
   }
 
   #write(frame, callback) {
@@ -69,7 +77,42 @@ class IpcChannel extends EventEmitter {
       this.#flushQueued = true;
       process.nextTick(flushTick, this);
     }
+    return this.#sendResult();
+  }
+
+  // Node: while a handle awaits its ACK, true for the first send queued behind it only.
+  #sendResult() {
+    if (this.#inFlight) return ++this.#held === 1;
     return this.#frameSize + this.#engineQueued < BACKPRESSURE_BYTES;
+  }
+
+  // Sends a NODE_HANDLE envelope with the descriptor `fd` (which the engine duplicates now, so
+  // the caller may close its own afterwards). Throws ERR_INVALID_HANDLE_TYPE, sending nothing,
+  // if the descriptor is not something a Node peer can take as `type`.
+  sendHandle(envelope, fd, type, retransmit, callback) {
+    this.flush();
+    const cb = typeof callback === 'function' ? callback : null;
+    const ack = cb ? ++this.#ackSeq : 0;
+    let r;
+    try {
+      r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
+    } catch (err) {
+      if (err.message === 'ERR_INVALID_HANDLE_TYPE') throw codes.ERR_INVALID_HANDLE_TYPE();
+      throw err;
+    }
+    const result = this.#sendResult();
+    if (r < 0) {
+      process.nextTick(() => this.#fail([cb], -r));
+      return result;
+    }
+    this.#inFlight = true;
+    if (r === 0) {
+      if (cb) process.nextTick(complete, [cb], null);
+    } else {
+      this.#engineQueued = r;
+      if (cb) this.#awaiting.push([ack, [cb]]);
+    }
+    return result;
   }
 
   flush() {
@@ -119,6 +162,30 @@ class IpcChannel extends EventEmitter {
     this.#engineQueued = 0;
   }
 
+  onHandleSettled(inFlight, held, lost) {
+    this.#inFlight = inFlight;
+    this.#held = held;
+    if (lost) process.emitWarning('Handle did not reach the receiving process correctly', 'SentHandleNotReceivedWarning');
+  }
+
+  // A handle frame the engine accepted (and ACKed): its envelope, for the owner to build the
+  // handle from `fd`. The owner closes `fd` if it cannot.
+  onHandle(ev) {
+    let envelope;
+    if (this.#advanced) decodeFrames(ev.data, (message) => { envelope = message; }, () => {});
+    else {
+      try {
+        envelope = JSON.parse(ev.text);
+      } catch {}
+    }
+    if (envelope === undefined) {
+      native.binding.closeFd(ev.num);
+      this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE(this.#advanced ? 'v8' : 'json'));
+      return;
+    }
+    this.#onDeliver('handle', envelope, ev);
+  }
+
   onClosed() {
     this.#setRef(false);
     this.#open = false;
@@ -139,27 +206,14 @@ class IpcChannel extends EventEmitter {
     this.#onDeliver('internalMessage', JSON.parse(text));
   }
 
-  // Advanced mode: the engine only splits frames, so the handle-protocol checks it makes for
-  // json frames happen here, after deserialising.
+  // Advanced mode: the engine recognises handle frames and replies by the envelope's first
+  // bytes; the rest is told apart here, after deserialising.
   onFrames(batch) {
     decodeFrames(batch, (message) => {
-      if (!isInternal(message)) {
-        this.#onDeliver('message', message);
-      } else if (message.cmd === 'NODE_HANDLE') {
-        // Every handle frame gets exactly one reply; until handles are supported, a NACK. A
-        // reply the closing channel cannot carry is not the user's error.
-        if (this.#open) this.#write(encodeFrame({ cmd: 'NODE_HANDLE_NACK' }), ignoreResult);
-        this.#onDeliver('error', codes.ERR_IPC_HANDLE_REFUSED());
-      } else if (message.cmd === 'NODE_HANDLE_ACK' || message.cmd === 'NODE_HANDLE_NACK') {
-        this.#onDeliver('error', codes.ERR_IPC_UNEXPECTED_ACK());
-      } else {
-        this.#onDeliver('internalMessage', message);
-      }
+      this.#onDeliver(isInternal(message) ? 'internalMessage' : 'message', message);
     }, () => this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE('v8')));
   }
 }
-
-function ignoreResult() {}
 
 function flushTick(channel) {
   channel.flush();
@@ -184,4 +238,4 @@ function deliverEach(text, deliver) {
   }
 }
 
-module.exports = { IpcChannel };
+module.exports = { IpcChannel, isInternal };

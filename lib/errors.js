@@ -79,15 +79,24 @@ const codes = {
   ERR_CHILD_PROCESS_IPC_REQUIRED: (name) => makeError(Error, 'ERR_CHILD_PROCESS_IPC_REQUIRED',
     `Forked processes must have an IPC channel, missing value 'ipc' in ${name}`),
   ERR_FEATURE_UNAVAILABLE: (what) => makeError(Error, 'ERR_FEATURE_UNAVAILABLE', `native-cluster does not support ${what} yet`),
+  // Node's, for a handle that cannot be sent; with a reason, ours for one a child sent.
+  ERR_INVALID_HANDLE_TYPE: (reason) => Object.assign(makeError(TypeError, 'ERR_INVALID_HANDLE_TYPE',
+    reason === undefined ? 'This handle type cannot be sent'
+      : `The child sent a handle that cannot be received (${reason === 'type' ? 'unknown type' : 'wrong kind of descriptor'}); refused`),
+  reason === undefined ? {} : { reason }),
+  ERR_CHILD_CLOSED_BEFORE_REPLY: () => makeError(Error, 'ERR_CHILD_CLOSED_BEFORE_REPLY', 'Child closed before reply received'),
   // Ours: what a misbehaving peer sent. The channel carries on after each.
   ERR_IPC_INVALID_MESSAGE: (reason) => Object.assign(makeError(Error, 'ERR_IPC_INVALID_MESSAGE',
     `Invalid IPC message from the child (${reason})`), { reason }),
-  ERR_IPC_FRAME_TOO_LARGE: (limit) => makeError(Error, 'ERR_IPC_FRAME_TOO_LARGE',
-    `IPC message from the child exceeds maxFrameSize (${limit} bytes); skipped`),
+  ERR_IPC_FRAME_TOO_LARGE: () => makeError(Error, 'ERR_IPC_FRAME_TOO_LARGE',
+    'IPC message from the child exceeds maxFrameSize; skipped'),
   ERR_IPC_UNEXPECTED_ACK: () => makeError(Error, 'ERR_IPC_UNEXPECTED_ACK',
     'The child acknowledged a handle that was never sent; ignored'),
-  ERR_IPC_HANDLE_REFUSED: () => makeError(Error, 'ERR_IPC_HANDLE_REFUSED',
-    'The child sent a handle; receiving handles is not supported yet, so it was refused'),
+  ERR_IPC_MISSING_HANDLE: () => makeError(Error, 'ERR_IPC_MISSING_HANDLE',
+    'The child sent a handle message without a descriptor; refused'),
+  ERR_IPC_UNEXPECTED_HANDLE: (reason) => Object.assign(makeError(Error, 'ERR_IPC_UNEXPECTED_HANDLE',
+    reason === 'truncated' ? 'The child sent more descriptors than fit one message; the rest were lost'
+      : 'The child sent a descriptor without a handle message; closed'), { reason }),
 };
 
 // util._errnoException without the private API: errno is negative, as Node's.

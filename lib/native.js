@@ -17,7 +17,10 @@ try {
   throw err;
 }
 
-const EV = { MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7, FRAMES: 8 };
+const EV = {
+  MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7, FRAMES: 8,
+  HANDLE: 9, HANDLE_SETTLED: 10,
+};
 
 const owners = new Map();
 
@@ -49,6 +52,8 @@ function dispatch() {
     }
     const owner = owners.get(ev.id);
     if (owner !== undefined) guarded(owner.onEngineEvent, owner, ev);
+    // A received descriptor nobody is left to take.
+    else if (ev.kind === EV.HANDLE) binding.closeFd(ev.num);
   }
   backlog = [];
 }

@@ -5,7 +5,8 @@ const net = require('node:net');
 const os = require('node:os');
 const util = require('node:util');
 const native = require('./native');
-const { IpcChannel } = require('./channel');
+const { IpcChannel, isInternal } = require('./channel');
+const { prepareSend, receive: receiveHandle } = require('./handles');
 const { normalizeStdio, stdioStringToArray, stopReading } = require('./stdio');
 const { codes, errnoException, AbortError } = require('./errors');
 const v = require('./validate');
@@ -145,7 +146,7 @@ class ChildProcess extends EventEmitter {
     this._closesNeeded++;
     this.connected = true;
     // `channel` turns null on disconnect; the live channel stays until the engine closes it.
-    this[kChannel] = this[kIpc] = new IpcChannel(id, advanced, (event, value) => this._deliver(event, value));
+    this[kChannel] = this[kIpc] = new IpcChannel(id, advanced, (event, value, ev) => this._deliver(event, value, ev));
     // Messages that arrive with no 'message' listener wait for one, as in Node.
     this.on('newListener', (event) => {
       if (event !== 'message') return;
@@ -153,20 +154,46 @@ class ChildProcess extends EventEmitter {
         if (!this[kChannel] || this.listenerCount('message') === 0) return;
         const pending = this[kPending];
         this[kPending] = [];
-        for (const m of pending) this.emit('message', m);
+        for (const [m, handle] of pending) this.emit('message', m, handle);
       });
     });
   }
 
-  _deliver(event, value) {
+  _deliver(event, value, ev) {
     if (event === 'error') {
       this._peerError(value);
-    } else if (event === 'internalMessage') {
-      if (this[kChannel]) this.emit('internalMessage', value);
-    } else if (this[kChannel]) {
-      if (this.listenerCount('message') > 0) native.guarded(this.emit, this, 'message', value);
-      else this[kPending].push(value);
+    } else if (event === 'handle') {
+      this._receiveHandle(value, ev.num, ev.reason);
+    } else {
+      this._emitMessage(event, value, undefined);
     }
+  }
+
+  // Node emits a message's handle as the listeners' second argument (undefined without one).
+  _emitMessage(event, message, handle) {
+    if (!this[kChannel]) return;
+    if (event === 'internalMessage') native.guarded(this.emit, this, 'internalMessage', message, handle);
+    else if (this.listenerCount('message') > 0) native.guarded(this.emit, this, 'message', message, handle);
+    else this[kPending].push([message, handle]);
+  }
+
+  _receiveHandle(envelope, fd, kind) {
+    if (!this[kChannel]) {
+      native.binding.closeFd(fd);
+      return;
+    }
+    try {
+      receiveHandle(this, envelope, fd, kind, (message, handle) => {
+        this._emitMessage(isInternal(message) ? 'internalMessage' : 'message', message, handle);
+      });
+    } catch (err) {
+      this._peerError(err);
+    }
+  }
+
+  // Internal messages the parent sends (the socket-list protocol), queued like any send.
+  _sendInternal(message) {
+    return this[kIpc].send(message, null);
   }
 
   // Misbehaviour of the child is reported, never fatal: without an 'error' listener it
@@ -187,6 +214,13 @@ class ChildProcess extends EventEmitter {
         break;
       case EV.FRAMES:
         if (channel) channel.onFrames(ev.data);
+        break;
+      case EV.HANDLE:
+        if (channel) channel.onHandle(ev);
+        else native.binding.closeFd(ev.num);
+        break;
+      case EV.HANDLE_SETTLED:
+        this[kIpc]?.onHandleSettled(ev.inFlight, ev.num, ev.lost);
         break;
       case EV.BAD_FRAME:
         this._peerError(badFrameError(ev));
@@ -291,21 +325,26 @@ function send(message, handle, options, callback) {
   } else if (options !== undefined) {
     v.validateObject(options, 'options');
   }
-  if (this.connected) return sendMessage(this[kIpc], message, handle, callback);
+  if (this.connected) return sendMessage(this, message, handle, options, callback);
   const ex = codes.ERR_IPC_CHANNEL_CLOSED();
   if (typeof callback === 'function') process.nextTick(callback, ex);
   else process.nextTick(() => this.emit('error', ex));
   return false;
 }
 
-function sendMessage(channel, message, handle, callback) {
+function sendMessage(child, message, handle, options, callback) {
   if (message === undefined) throw codes.ERR_MISSING_ARGS('message');
   const type = typeof message;
   if (type !== 'string' && type !== 'object' && type !== 'number' && type !== 'boolean') {
     throw codes.ERR_INVALID_ARG_TYPE('message', ['string', 'object', 'number', 'boolean'], message);
   }
-  if (handle !== undefined && handle !== null) throw codes.ERR_FEATURE_UNAVAILABLE('sending handles');
-  return channel.send(message, callback);
+  const channel = child[kIpc];
+  if (handle === undefined || handle === null) return channel.send(message, callback);
+  const out = prepareSend(child, message, handle, Boolean(options?.keepOpen));
+  if (out.wrap === null) return channel.send(message, callback);
+  const result = channel.sendHandle(out.envelope, out.wrap.fd, out.type, out.retransmit, callback);
+  out.sent();
+  return result;
 }
 
 function disconnect() {
@@ -336,8 +375,7 @@ function engineSpawnSpec(options, args, envPairs, entries) {
 }
 
 function badFrameError(ev) {
-  if (ev.code === 'ERR_IPC_INVALID_MESSAGE') return codes.ERR_IPC_INVALID_MESSAGE(ev.reason);
-  return codes[ev.code]();
+  return codes[ev.code](ev.reason);
 }
 
 function errnoName(errno) {

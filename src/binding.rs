@@ -1,17 +1,18 @@
 //! The napi surface: converts JS values and delegates to the engine. No logic lives here.
 
 use std::ffi::CString;
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, JsFunction, JsUnknown};
+use napi::{Either, Env, JsFunction, JsUnknown};
 use napi_derive::napi;
 
-use crate::channel::{Channel, Framing};
+use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
-use crate::event::{Event, ExitStatus};
+use crate::event::{Event, ExitStatus, HandleFrame};
+use crate::protocol::handle::HandleType;
 use crate::reactor::engine;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
@@ -62,6 +63,8 @@ pub const EV_WRITE_FAILED: u32 = 5;
 pub const EV_CLOSED: u32 = 6;
 pub const EV_EXIT: u32 = 7;
 pub const EV_FRAMES: u32 = 8;
+pub const EV_HANDLE: u32 = 9;
+pub const EV_HANDLE_SETTLED: u32 = 10;
 
 #[napi(object)]
 pub struct EngineEvent {
@@ -73,9 +76,14 @@ pub struct EngineEvent {
     pub data: Option<Buffer>,
     pub code: Option<String>,
     pub reason: Option<String>,
-    /// Written: ack id; write failed: errno; exit: exit code.
+    /// Written: ack id; write failed: errno; exit: exit code; handle: the received fd (JS
+    /// owns it); handle settled: sends still held.
     pub num: Option<i32>,
     pub signal: Option<i32>,
+    /// Handle settled: another handle is in flight.
+    pub in_flight: Option<bool>,
+    /// Handle settled: a NACKed handle was given up.
+    pub lost: Option<bool>,
 }
 
 impl From<Event> for EngineEvent {
@@ -89,6 +97,8 @@ impl From<Event> for EngineEvent {
             reason: None,
             num: None,
             signal: None,
+            in_flight: None,
+            lost: None,
         };
         match e {
             Event::Messages { id, mut batch, .. } => {
@@ -98,6 +108,20 @@ impl From<Event> for EngineEvent {
             }
             Event::Frames { id, batch } => EngineEvent { data: Some(batch.into()), ..base(EV_FRAMES, id) },
             Event::Internal { id, json } => EngineEvent { text: Some(json), ..base(EV_INTERNAL, id) },
+            Event::Handle { id, frame, fd, kind } => {
+                let (text, data) = match frame {
+                    HandleFrame::Json(text) => (Some(text), None),
+                    HandleFrame::V8(frame) => (None, Some(frame.into())),
+                };
+                let ev = base(EV_HANDLE, id);
+                EngineEvent { text, data, reason: Some(kind.name().into()), num: Some(fd.into_raw_fd()), ..ev }
+            }
+            Event::HandleSettled { id, in_flight, held, lost } => EngineEvent {
+                num: Some(held as i32),
+                in_flight: Some(in_flight),
+                lost: Some(lost),
+                ..base(EV_HANDLE_SETTLED, id)
+            },
             Event::BadFrame { id, code, reason } => {
                 EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
             }
@@ -220,17 +244,53 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
 /// negative errno.
 #[napi]
 pub fn channel_write(id: u32, data: String, ack: u32) -> f64 {
-    write_frames(id, data.as_bytes(), ack)
+    write_frames(id, data.as_bytes(), None, ack)
 }
 
 /// `channelWrite` for frames already in bytes (advanced mode).
 #[napi]
 pub fn channel_write_bytes(id: u32, data: Buffer, ack: u32) -> f64 {
-    write_frames(id, &data, ack)
+    write_frames(id, &data, None, ack)
 }
 
-fn write_frames(id: u32, data: &[u8], ack: u32) -> f64 {
-    match engine().and_then(|e| e.write(id, data, ack)) {
+/// Queues frames whose first is a `NODE_HANDLE` envelope of `handle_type` carrying `fd`.
+/// The fd is duplicated here, on the calling thread, so JS may close its own at once; it is
+/// refused (throwing `ERR_INVALID_HANDLE_TYPE`) unless a Node peer can use it as that type.
+#[napi]
+pub fn channel_write_handle(
+    id: u32,
+    data: Either<String, Buffer>,
+    fd: i32,
+    handle_type: String,
+    retransmit: bool,
+    ack: u32,
+) -> napi::Result<f64> {
+    let fd = match fds::dup(fd) {
+        Ok(fd) => fd,
+        Err(e) => return Ok(-(e.raw_os_error().unwrap_or(libc::EBADF) as f64)),
+    };
+    let usable =
+        HandleType::parse(&handle_type).is_some_and(|ty| fds::kind(fd.as_raw_fd()).is_some_and(|k| ty.accepts(k)));
+    if !usable {
+        return Err(napi::Error::new(napi::Status::InvalidArg, "ERR_INVALID_HANDLE_TYPE"));
+    }
+    let bytes: &[u8] = match &data {
+        Either::A(s) => s.as_bytes(),
+        Either::B(b) => b,
+    };
+    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd, retransmit }), ack))
+}
+
+/// Closes a received fd that JS could not hand to a Node object.
+#[napi]
+pub fn close_fd(fd: i32) {
+    if fd >= 0 {
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn write_frames(id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> f64 {
+    match engine().and_then(|e| e.write(id, data, handle, ack)) {
         Ok(n) => n as f64,
         Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as f64),
     }

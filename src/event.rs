@@ -1,5 +1,9 @@
 //! What the engine reports to JS. Events are queued in order and drained by JS in one call.
 
+use std::os::fd::OwnedFd;
+
+use crate::protocol::handle::FdKind;
+
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -29,6 +33,25 @@ pub enum Event {
         id: u32,
         json: String,
     },
+    /// A `NODE_HANDLE` frame whose descriptor the engine accepted (and ACKed). JS owns `fd`
+    /// from here on.
+    Handle {
+        id: u32,
+        frame: HandleFrame,
+        fd: OwnedFd,
+        kind: FdKind,
+    },
+    /// The handle in flight was ACKed or NACKed and the sends held behind it went out up to
+    /// the next handle.
+    HandleSettled {
+        id: u32,
+        /// Another handle is now in flight.
+        in_flight: bool,
+        /// Sends still held behind it.
+        held: u32,
+        /// A NACKed handle was given up after Node's number of retransmissions.
+        lost: bool,
+    },
     /// A frame the peer should not have sent; the channel carries on.
     BadFrame {
         id: u32,
@@ -53,6 +76,13 @@ pub enum Event {
         id: u32,
         status: ExitStatus,
     },
+}
+
+/// A handle frame as it arrived: JSON text, or an advanced-mode frame with its header.
+#[derive(Debug)]
+pub enum HandleFrame {
+    Json(String),
+    V8(Vec<u8>),
 }
 
 /// Above this size a batch is cut, so no JS string approaches V8's limit.

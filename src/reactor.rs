@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::channel::{Channel, Framing, ReadOutcome, Reader, WriteResult};
+use crate::channel::{Channel, Framing, OutgoingHandle, ReadOutcome, Reader, WriteResult};
 use crate::child::Child;
 use crate::event::{append, Event};
 
@@ -142,10 +142,12 @@ impl Engine {
     }
 
     /// JS thread: write a frame. Errors carry the errno.
-    pub fn write(&self, id: u32, data: &[u8], ack: u32) -> io::Result<usize> {
+    pub fn write(&self, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
-        match chan.write(data, ack)? {
+        match chan.write(data, handle, ack)? {
             WriteResult::Queued(n) => Ok(n),
+            // Not written yet; JS learns when from the ack.
+            WriteResult::Held(_) => Ok(data.len().max(1)),
             WriteResult::NeedsFlush(n) => {
                 self.submit(Command::Flush(id));
                 Ok(n)
@@ -282,14 +284,14 @@ impl Io {
         let chan = chan.clone();
         let Some(fd) = chan.raw_fd() else { return };
         match chan.flush(&mut self.events) {
-            Ok(true) if chan.closing() => self.close(e, id),
+            Ok(true) if chan.ready_to_close() => self.close(e, id),
             Ok(true) => e.ctl(libc::EPOLL_CTL_MOD, fd, IN, token(id, KIND_CHANNEL)),
             Ok(false) => e.ctl(libc::EPOLL_CTL_MOD, fd, IN | OUT, token(id, KIND_CHANNEL)),
             Err(err) => {
                 // The peer is gone for writing; keep reading what it sent before that.
                 self.events.push(Event::WriteFailed { id, errno: err.raw_os_error().unwrap_or(libc::EPIPE) });
                 chan.discard_queue();
-                if chan.closing() {
+                if chan.ready_to_close() {
                     self.close(e, id);
                 } else {
                     e.ctl(libc::EPOLL_CTL_MOD, fd, IN, token(id, KIND_CHANNEL));

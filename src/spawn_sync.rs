@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::channel::send;
+use crate::channel::fds;
 use crate::child::Child;
 use crate::event::ExitStatus;
 use crate::spawn::{spawn, SpawnSpec};
@@ -93,7 +93,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         }
         if let Some(w) = &mut stdin {
             if fds.iter().any(|p| p.fd == w.fd.as_raw_fd() && p.revents != 0) {
-                match send(w.fd.as_raw_fd(), w.rest) {
+                match fds::send(w.fd.as_raw_fd(), w.rest, None) {
                     Ok(k) => w.rest = &w.rest[k..],
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     // The child closed its stdin early: the rest of the input is unwanted.

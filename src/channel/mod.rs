@@ -1,9 +1,12 @@
-//! A channel to one child: the socketpair end, its write queue, and the read side's framing.
+//! A channel to one child: the socketpair end, its write queue, the handle protocol's send
+//! side, and the read side's framing.
+pub mod fds;
 pub mod json_frame;
 pub mod length_frame;
 pub mod outbox;
 pub mod read_buffer;
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +14,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::errors;
-use crate::event::{push_frame, push_message, Event};
-use crate::protocol::internal::{classify_json, Kind, NACK_LINE};
+use crate::event::{push_frame, push_message, Event, HandleFrame};
+use crate::protocol::handle::{classify_v8, json_handle_type, HandleType, V8Kind, ACK_V8, NACK_V8};
+use crate::protocol::internal::{classify_json, Kind, ACK_LINE, NACK_LINE};
 use json_frame::LineSplitter;
 use length_frame::Frame as LengthFrame;
 use length_frame::LengthSplitter;
@@ -20,7 +24,8 @@ use outbox::Outbox;
 use read_buffer::Frame;
 
 /// The part of a channel both threads touch. JS writes through it; the I/O thread reads,
-/// flushes what the socket refused, and is the only one that closes the fd.
+/// flushes what the socket refused, runs the handle protocol, and is the only one that closes
+/// the fd.
 pub struct Channel {
     pub id: u32,
     state: Mutex<State>,
@@ -36,7 +41,33 @@ struct State {
     flushing: bool,
     /// JS disconnected: close as soon as the queue has drained.
     closing: bool,
+    /// Node's rule: one handle in flight, every later send held until its ACK or NACK.
+    in_flight: Option<InFlight>,
+    held: VecDeque<Held>,
 }
+
+/// A handle JS sends: a duplicate of its descriptor the channel owns, and whether Node would
+/// retransmit it after a NACK (a `net.Socket` the sender let go of).
+pub struct OutgoingHandle {
+    pub fd: OwnedFd,
+    pub retransmit: bool,
+}
+
+struct InFlight {
+    /// What a retransmission sends again: the frame and a descriptor kept for it.
+    resend: Option<(Vec<u8>, OwnedFd)>,
+    retransmissions: u32,
+}
+
+/// A send made while a handle was in flight.
+struct Held {
+    data: Vec<u8>,
+    handle: Option<OutgoingHandle>,
+    ack: u32,
+}
+
+/// Node retransmits a NACKed socket this many times, then gives up with a warning.
+const MAX_RETRANSMISSIONS: u32 = 3;
 
 /// What JS learns from a write.
 pub enum WriteResult {
@@ -44,43 +75,78 @@ pub enum WriteResult {
     Queued(usize),
     /// The queue was empty and is not any more: the I/O thread must watch for writability.
     NeedsFlush(usize),
+    /// Held behind the handle in flight (this many sends are held now).
+    Held(usize),
 }
 
 impl Channel {
     pub fn new(id: u32, fd: OwnedFd) -> Self {
-        Channel {
-            id,
-            state: Mutex::new(State { fd: Some(fd), outbox: Outbox::default(), flushing: false, closing: false }),
-            wrote: AtomicBool::new(false),
-        }
+        let state = State {
+            fd: Some(fd),
+            outbox: Outbox::default(),
+            flushing: false,
+            closing: false,
+            in_flight: None,
+            held: VecDeque::new(),
+        };
+        Channel { id, state: Mutex::new(state), wrote: AtomicBool::new(false) }
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
         self.state.lock().unwrap().fd.as_ref().map(|f| f.as_raw_fd())
     }
 
-    /// Called on the JS thread. Fails with `EPIPE` once the channel is closed or closing.
-    pub fn write(&self, data: &[u8], ack: u32) -> io::Result<WriteResult> {
+    /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
+    /// `EPIPE` once the channel is closed or closing.
+    pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<WriteResult> {
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         let st = &mut *st;
-        let fd = match (&st.fd, st.closing) {
-            (Some(fd), false) => fd.as_raw_fd(),
-            _ => return Err(io::Error::from_raw_os_error(libc::EPIPE)),
-        };
-        let queued = st.outbox.write(data, ack, |d| send(fd, d))?;
-        if queued > 0 && !st.flushing {
-            st.flushing = true;
-            return Ok(WriteResult::NeedsFlush(queued));
+        if st.fd.is_none() || st.closing {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
-        Ok(WriteResult::Queued(queued))
+        if st.in_flight.is_some() {
+            st.held.push_back(Held { data: data.to_vec(), handle, ack });
+            return Ok(WriteResult::Held(st.held.len()));
+        }
+        let queued = st.send(data, handle, ack)?;
+        Ok(st.needs_flush(queued))
+    }
+
+    /// I/O thread: an ACK or NACK for the peer's handle. Replies bypass the held sends (a side
+    /// with its own handle in flight still answers the peer's). Returns whether the I/O
+    /// thread must flush.
+    fn reply(&self, frame: &[u8]) -> bool {
+        let mut st = self.state.lock().unwrap();
+        let st = &mut *st;
+        // A closed channel owes no replies.
+        let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return false };
+        match st.outbox.write(frame, None, 0, |d, f| fds::send(fd, d, f)) {
+            Ok(queued) => matches!(st.needs_flush(queued), WriteResult::NeedsFlush(_)),
+            Err(_) => false,
+        }
+    }
+
+    /// I/O thread: the peer ACKed or NACKed. Retransmits or releases the handle in flight and
+    /// sends what was held behind it, up to the next handle.
+    fn settle(&self, ack: bool, events: &mut Vec<Event>) {
+        let mut st = self.state.lock().unwrap();
+        let st = &mut *st;
+        let Some(mut in_flight) = st.in_flight.take() else {
+            events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
+            return;
+        };
+        if let Err(e) = st.settle(self.id, ack, &mut in_flight, events) {
+            events.push(Event::WriteFailed { id: self.id, errno: e.raw_os_error().unwrap_or(libc::EPIPE) });
+            st.discard_queue();
+        }
     }
 
     /// Asks for a close once everything queued is written. Returns true if it can close now.
     pub fn request_close(&self) -> bool {
         let mut st = self.state.lock().unwrap();
         st.closing = true;
-        st.outbox.pending() == 0
+        st.idle()
     }
 
     /// I/O thread: writes what it can. `Ok(true)` when the queue has drained.
@@ -88,7 +154,7 @@ impl Channel {
         let mut st = self.state.lock().unwrap();
         let st = &mut *st;
         let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(true) };
-        if let Some(ack) = st.outbox.flush(|d| send(fd, d))? {
+        if let Some(ack) = st.outbox.flush(|d, f| fds::send(fd, d, f))? {
             events.push(Event::Written { id: self.id, ack });
         }
         let drained = st.outbox.pending() == 0;
@@ -98,35 +164,95 @@ impl Channel {
         Ok(drained)
     }
 
-    pub fn closing(&self) -> bool {
-        self.state.lock().unwrap().closing
+    /// JS asked to close and nothing is left to send or to wait for.
+    pub fn ready_to_close(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        st.closing && st.idle()
     }
 
     /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
-    /// Returns whether unsent frames were lost with it.
+    /// Returns whether unsent frames were lost with it (their descriptors are closed).
     pub fn close(&self) -> bool {
         let mut st = self.state.lock().unwrap();
         st.fd = None;
         st.closing = true;
-        std::mem::take(&mut st.outbox).pending() > 0
+        let lost = st.outbox.pending() > 0 || !st.held.is_empty();
+        st.discard_queue();
+        lost
     }
 
     /// I/O thread: drops what can no longer be written after a write error.
     pub fn discard_queue(&self) {
-        let mut st = self.state.lock().unwrap();
-        st.outbox = Outbox::default();
-        st.flushing = false;
+        self.state.lock().unwrap().discard_queue();
     }
 }
 
-/// One `send` on a socket; shared with spawnSync's stdin.
-pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    // MSG_NOSIGNAL: a dead peer is an EPIPE error, never a signal.
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+impl State {
+    /// Sends (or queues) now; a handle goes in flight.
+    fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
+        let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        };
+        let handle_fd = match handle {
+            None => None,
+            Some(h) => {
+                let resend = if h.retransmit { Some((data.to_vec(), fds::dup(h.fd.as_raw_fd())?)) } else { None };
+                self.in_flight = Some(InFlight { resend, retransmissions: 0 });
+                Some(h.fd)
+            }
+        };
+        self.outbox.write(data, handle_fd, ack, |d, f| fds::send(fd, d, f))
+    }
+
+    fn needs_flush(&mut self, queued: usize) -> WriteResult {
+        if queued > 0 && !self.flushing {
+            self.flushing = true;
+            return WriteResult::NeedsFlush(queued);
+        }
+        WriteResult::Queued(queued)
+    }
+
+    fn settle(&mut self, id: u32, ack: bool, in_flight: &mut InFlight, events: &mut Vec<Event>) -> io::Result<()> {
+        let mut lost = false;
+        if !ack {
+            if let Some((frame, fd)) = &in_flight.resend {
+                if in_flight.retransmissions < MAX_RETRANSMISSIONS {
+                    // Sent again as it was (Node wraps it in a second envelope, which a Node
+                    // receiver answers twice; the plain frame gets one answer).
+                    in_flight.retransmissions += 1;
+                    let fd = fds::dup(fd.as_raw_fd())?;
+                    let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(()) };
+                    let queued = self.outbox.write(frame, Some(fd), 0, |d, f| fds::send(sock, d, f))?;
+                    self.needs_flush(queued);
+                    self.in_flight = Some(std::mem::replace(in_flight, InFlight { resend: None, retransmissions: 0 }));
+                    events.push(Event::HandleSettled { id, in_flight: true, held: self.held.len() as u32, lost });
+                    return Ok(());
+                }
+                lost = true;
+            }
+        }
+        while self.in_flight.is_none() {
+            let Some(held) = self.held.pop_front() else { break };
+            let queued = self.send(&held.data, held.handle, held.ack)?;
+            if queued == 0 && held.ack != 0 {
+                events.push(Event::Written { id, ack: held.ack });
+            }
+            self.needs_flush(queued);
+        }
+        let in_flight = self.in_flight.is_some();
+        events.push(Event::HandleSettled { id, in_flight, held: self.held.len() as u32, lost });
+        Ok(())
+    }
+
+    fn idle(&self) -> bool {
+        self.outbox.pending() == 0 && self.in_flight.is_none() && self.held.is_empty()
+    }
+
+    fn discard_queue(&mut self) {
+        self.outbox = Outbox::default();
+        self.flushing = false;
+        self.in_flight = None;
+        self.held.clear();
     }
 }
 
@@ -136,6 +262,8 @@ pub struct Reader {
     /// reading needs no lock.
     fd: RawFd,
     framing: Framing,
+    /// Descriptors received and not yet matched to a handle frame, oldest first.
+    fds: VecDeque<OwnedFd>,
     /// When the last read returned data.
     last_data: Instant,
 }
@@ -164,6 +292,14 @@ impl Framing {
             Framing::Advanced(s) => s.fill(read),
         }
     }
+
+    /// Part of a frame has arrived and the rest has not.
+    fn buffering(&self) -> bool {
+        match self {
+            Framing::Json(s) => s.buffering(),
+            Framing::Advanced(s) => s.buffering(),
+        }
+    }
 }
 
 /// How a read pass ended.
@@ -182,7 +318,7 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader { fd, framing, last_data: Instant::now() - FLOOD_GAP }
+        Reader { fd, framing, fds: VecDeque::new(), last_data: Instant::now() - FLOOD_GAP }
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -192,15 +328,19 @@ impl Reader {
     }
 
     /// Reads what is available and turns complete frames into events. Sets `needs_flush`
-    /// when a protocol reply was queued behind other output.
+    /// when the handle protocol queued output the I/O thread must flush.
     pub fn read(&mut self, chan: &Channel, events: &mut Vec<Event>, needs_flush: &mut bool) -> ReadOutcome {
         let fd = self.fd;
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
             let mut room = 0;
+            let mut truncated = false;
+            let received = &mut self.fds;
             let r = self.framing.fill(|buf| {
                 room = buf.len();
-                recv(fd, buf)
+                let r = fds::recv(fd, buf, received)?;
+                truncated = r.truncated;
+                Ok::<_, io::Error>(r.len)
             });
             let got = match r {
                 Ok(0) => return ReadOutcome::Ended,
@@ -210,24 +350,27 @@ impl Reader {
                 Err(_) => return ReadOutcome::Ended,
             };
             let id = chan.id;
-            let mut replies: Vec<&'static [u8]> = Vec::new();
-            let too_large = || Event::BadFrame { id, code: errors::FRAME_TOO_LARGE, reason: "size" };
+            if truncated {
+                events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "truncated" });
+            }
+            let mut incoming =
+                Incoming { chan, events: &mut *events, fds: &mut self.fds, needs_flush: &mut *needs_flush };
             match &mut self.framing {
                 Framing::Json(s) => s.frames(|frame| match frame {
-                    Frame::TooLarge => events.push(too_large()),
-                    Frame::Data(line) => route(id, line, events, &mut replies),
+                    Frame::TooLarge => incoming.too_large(),
+                    Frame::Data(line) => incoming.json(line),
                 }),
                 Framing::Advanced(s) => s.frames(|frame| match frame {
-                    LengthFrame::TooLarge => events.push(too_large()),
-                    LengthFrame::Data(frame) => push_frame(events, id, frame),
-                    LengthFrame::Owned(frame) => events.push(Event::Frames { id, batch: frame }),
+                    LengthFrame::TooLarge => incoming.too_large(),
+                    LengthFrame::Data(frame) => incoming.v8(frame, |f| f.to_vec()),
+                    LengthFrame::Owned(frame) => incoming.v8_owned(frame),
                 }),
             }
-            for line in replies {
-                // A closed or closing channel owes no replies.
-                if let Ok(WriteResult::NeedsFlush(_)) = chan.write(line, 0) {
-                    *needs_flush = true;
-                }
+            // Node's sender attaches a handle's descriptor to the first byte of its frame, so
+            // once no frame is partly read, every descriptor received has had its frame.
+            if !self.fds.is_empty() && !self.framing.buffering() {
+                self.fds.clear();
+                events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "fd" });
             }
             // A short read emptied the socket: skip the recv that would only say EAGAIN (it
             // sits on every message's latency path).
@@ -239,58 +382,86 @@ impl Reader {
     }
 }
 
-fn route(id: u32, line: &[u8], events: &mut Vec<Event>, replies: &mut Vec<&'static [u8]>) {
-    if line.is_empty() {
-        events.push(Event::BadFrame { id, code: errors::INVALID_MESSAGE, reason: "empty" });
-        return;
+/// Routes the frames of one read.
+struct Incoming<'a> {
+    chan: &'a Channel,
+    events: &'a mut Vec<Event>,
+    fds: &'a mut VecDeque<OwnedFd>,
+    needs_flush: &'a mut bool,
+}
+
+impl Incoming<'_> {
+    fn too_large(&mut self) {
+        self.events.push(Event::BadFrame { id: self.chan.id, code: errors::FRAME_TOO_LARGE, reason: "size" });
     }
-    let Ok(text) = std::str::from_utf8(line) else {
-        events.push(Event::BadFrame { id, code: errors::INVALID_MESSAGE, reason: "utf8" });
-        return;
-    };
-    match classify_json(line) {
-        Kind::User => push_message(events, id, line),
-        Kind::Internal => events.push(Event::Internal { id, json: text.to_owned() }),
-        Kind::HandleAck { .. } => events.push(Event::BadFrame { id, code: errors::UNEXPECTED_ACK, reason: "ack" }),
-        Kind::Handle => {
-            // Every NODE_HANDLE gets exactly one reply; until handles are supported it is a NACK.
-            replies.push(NACK_LINE);
-            events.push(Event::BadFrame { id, code: errors::HANDLE_REFUSED, reason: "handle" });
+
+    fn json(&mut self, line: &[u8]) {
+        let id = self.chan.id;
+        if line.is_empty() {
+            self.events.push(Event::BadFrame { id, code: errors::INVALID_MESSAGE, reason: "empty" });
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            self.events.push(Event::BadFrame { id, code: errors::INVALID_MESSAGE, reason: "utf8" });
+            return;
+        };
+        match classify_json(line) {
+            Kind::User => push_message(self.events, id, line),
+            Kind::Internal => self.events.push(Event::Internal { id, json: text.to_owned() }),
+            Kind::HandleAck { ack } => self.settle(ack),
+            Kind::Handle => {
+                let ty = json_handle_type(line);
+                self.handle(ty.as_deref(), || HandleFrame::Json(text.to_owned()), (ACK_LINE, NACK_LINE));
+            }
         }
     }
-}
 
-/// Receives bytes; any file descriptors that ride along are closed, since none is expected.
-fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // Room for many fds so none is truncated (the kernel would close them, but we want to see
-    // and close them ourselves); 256 bytes as libuv uses.
-    let mut cmsg = [0u64; 32];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg);
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
+    fn v8(&mut self, frame: &[u8], owned: impl FnOnce(&[u8]) -> Vec<u8>) {
+        match classify_v8(&frame[length_frame::HEADER..]) {
+            V8Kind::Other => push_frame(self.events, self.chan.id, frame),
+            V8Kind::HandleAck { ack } => self.settle(ack),
+            V8Kind::Handle(ty) => self.handle(ty, || HandleFrame::V8(owned(frame)), (ACK_V8, NACK_V8)),
+        }
     }
-    close_received_fds(&msg);
-    Ok(n as usize)
-}
 
-fn close_received_fds(msg: &libc::msghdr) {
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c) as *const RawFd;
-                let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
-                for i in 0..n {
-                    libc::close(std::ptr::read_unaligned(data.add(i)));
-                }
+    fn v8_owned(&mut self, frame: Vec<u8>) {
+        match classify_v8(&frame[length_frame::HEADER..]) {
+            V8Kind::Other => self.events.push(Event::Frames { id: self.chan.id, batch: frame }),
+            V8Kind::HandleAck { ack } => self.settle(ack),
+            V8Kind::Handle(ty) => {
+                let ty = ty.map(str::to_owned);
+                self.handle(ty.as_deref(), || HandleFrame::V8(frame), (ACK_V8, NACK_V8));
             }
-            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+
+    fn settle(&mut self, ack: bool) {
+        self.chan.settle(ack, self.events);
+        *self.needs_flush = true;
+    }
+
+    /// A `NODE_HANDLE` frame: exactly one ACK or NACK, and the descriptor goes to JS or is
+    /// closed.
+    fn handle(&mut self, ty: Option<&str>, frame: impl FnOnce() -> HandleFrame, (ack, nack): (&[u8], &[u8])) {
+        let id = self.chan.id;
+        let problem = match self.fds.pop_front() {
+            None => Some((errors::MISSING_HANDLE, "fd")),
+            Some(fd) => match ty.and_then(HandleType::parse) {
+                None => Some((errors::INVALID_HANDLE_TYPE, "type")),
+                Some(ty) => match fds::kind(fd.as_raw_fd()) {
+                    Some(kind) if ty.accepts(kind) => {
+                        fds::set_nonblocking(fd.as_raw_fd());
+                        *self.needs_flush |= self.chan.reply(ack);
+                        self.events.push(Event::Handle { id, frame: frame(), fd, kind });
+                        None
+                    }
+                    _ => Some((errors::INVALID_HANDLE_TYPE, "fd")),
+                },
+            },
+        };
+        if let Some((code, reason)) = problem {
+            *self.needs_flush |= self.chan.reply(nack);
+            self.events.push(Event::BadFrame { id, code, reason });
         }
     }
 }

@@ -1,2 +1,3 @@
 //! Node's internal message protocol, as far as the engine needs to understand it.
+pub mod handle;
 pub mod internal;

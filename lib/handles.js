@@ -1,0 +1,145 @@
+'use strict';
+// Handles crossing a channel (Node's NODE_HANDLE envelope): what a send() of a server, socket
+// or raw wrap puts on the wire and does to the sender's object, and the Node objects a
+// received descriptor becomes. The engine passes the descriptors and runs the ACK/NACK
+// protocol; this is the JS-object side of it.
+const net = require('node:net');
+const dgram = require('node:dgram');
+const native = require('./native');
+const { codes, errnoException } = require('./errors');
+const { socketLists } = require('./socket_list');
+
+// The libuv wraps Node builds its handles on (the same classes node:net and node:dgram use).
+const { TCP, constants: TCPConstants } = process.binding('tcp_wrap');
+const { Pipe, constants: PipeConstants } = process.binding('pipe_wrap');
+const { UDP } = process.binding('udp_wrap');
+
+const kDgramState = (() => {
+  const probe = dgram.createSocket('udp4');
+  const symbol = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'state symbol');
+  probe.close();
+  return symbol;
+})();
+
+function nop() {}
+
+// The descriptor kinds (as the engine names them) each envelope type can be built from.
+const KINDS = {
+  'net.Server': ['tcp', 'pipe'],
+  'net.Socket': ['tcp', 'pipe'],
+  'net.Native': ['tcp', 'pipe'],
+  'dgram.Socket': ['udp'],
+  'dgram.Native': ['udp'],
+};
+
+// How Node's send() names a handle object (the envelope's `type`), or ERR_INVALID_HANDLE_TYPE.
+function handleType(handle) {
+  if (handle instanceof net.Socket) return 'net.Socket';
+  if (handle instanceof net.Server) return 'net.Server';
+  if (handle instanceof TCP || handle instanceof Pipe) return 'net.Native';
+  if (handle instanceof dgram.Socket) return 'dgram.Socket';
+  if (handle instanceof UDP) return 'dgram.Native';
+  throw codes.ERR_INVALID_HANDLE_TYPE();
+}
+
+// What sending `handle` with `message` takes: the envelope, the wrap whose fd goes, and what to
+// do to the sender's object once the engine has its own copy of the fd. `wrap` is null when the
+// object has no descriptor any more (a destroyed socket, a closed server): Node then sends the
+// bare message.
+function prepareSend(child, message, handle, keepOpen) {
+  const type = handleType(handle);
+  const envelope = { cmd: 'NODE_HANDLE', type, msg: message };
+  let wrap;
+  let sent = nop;
+  switch (type) {
+    case 'net.Socket':
+      wrap = handle._handle;
+      if (wrap) {
+        const server = handle.server;
+        if (server) envelope.key = server._connectionKey;
+        sent = () => socketSent(child, handle, wrap, envelope.key, keepOpen);
+      }
+      break;
+    case 'net.Server':
+      wrap = handle._handle;
+      break;
+    case 'dgram.Socket':
+      wrap = handle[kDgramState].handle;
+      envelope.dgramType = handle.type;
+      break;
+    default:
+      wrap = handle;
+  }
+  return { envelope, type, wrap: wrap || null, retransmit: type === 'net.Socket' && !keepOpen, sent };
+}
+
+// A socket is handed over: the server learns to ask the child about it and, unless kept open,
+// the sender's object lets go of it. The engine holds its own copy of the fd until the ACK, so
+// the wrap can close now.
+function socketSent(child, socket, wrap, key, keepOpen) {
+  const server = socket.server;
+  if (server) {
+    const { list, created } = socketLists(child).sending(key);
+    if (created) server._setupWorker(list);
+    if (!keepOpen) server._connections--;
+  }
+  if (keepOpen) return;
+  wrap.onread = nop;
+  socket._handle = null;
+  socket.setTimeout(0);
+  wrap.close();
+}
+
+// The outermost envelope carries the fd; a retransmission by Node wraps the original envelope
+// in another. The innermost one says what the handle is and what the message was.
+function unwrap(envelope) {
+  let inner = envelope;
+  while (inner.msg !== null && typeof inner.msg === 'object' && inner.msg.cmd === 'NODE_HANDLE') inner = inner.msg;
+  return inner;
+}
+
+// A libuv wrap around a received fd, of the kind the engine found it to be.
+function wrapFd(fd, kind) {
+  const wrap = kind === 'udp' ? new UDP() : kind === 'pipe' ? new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
+  const err = wrap.open(fd);
+  if (err !== 0) {
+    native.binding.closeFd(fd);
+    throw errnoException(err, 'open');
+  }
+  return wrap;
+}
+
+// Turns a received envelope and fd into what Node's 'message' listeners get, and calls
+// `emit(message, handle)` (at once, or once a server listens or a socket is bound, as Node).
+function receive(child, envelope, fd, kind, emit) {
+  const { type, msg, key, dgramType } = unwrap(envelope);
+  // The engine checked the fd against the outer envelope; a nested one must agree with it.
+  const usable = KINDS[type]?.includes(kind) && (type !== 'dgram.Socket' || dgramType === 'udp4' || dgramType === 'udp6');
+  if (!usable) {
+    native.binding.closeFd(fd);
+    throw codes.ERR_INVALID_HANDLE_TYPE();
+  }
+  const wrap = wrapFd(fd, kind);
+  switch (type) {
+    case 'net.Server': {
+      const server = new net.Server();
+      server.listen(wrap, () => emit(msg, server));
+      break;
+    }
+    case 'net.Socket': {
+      const socket = new net.Socket({ handle: wrap, readable: true, writable: true });
+      if (key) socketLists(child).receiving(key).add(socket);
+      emit(msg, socket);
+      break;
+    }
+    case 'dgram.Socket': {
+      const socket = dgram.createSocket(dgramType);
+      socket.bind(wrap, () => emit(msg, socket));
+      break;
+    }
+    default:
+      emit(msg, wrap);
+  }
+}
+
+module.exports = { prepareSend, receive, unwrap };
