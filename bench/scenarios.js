@@ -33,6 +33,8 @@ const BIG_MSG_MIB = num('BENCH_BIG_MIB', 64); // (e)
 const BIG_ROUNDS = num('BENCH_BIG_ROUNDS', 3);
 const SPAWNS = num('BENCH_SPAWNS', 40); // spawn-*, exec: per run
 const DRAIN_MIB = num('BENCH_DRAIN_MIB', 256); // drain
+const HANDOFFS = num('BENCH_HANDOFFS', 10000); // handoff
+const HANDOFF_WIDTH = num('BENCH_HANDOFF_WIDTH', 32); // connections the load generator keeps open
 
 // ---------------------------------------------------------------- helpers
 
@@ -254,6 +256,27 @@ async function bigRoundTrips(ctx, options, data) {
   return { rttMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
 }
 
+// handoff: every connection the parent accepts is sent to the child, which writes a byte and
+// closes it. A separate load-generator process makes `n` connections; measured from its start
+// to its last close, with the parent's CPU (all its threads) over the same span.
+async function handoffs(ctx, child, n) {
+  const { spawn } = require('node:child_process');
+  const server = ctx.server;
+  const c0 = process.cpuUsage();
+  const t0 = hr();
+  const gen = spawn(process.execPath, [ctx.fixture('connector.js'), server.address().port, n, HANDOFF_WIDTH], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  gen.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((resolve) => gen.on('close', resolve));
+  const us = usSince(t0);
+  const cpu = cpuUs(process.cpuUsage(c0));
+  const r = JSON.parse(out || '{}');
+  if (code !== 0 || r.bytes !== n) throw new Error(`load generator exited ${code}, read ${r.bytes} of ${n} bytes`);
+  return { handoffsPerSec: n / (us / 1e6), cpuUsPerHandoff: cpu / n };
+}
+
 const ratioTarget = (op, value) => ({ op, value });
 
 // ---------------------------------------------------------------- the table
@@ -348,6 +371,27 @@ const scenarios = [
     title: `advanced serialization: ${BIG_MSG_MIB} MiB Uint8Array round trip (median of ${BIG_ROUNDS})`,
     metrics: [{ key: 'rttMs', label: 'round trip ms', digits: 1, target: ratioTarget('<=', 1.0) }],
     run: (ctx) => bigRoundTrips(ctx, { serialization: 'advanced' }, new Uint8Array(BIG_MSG_MIB << 20).fill(7)),
+  },
+  {
+    name: 'handoff',
+    title: `${HANDOFFS} accepted TCP sockets sent parent→child (child writes a byte, closes)`,
+    metrics: [
+      { key: 'handoffsPerSec', label: 'handoffs/s', digits: 0, target: ratioTarget('>=', 3.0) },
+      { key: 'cpuUsPerHandoff', label: 'parent CPU µs/handoff', digits: 1, target: ratioTarget('<=', 0.3) },
+    ],
+    async run(ctx) {
+      const net = require('node:net');
+      const { fork } = ctx.load('child_process');
+      const child = fork(ctx.fixture('handoff-child.js'));
+      await ready(child);
+      ctx.server = net.createServer((socket) => child.send('s', socket));
+      await new Promise((resolve) => ctx.server.listen(0, '127.0.0.1', resolve));
+      await handoffs(ctx, child, Math.ceil(HANDOFFS / 10));
+      const r = await handoffs(ctx, child, HANDOFFS);
+      ctx.server.close();
+      await finish(child);
+      return r;
+    },
   },
   {
     name: 'spawn-small',

@@ -31,10 +31,8 @@ class IpcChannel extends EventEmitter {
   #ackSeq = 0;
   #awaiting = []; // [ackId, callbacks] handed to the engine, not yet written
   #engineQueued = 0;
-  // The engine's handle protocol, mirrored for send()'s return value: a handle is awaiting
-  // its ACK, and how many sends the engine holds behind it.
-  #inFlight = false;
-  #held = 0;
+  // A handle has been sent: send()'s return value then depends on the engine's handle state.
+  #sentHandles = false;
 
   constructor(id, advanced, onDeliver) {
     super();
@@ -80,9 +78,14 @@ class IpcChannel extends EventEmitter {
     return this.#sendResult();
   }
 
-  // Node: while a handle awaits its ACK, true for the first send queued behind it only.
-  #sendResult() {
-    if (this.#inFlight) return ++this.#held === 1;
+  // Node: while a handle awaits its ACK, true for the first send queued behind it only. Every
+  // frame this channel batches was sent after the last handle (sendHandle flushes first), so
+  // all of them are held if a handle is in flight.
+  #sendResult(unflushed = this.#frames.length) {
+    if (this.#sentHandles) {
+      const held = native.binding.channelHeld(this.#id);
+      if (held >= 0) return held + unflushed === 1;
+    }
     return this.#frameSize + this.#engineQueued < BACKPRESSURE_BYTES;
   }
 
@@ -93,6 +96,7 @@ class IpcChannel extends EventEmitter {
     this.flush();
     const cb = typeof callback === 'function' ? callback : null;
     const ack = cb ? ++this.#ackSeq : 0;
+    const result = this.#sendResult(1);
     let r;
     try {
       r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
@@ -100,12 +104,11 @@ class IpcChannel extends EventEmitter {
       if (err.message === 'ERR_INVALID_HANDLE_TYPE') throw codes.ERR_INVALID_HANDLE_TYPE();
       throw err;
     }
-    const result = this.#sendResult();
+    this.#sentHandles = true;
     if (r < 0) {
       process.nextTick(() => this.#fail([cb], -r));
       return result;
     }
-    this.#inFlight = true;
     if (r === 0) {
       if (cb) process.nextTick(complete, [cb], null);
     } else {
@@ -162,10 +165,8 @@ class IpcChannel extends EventEmitter {
     this.#engineQueued = 0;
   }
 
-  onHandleSettled(inFlight, held, lost) {
-    this.#inFlight = inFlight;
-    this.#held = held;
-    if (lost) process.emitWarning('Handle did not reach the receiving process correctly', 'SentHandleNotReceivedWarning');
+  onHandleLost() {
+    process.emitWarning('Handle did not reach the receiving process correctly', 'SentHandleNotReceivedWarning');
   }
 
   // A handle frame the engine accepted (and ACKed): its envelope, for the owner to build the

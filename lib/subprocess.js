@@ -219,8 +219,8 @@ class ChildProcess extends EventEmitter {
         if (channel) channel.onHandle(ev);
         else native.binding.closeFd(ev.num);
         break;
-      case EV.HANDLE_SETTLED:
-        this[kIpc]?.onHandleSettled(ev.inFlight, ev.num, ev.lost);
+      case EV.HANDLE_LOST:
+        this[kIpc]?.onHandleLost();
         break;
       case EV.BAD_FRAME:
         this._peerError(badFrameError(ev));

@@ -64,7 +64,7 @@ pub const EV_CLOSED: u32 = 6;
 pub const EV_EXIT: u32 = 7;
 pub const EV_FRAMES: u32 = 8;
 pub const EV_HANDLE: u32 = 9;
-pub const EV_HANDLE_SETTLED: u32 = 10;
+pub const EV_HANDLE_LOST: u32 = 10;
 
 #[napi(object)]
 pub struct EngineEvent {
@@ -77,13 +77,9 @@ pub struct EngineEvent {
     pub code: Option<String>,
     pub reason: Option<String>,
     /// Written: ack id; write failed: errno; exit: exit code; handle: the received fd (JS
-    /// owns it); handle settled: sends still held.
+    /// owns it).
     pub num: Option<i32>,
     pub signal: Option<i32>,
-    /// Handle settled: another handle is in flight.
-    pub in_flight: Option<bool>,
-    /// Handle settled: a NACKed handle was given up.
-    pub lost: Option<bool>,
 }
 
 impl From<Event> for EngineEvent {
@@ -97,8 +93,6 @@ impl From<Event> for EngineEvent {
             reason: None,
             num: None,
             signal: None,
-            in_flight: None,
-            lost: None,
         };
         match e {
             Event::Messages { id, mut batch, .. } => {
@@ -116,12 +110,7 @@ impl From<Event> for EngineEvent {
                 let ev = base(EV_HANDLE, id);
                 EngineEvent { text, data, reason: Some(kind.name().into()), num: Some(fd.into_raw_fd()), ..ev }
             }
-            Event::HandleSettled { id, in_flight, held, lost } => EngineEvent {
-                num: Some(held as i32),
-                in_flight: Some(in_flight),
-                lost: Some(lost),
-                ..base(EV_HANDLE_SETTLED, id)
-            },
+            Event::HandleLost { id } => base(EV_HANDLE_LOST, id),
             Event::BadFrame { id, code, reason } => {
                 EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
             }
@@ -279,6 +268,13 @@ pub fn channel_write_handle(
         Either::B(b) => b,
     };
     Ok(write_frames(id, bytes, Some(OutgoingHandle { fd, retransmit }), ack))
+}
+
+/// Sends held behind a handle awaiting its ACK, or -1 when no handle is in flight (Node's
+/// `send()` return value depends on it).
+#[napi]
+pub fn channel_held(id: u32) -> i32 {
+    engine().ok().and_then(|e| e.channel(id)).and_then(|c| c.held()).map_or(-1, |n| n as i32)
 }
 
 /// Closes a received fd that JS could not hand to a Node object.

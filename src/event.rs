@@ -41,16 +41,9 @@ pub enum Event {
         fd: OwnedFd,
         kind: FdKind,
     },
-    /// The handle in flight was ACKed or NACKed and the sends held behind it went out up to
-    /// the next handle.
-    HandleSettled {
+    /// A handle NACKed after Node's number of retransmissions was given up.
+    HandleLost {
         id: u32,
-        /// Another handle is now in flight.
-        in_flight: bool,
-        /// Sends still held behind it.
-        held: u32,
-        /// A NACKed handle was given up after Node's number of retransmissions.
-        lost: bool,
     },
     /// A frame the peer should not have sent; the channel carries on.
     BadFrame {

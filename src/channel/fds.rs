@@ -92,10 +92,7 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
 /// Which handle a descriptor can become in Node, as libuv would guess it; `None` for
 /// anything Node cannot use as a handle (files, ttys, pipes, other sockets).
 pub fn kind(fd: RawFd) -> Option<FdKind> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return None;
-    }
+    // Anything but a socket fails with ENOTSOCK.
     let ty = sockopt(fd, libc::SO_TYPE)?;
     let domain = sockopt(fd, libc::SO_DOMAIN)?;
     match (ty, domain) {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::errors;
@@ -54,8 +54,9 @@ pub struct OutgoingHandle {
 }
 
 struct InFlight {
-    /// What a retransmission sends again: the frame and a descriptor kept for it.
-    resend: Option<(Vec<u8>, OwnedFd)>,
+    /// What a retransmission sends again: the frame and the descriptor (shared with the
+    /// outbox until sent).
+    resend: Option<(Vec<u8>, Arc<OwnedFd>)>,
     retransmissions: u32,
 }
 
@@ -130,16 +131,24 @@ impl Channel {
     /// I/O thread: the peer ACKed or NACKed. Retransmits or releases the handle in flight and
     /// sends what was held behind it, up to the next handle.
     fn settle(&self, ack: bool, events: &mut Vec<Event>) {
+        // Handles are a conversation (each waits for its reply), never a flood to coalesce.
+        self.wrote.store(true, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         let st = &mut *st;
-        let Some(mut in_flight) = st.in_flight.take() else {
+        let Some(in_flight) = st.in_flight.take() else {
             events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
             return;
         };
-        if let Err(e) = st.settle(self.id, ack, &mut in_flight, events) {
+        if let Err(e) = st.settle(self.id, ack, in_flight, events) {
             events.push(Event::WriteFailed { id: self.id, errno: e.raw_os_error().unwrap_or(libc::EPIPE) });
             st.discard_queue();
         }
+    }
+
+    /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
+    pub fn held(&self) -> Option<usize> {
+        let st = self.state.lock().unwrap();
+        st.in_flight.as_ref().map(|_| st.held.len())
     }
 
     /// Asks for a close once everything queued is written. Returns true if it can close now.
@@ -190,18 +199,20 @@ impl Channel {
 impl State {
     /// Sends (or queues) now; a handle goes in flight.
     fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
-        let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
+        let handle_fd = handle.map(|h| {
+            let fd = Arc::new(h.fd);
+            let resend = h.retransmit.then(|| (data.to_vec(), fd.clone()));
+            self.in_flight = Some(InFlight { resend, retransmissions: 0 });
+            fd
+        });
+        self.send_frame(data, handle_fd, ack)
+    }
+
+    fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: u32) -> io::Result<usize> {
+        let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         };
-        let handle_fd = match handle {
-            None => None,
-            Some(h) => {
-                let resend = if h.retransmit { Some((data.to_vec(), fds::dup(h.fd.as_raw_fd())?)) } else { None };
-                self.in_flight = Some(InFlight { resend, retransmissions: 0 });
-                Some(h.fd)
-            }
-        };
-        self.outbox.write(data, handle_fd, ack, |d, f| fds::send(fd, d, f))
+        self.outbox.write(data, fd, ack, |d, f| fds::send(sock, d, f))
     }
 
     fn needs_flush(&mut self, queued: usize) -> WriteResult {
@@ -212,23 +223,21 @@ impl State {
         WriteResult::Queued(queued)
     }
 
-    fn settle(&mut self, id: u32, ack: bool, in_flight: &mut InFlight, events: &mut Vec<Event>) -> io::Result<()> {
-        let mut lost = false;
+    fn settle(&mut self, id: u32, ack: bool, mut in_flight: InFlight, events: &mut Vec<Event>) -> io::Result<()> {
         if !ack {
             if let Some((frame, fd)) = &in_flight.resend {
-                if in_flight.retransmissions < MAX_RETRANSMISSIONS {
+                if in_flight.retransmissions == MAX_RETRANSMISSIONS {
+                    events.push(Event::HandleLost { id });
+                } else {
                     // Sent again as it was (Node wraps it in a second envelope, which a Node
                     // receiver answers twice; the plain frame gets one answer).
                     in_flight.retransmissions += 1;
-                    let fd = fds::dup(fd.as_raw_fd())?;
-                    let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(()) };
-                    let queued = self.outbox.write(frame, Some(fd), 0, |d, f| fds::send(sock, d, f))?;
+                    let (frame, fd) = (frame.clone(), fd.clone());
+                    self.in_flight = Some(in_flight);
+                    let queued = self.send_frame(&frame, Some(fd), 0)?;
                     self.needs_flush(queued);
-                    self.in_flight = Some(std::mem::replace(in_flight, InFlight { resend: None, retransmissions: 0 }));
-                    events.push(Event::HandleSettled { id, in_flight: true, held: self.held.len() as u32, lost });
                     return Ok(());
                 }
-                lost = true;
             }
         }
         while self.in_flight.is_none() {
@@ -239,8 +248,6 @@ impl State {
             }
             self.needs_flush(queued);
         }
-        let in_flight = self.in_flight.is_some();
-        events.push(Event::HandleSettled { id, in_flight, held: self.held.len() as u32, lost });
         Ok(())
     }
 

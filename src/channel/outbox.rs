@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub struct Outbox {
@@ -22,7 +23,8 @@ pub struct Outbox {
     /// (stream offset just past the frame, ack id), in stream order.
     acks: VecDeque<(u64, u32)>,
     /// (stream offset of a frame's first byte, the descriptor it carries), in stream order.
-    fds: VecDeque<(u64, OwnedFd)>,
+    /// Shared with the handle protocol, which may send it again.
+    fds: VecDeque<(u64, Arc<OwnedFd>)>,
 }
 
 /// Above this much idle capacity the queue's buffer is released after it drains.
@@ -40,7 +42,7 @@ impl Outbox {
     pub fn write(
         &mut self,
         data: &[u8],
-        fd: Option<OwnedFd>,
+        fd: Option<Arc<OwnedFd>>,
         ack: u32,
         mut send: impl FnMut(&[u8], Option<RawFd>) -> io::Result<usize>,
     ) -> io::Result<usize> {
@@ -183,8 +185,8 @@ mod tests {
         assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EPIPE));
     }
 
-    fn devnull() -> OwnedFd {
-        std::fs::File::open("/dev/null").unwrap().into()
+    fn devnull() -> Arc<OwnedFd> {
+        Arc::new(std::fs::File::open("/dev/null").unwrap().into())
     }
 
     #[test]
