@@ -2,11 +2,17 @@
 /// <reference types="node" />
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable, Stream } from 'node:stream';
-import type { Socket } from 'node:net';
+import type { Socket, Server } from 'node:net';
+import type { Socket as DgramSocket } from 'node:dgram';
 
 export type StdioEntry = 'pipe' | 'overlapped' | 'ignore' | 'inherit' | 'ipc' | Stream | number | null | undefined;
 export type StdioOption = 'pipe' | 'overlapped' | 'ignore' | 'inherit' | StdioEntry[];
 export type Serializable = string | object | number | boolean;
+/**
+ * What `send()` can pass along with a message: a server, a socket, or a raw libuv
+ * `TCP`/`Pipe`/`UDP` handle (`net.Native`/`dgram.Native`, typed loosely as Node's are).
+ */
+export type SendHandle = Socket | Server | DgramSocket | object;
 
 interface CommonOptions {
   cwd?: string | URL;
@@ -97,6 +103,7 @@ type Output = string | Buffer;
 export type ExecCallback = (error: ExecException | null, stdout: Output, stderr: Output) => void;
 
 export interface MessageOptions {
+  /** For a `net.Socket`: keep using it in this process after sending it. */
   keepOpen?: boolean;
 }
 
@@ -110,7 +117,9 @@ export type PeerErrorCode =
   | 'ERR_IPC_INVALID_MESSAGE'
   | 'ERR_IPC_FRAME_TOO_LARGE'
   | 'ERR_IPC_UNEXPECTED_ACK'
-  | 'ERR_IPC_HANDLE_REFUSED';
+  | 'ERR_IPC_MISSING_HANDLE'
+  | 'ERR_IPC_UNEXPECTED_HANDLE'
+  | 'ERR_INVALID_HANDLE_TYPE';
 
 export class ChildProcess extends EventEmitter {
   readonly pid?: number;
@@ -128,22 +137,22 @@ export class ChildProcess extends EventEmitter {
   readonly stdio: Array<Socket | null>;
   /** Present only on a child with an IPC channel, as in Node. */
   send(message: Serializable, callback?: (error: Error | null) => void): boolean;
-  send(message: Serializable, sendHandle?: unknown, callback?: (error: Error | null) => void): boolean;
-  send(message: Serializable, sendHandle?: unknown, options?: MessageOptions, callback?: (error: Error | null) => void): boolean;
+  send(message: Serializable, sendHandle?: SendHandle, callback?: (error: Error | null) => void): boolean;
+  send(message: Serializable, sendHandle?: SendHandle, options?: MessageOptions, callback?: (error: Error | null) => void): boolean;
   disconnect(): void;
   kill(signal?: NodeJS.Signals | number): boolean;
   ref(): void;
   unref(): void;
 
   on(event: 'spawn', listener: () => void): this;
-  on(event: 'message', listener: (message: Serializable, sendHandle: unknown) => void): this;
+  on(event: 'message', listener: (message: Serializable, sendHandle: SendHandle | undefined) => void): this;
   on(event: 'disconnect', listener: () => void): this;
   on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'spawn', listener: () => void): this;
-  once(event: 'message', listener: (message: Serializable, sendHandle: unknown) => void): this;
+  once(event: 'message', listener: (message: Serializable, sendHandle: SendHandle | undefined) => void): this;
   once(event: 'disconnect', listener: () => void): this;
   once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   once(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
