@@ -1,5 +1,5 @@
 'use strict';
-// native-cluster: node:child_process (and, later, node:cluster) on a native engine.
+// native-cluster: node:child_process and node:cluster on a native engine.
 const childProcess = require('./lib/child_process');
 
 module.exports = {

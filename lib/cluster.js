@@ -1,10 +1,7 @@
 'use strict';
-// In a cluster worker (NODE_UNIQUE_ID set) this is Node's own worker side, as workers are
-// plain Node programs. The native primary is not built yet.
-if (Object.hasOwn(process.env, 'NODE_UNIQUE_ID')) {
-  module.exports = require('node:cluster');
-} else {
-  const err = new Error('native-cluster/cluster: the native cluster primary is not available yet');
-  err.code = 'ERR_FEATURE_UNAVAILABLE';
-  throw err;
-}
+// node:cluster on the native engine. In a worker this is Node's own worker side, as workers are
+// plain Node programs (Node has set it up, and removed NODE_UNIQUE_ID, before user code runs);
+// in the primary it is ours.
+const nodeCluster = require('node:cluster');
+
+module.exports = nodeCluster.isWorker ? nodeCluster : require('./cluster/primary');

@@ -1,0 +1,33 @@
+'use strict';
+// The NODE_CLUSTER envelope: one sequence counter for every worker of the primary, and replies
+// matched to requests by their `ack`.
+let seq = 0;
+const callbacks = new Map();
+
+// Sends `{cmd: 'NODE_CLUSTER', ...message, seq}`; `onReply` gets the worker's reply.
+function sendToWorker(worker, message, handle, onReply) {
+  const proc = worker.process;
+  if (!proc.connected) return false;
+  const envelope = { cmd: 'NODE_CLUSTER', ...message, seq };
+  if (typeof onReply === 'function') callbacks.set(seq, onReply);
+  seq += 1;
+  return proc.send(envelope, handle);
+}
+
+// An 'internalMessage' listener: replies go to their request's callback, the rest to `onMessage`.
+function clusterListener(worker, onMessage) {
+  return (message, handle) => {
+    if (message.cmd !== 'NODE_CLUSTER') return;
+    let fn = onMessage;
+    if (message.ack !== undefined) {
+      const callback = callbacks.get(message.ack);
+      if (callback !== undefined) {
+        fn = callback;
+        callbacks.delete(message.ack);
+      }
+    }
+    fn.call(worker, message, handle);
+  };
+}
+
+module.exports = { sendToWorker, clusterListener };

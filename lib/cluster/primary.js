@@ -1,0 +1,213 @@
+'use strict';
+// node:cluster's primary side: forks unmodified Node workers and answers their NODE_CLUSTER
+// messages (online, queryServer, listening, close, exitedAfterDisconnect).
+const { EventEmitter } = require('node:events');
+const path = require('node:path');
+const { fork } = require('../subprocess');
+const { codes } = require('../errors');
+const { Worker } = require('./worker');
+const { SharedHandle } = require('./shared_handle');
+const { RoundRobinHandle } = require('./round_robin_handle');
+const { sendToWorker, clusterListener } = require('./messages');
+
+const SCHED_NONE = 1;
+const SCHED_RR = 2;
+const MIN_PORT = 1024;
+const MAX_PORT = 65535;
+const INSPECT_ARG = /--inspect(?:-brk|-port)?|--debug-port/;
+
+const cluster = new EventEmitter();
+// What cluster.disconnect(cb) waits for: the last worker gone.
+const allGone = new EventEmitter();
+const handles = new Map();
+let initialized = false;
+let ids = 0;
+let inspectPortOffset = 1;
+
+cluster.isWorker = false;
+cluster.isMaster = true;
+cluster.isPrimary = true;
+cluster.Worker = Worker;
+cluster.workers = {};
+cluster.settings = {};
+cluster.SCHED_NONE = SCHED_NONE;
+cluster.SCHED_RR = SCHED_RR;
+cluster.schedulingPolicy = { none: SCHED_NONE, rr: SCHED_RR }[process.env.NODE_CLUSTER_SCHED_POLICY] || SCHED_RR;
+// Frozen by the first setupPrimary() or fork().
+let schedulingPolicy;
+
+cluster.setupPrimary = function setupPrimary(options) {
+  const settings = {
+    args: process.argv.slice(2),
+    exec: process.argv[1],
+    execArgv: process.execArgv,
+    silent: false,
+    ...cluster.settings,
+    ...options,
+  };
+  // V8 profiles of every process to separate files.
+  if (settings.execArgv.some((a) => a.startsWith('--prof')) && !settings.execArgv.some((a) => a.startsWith('--logfile='))) {
+    settings.execArgv = [...settings.execArgv, '--logfile=v8-%p.log'];
+  }
+  cluster.settings = settings;
+  if (!initialized) {
+    initialized = true;
+    schedulingPolicy = cluster.schedulingPolicy;
+    if (schedulingPolicy !== SCHED_NONE && schedulingPolicy !== SCHED_RR) {
+      throw codes.ERR_INVALID_ARG_VALUE('cluster.schedulingPolicy', schedulingPolicy);
+    }
+  }
+  process.nextTick(() => cluster.emit('setup', settings));
+};
+cluster.setupMaster = cluster.setupPrimary;
+
+function workerExecArgv() {
+  const execArgv = [...cluster.settings.execArgv];
+  if (!INSPECT_ARG.test(execArgv.join(' ')) && !INSPECT_ARG.test(process.env.NODE_OPTIONS || '')) return execArgv;
+  let port;
+  if ('inspectPort' in cluster.settings) {
+    const setting = cluster.settings.inspectPort;
+    port = typeof setting === 'function' ? setting() : setting;
+    if (typeof port !== 'number' && typeof port !== 'string' || !/^\s*\d+\s*$/.test(String(port)) || +port > MAX_PORT) {
+      throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${typeof port === 'string' ? `type string ('${port}')` : port}.`),
+        { code: 'ERR_SOCKET_BAD_PORT' });
+    }
+  } else {
+    port = process.debugPort + inspectPortOffset++;
+    if (port > MAX_PORT) port = port - MAX_PORT + MIN_PORT - 1;
+  }
+  execArgv.push(`--inspect-port=${port}`);
+  return execArgv;
+}
+
+cluster.fork = function clusterFork(env) {
+  cluster.setupPrimary();
+  const id = ++ids;
+  const s = cluster.settings;
+  const proc = fork(s.exec, s.args, {
+    cwd: s.cwd,
+    env: { ...process.env, ...env, NODE_UNIQUE_ID: `${id}` },
+    serialization: s.serialization,
+    silent: s.silent,
+    windowsHide: s.windowsHide,
+    execArgv: workerExecArgv(),
+    stdio: s.stdio,
+    gid: s.gid,
+    uid: s.uid,
+  });
+  const worker = new Worker({ id, process: proc });
+  worker.disconnect = disconnectWorker;
+  worker.destroy = destroyWorker;
+  worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
+  proc.once('exit', (code, signal) => {
+    // Kept in cluster.workers until disconnected too, so it can still be looked at.
+    if (!worker.isConnected()) {
+      removeHandlesOf(worker);
+      removeWorker(worker);
+    }
+    worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
+    worker.state = 'dead';
+    worker.emit('exit', code, signal);
+    cluster.emit('exit', worker, code, signal);
+  });
+  proc.once('disconnect', () => {
+    removeHandlesOf(worker);
+    if (worker.isDead()) removeWorker(worker);
+    worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
+    worker.state = 'disconnected';
+    worker.emit('disconnect');
+    cluster.emit('disconnect', worker);
+  });
+  proc.on('internalMessage', clusterListener(worker, onWorkerMessage));
+  process.nextTick(() => cluster.emit('fork', worker));
+  cluster.workers[worker.id] = worker;
+  return worker;
+};
+
+cluster.disconnect = function clusterDisconnect(cb) {
+  const workers = Object.values(cluster.workers);
+  if (workers.length === 0) process.nextTick(() => allGone.emit('disconnect'));
+  for (const worker of workers) if (worker.isConnected()) worker.disconnect();
+  if (typeof cb === 'function') allGone.once('disconnect', cb);
+};
+
+function disconnectWorker() {
+  this.exitedAfterDisconnect = true;
+  sendToWorker(this, { act: 'disconnect' });
+  removeHandlesOf(this);
+  removeWorker(this);
+  return this;
+}
+
+// Node 20's primary kills the process straight away (no disconnect first).
+function destroyWorker(signal = 'SIGTERM') {
+  this.process.kill(signal);
+}
+
+function removeWorker(worker) {
+  delete cluster.workers[worker.id];
+  if (Object.keys(cluster.workers).length === 0) allGone.emit('disconnect');
+}
+
+function removeHandlesOf(worker) {
+  for (const [key, handle] of handles) if (handle.remove(worker)) handles.delete(key);
+}
+
+const onAct = {
+  online(worker) {
+    worker.state = 'online';
+    worker.emit('online');
+    cluster.emit('online', worker);
+  },
+
+  exitedAfterDisconnect(worker, message) {
+    worker.exitedAfterDisconnect = true;
+    sendToWorker(worker, { ack: message.seq });
+  },
+
+  queryServer(worker, message) {
+    if (worker.exitedAfterDisconnect) return;
+    const key = `${message.address}:${message.port}:${message.addressType}:${message.fd}:${message.index}`;
+    let handle = handles.get(key);
+    if (handle === undefined) {
+      let address = message.address;
+      // sun_path holds about 100 bytes: bind to the shorter of the relative and absolute path.
+      if (message.port < 0 && typeof address === 'string') {
+        const relative = path.relative(process.cwd(), address);
+        if (relative.length < address.length) address = relative;
+      }
+      const udp = message.addressType === 'udp4' || message.addressType === 'udp6';
+      handle = schedulingPolicy !== SCHED_RR || udp
+        ? new SharedHandle(key, address, message)
+        : new RoundRobinHandle(key, address, message);
+      handles.set(key, handle);
+    }
+    // The first worker's server data (TLS ticket keys) is shared with all.
+    if (!handle.data) handle.data = message.data;
+    handle.add(worker, (errno, reply, socket) => {
+      const { data } = handles.get(key);
+      // A failed handle is dropped so the next worker tries again.
+      if (errno) handles.delete(key);
+      sendToWorker(worker, { errno, key, ack: message.seq, data, ...reply }, socket);
+    });
+  },
+
+  listening(worker, message) {
+    const info = { addressType: message.addressType, address: message.address, port: message.port, fd: message.fd };
+    worker.state = 'listening';
+    worker.emit('listening', info);
+    cluster.emit('listening', worker, info);
+  },
+
+  close(worker, message) {
+    const handle = handles.get(message.key);
+    if (handle && handle.remove(worker)) handles.delete(message.key);
+  },
+};
+
+function onWorkerMessage(message) {
+  const fn = Object.hasOwn(onAct, message.act) ? onAct[message.act] : undefined;
+  if (fn) fn(this, message);
+}
+
+module.exports = cluster;
