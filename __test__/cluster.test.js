@@ -6,13 +6,16 @@
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { it, OURS_IMPL, fixture } = require('./helpers');
 
 const APP = fixture('cluster-app.js');
 
-function run(impl, scenario, policy) {
+function run(impl, scenario, policy, extra = '') {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [APP, impl, scenario], {
+    execFile(process.execPath, [APP, impl, scenario, extra], {
       env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: policy }, timeout: 25000,
     }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${impl} ${scenario}: ${err.message}\n${stdout}\n${stderr}`));
@@ -26,24 +29,53 @@ function run(impl, scenario, policy) {
   });
 }
 
-const CHECKS = {
-  http: (o) => assert.deepEqual(o.seen, ['w1', 'w2']),
-  kill: (o) => assert.deepEqual(o.exit, [null, 'SIGTERM']),
-  sigkill: (o) => assert.deepEqual(o.exit, [null, 'SIGKILL']),
-  udp: (o) => assert.equal(o.reply, 'w1:ping'),
-  eaddrinuse: (o) => assert.equal(o.message.error, 'EADDRINUSE'),
-  settings: (o) => assert.deepEqual(o.message, { argv: ['ours', 'settings', 'x'].map((a, i) => (i === 0 ? o.message.argv[0] : a)), env: 'extra' }),
-};
+function tmpDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-cluster-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// [scenario, extra argument (given the test), check]
+const SCENARIOS = [
+  ['http', () => 'json', (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
+  ['http', () => 'advanced', (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
+  ['unix', (t, impl) => path.join(tmpDir(t), `${impl}.sock`), (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
+  ['kill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGTERM'])],
+  ['sigkill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGKILL'])],
+  ['udp', () => '', (o) => assert.equal(o.reply, 'w1:ping')],
+  ['eaddrinuse', () => '', (o) => assert.equal(o.message.error, 'EADDRINUSE')],
+  ['settings', () => '', (o) => assert.equal(o.message.env, 'extra')],
+];
+
 
 describe('cluster primary, differential against node:cluster', { skip: OURS_IMPL.skip }, () => {
   for (const policy of ['rr', 'none']) {
-    for (const scenario of Object.keys(CHECKS)) {
-      it(`${scenario} (${policy})`, async () => {
-        const [want, got] = await Promise.all([run('node', scenario, policy), run('ours', scenario, policy)]);
+    for (const [scenario, extra, check] of SCENARIOS) {
+      const name = scenario === 'http' ? `http, ${extra()} serialization` : scenario;
+      it(`${name} (${policy})`, async (t) => {
+        const [want, got] = await Promise.all([
+          run('node', scenario, policy, extra(t, 'node')),
+          run('ours', scenario, policy, extra(t, 'ours')),
+        ]);
         if (got.message && got.message.argv) got.message.argv[0] = want.message.argv[0];
         assert.deepEqual(got, want);
-        CHECKS[scenario](got);
+        check(got);
       });
     }
+  }
+});
+
+describe('cluster primary beyond Node [ours]', { skip: OURS_IMPL.skip }, () => {
+  it('round-robin connections are accepted and served while the primary\'s JS is blocked', async (t) => {
+    const o = await run('ours', 'busy', 'rr', tmpDir(t));
+    assert.equal(o.servedWhileBlocked, true);
+  });
+
+  for (const policy of ['rr', 'none']) {
+    it(`a worker SIGKILLed under load (${policy}): the other serves on, the primary keeps no descriptor`, async () => {
+      const o = await run('ours', 'killUnderLoad', policy);
+      assert.deepEqual(o.afterKill, ['w2']);
+      assert.equal(o.fdsLeft, 0);
+    });
   }
 });

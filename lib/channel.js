@@ -42,6 +42,11 @@ class IpcChannel extends EventEmitter {
     native.ref();
   }
 
+  // The engine's id of this channel.
+  get id() {
+    return this.#id;
+  }
+
   ref() {
     this.#setRef(true);
   }

@@ -530,4 +530,9 @@ function fork(modulePath, args, options) {
   return spawn(options.execPath, args, options);
 }
 
-module.exports = { ChildProcess, spawn, fork, normalizeSpawnArguments, engineSpawnSpec };
+// The live IPC channel of a child (null once closed), for the cluster primary.
+function ipcChannelOf(child) {
+  return child[kIpc] || null;
+}
+
+module.exports = { ChildProcess, spawn, fork, normalizeSpawnArguments, engineSpawnSpec, ipcChannelOf };

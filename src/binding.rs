@@ -11,9 +11,10 @@ use napi_derive::napi;
 
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
+use crate::cluster::round_robin::{listen_unix, RoundRobin};
 use crate::event::{Event, ExitStatus, HandleFrame};
 use crate::protocol::handle::HandleType;
-use crate::reactor::engine;
+use crate::reactor::{engine, Command};
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
 use std::time::Duration;
@@ -224,7 +225,8 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
             None => fds.push(-1),
         }
     }
-    let channel = channel_fd.map(|fd| (Arc::new(Channel::new(id, fd)), framing));
+    let channel =
+        channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
     engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
     Ok(SpawnResult { id, pid: spawned.pid, errno: 0, fds })
 }
@@ -267,7 +269,7 @@ pub fn channel_write_handle(
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     };
-    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd, retransmit }), ack))
+    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit }), ack))
 }
 
 /// Sends held behind a handle awaiting its ACK, or -1 when no handle is in flight (Node's
@@ -275,6 +277,56 @@ pub fn channel_write_handle(
 #[napi]
 pub fn channel_held(id: u32) -> i32 {
     engine().ok().and_then(|e| e.channel(id)).and_then(|c| c.held()).map_or(-1, |n| n as i32)
+}
+
+/// The next `NODE_CLUSTER` sequence number of this primary (shared with the engine's own
+/// `newconn`s).
+#[napi]
+pub fn cluster_seq() -> u32 {
+    crate::cluster::next_seq()
+}
+
+/// Starts round-robin distribution of the connections of a listening socket JS opened
+/// (duplicated here). Returns the group's id, or a negative errno.
+#[napi]
+pub fn round_robin_start(fd: i32, key: String) -> f64 {
+    let started = fds::dup(fd).and_then(|fd| {
+        fds::set_nonblocking(fd.as_raw_fd());
+        Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, None)))
+    });
+    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EBADF) as f64), f64::from)
+}
+
+/// Round-robin on a unix socket path the engine binds and listens on itself (closing a JS
+/// pipe server would remove the path). Returns the group's id, or a negative errno.
+#[napi]
+pub fn round_robin_listen_unix(path: String, backlog: i32, readable_all: bool, writable_all: bool, key: String) -> f64 {
+    let started = listen_unix(&path, backlog, readable_all, writable_all)
+        .and_then(|(fd, path)| Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, Some(path)))));
+    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64), f64::from)
+}
+
+/// A worker (by its channel id) joins, or leaves, a round-robin group.
+#[napi]
+pub fn round_robin_add(id: u32, chan: u32) {
+    if let Ok(e) = engine() {
+        e.round_robin(Command::RoundRobinAdd { id, chan });
+    }
+}
+
+#[napi]
+pub fn round_robin_remove(id: u32, chan: u32) {
+    if let Ok(e) = engine() {
+        e.round_robin(Command::RoundRobinRemove { id, chan });
+    }
+}
+
+/// Closes the group's listener and the connections not handed out.
+#[napi]
+pub fn round_robin_close(id: u32) {
+    if let Ok(e) = engine() {
+        e.round_robin(Command::RoundRobinClose(id));
+    }
 }
 
 /// Closes a received fd that JS could not hand to a Node object.

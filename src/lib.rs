@@ -6,6 +6,7 @@ compile_error!("native-cluster's engine uses epoll, pidfds and SCM_RIGHTS: it su
 pub mod binding;
 pub mod channel;
 pub mod child;
+pub mod cluster;
 pub mod errors;
 pub mod event;
 pub mod protocol;

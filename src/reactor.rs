@@ -10,8 +10,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::channel::{Channel, Framing, OutgoingHandle, ReadOutcome, Reader, WriteResult};
+use crate::channel::{Channel, Framing, OutgoingHandle, ReadEffects, ReadOutcome, Reader, WriteResult};
 use crate::child::Child;
+use crate::cluster::newconn;
+use crate::cluster::round_robin::RoundRobin;
 use crate::event::{append, Event};
 
 pub enum Command {
@@ -24,6 +26,22 @@ pub enum Command {
     Flush(u32),
     /// JS disconnected: close once flushed.
     Close(u32),
+    /// A cluster round-robin group starts serving its listener.
+    RoundRobinStart {
+        id: u32,
+        group: RoundRobin,
+    },
+    /// A worker's channel joins or leaves a group.
+    RoundRobinAdd {
+        id: u32,
+        chan: u32,
+    },
+    RoundRobinRemove {
+        id: u32,
+        chan: u32,
+    },
+    /// The last worker left: close the listener and every connection not handed out.
+    RoundRobinClose(u32),
 }
 
 type Notify = Box<dyn Fn() + Send + Sync>;
@@ -42,6 +60,7 @@ pub struct Engine {
 const WAKER: u64 = u64::MAX;
 const KIND_CHANNEL: u64 = 0;
 const KIND_CHILD: u64 = 1;
+const KIND_LISTENER: u64 = 2;
 /// Poll interval for children on kernels without pidfds.
 const POLL_MS: i32 = 20;
 /// While a peer floods a channel, the thread pauses this long between reads so each read
@@ -155,6 +174,17 @@ impl Engine {
         }
     }
 
+    /// JS thread: a cluster round-robin group serving `listener`; returns its id.
+    pub fn round_robin_start(&self, group: RoundRobin) -> u32 {
+        let id = self.next_id();
+        self.submit(Command::RoundRobinStart { id, group });
+        id
+    }
+
+    pub fn round_robin(&self, cmd: Command) {
+        self.submit(cmd);
+    }
+
     pub fn close(&self, id: u32) {
         if let Some(chan) = self.channel(id) {
             chan.request_close();
@@ -200,6 +230,8 @@ struct Io {
     events: Vec<Event>,
     /// A channel was read mid-flood this turn: pause before the next.
     coalesce: bool,
+    /// Cluster round-robin groups by id.
+    groups: HashMap<u32, RoundRobin>,
 }
 
 const IN: u32 = libc::EPOLLIN as u32;
@@ -237,6 +269,7 @@ impl Io {
                         }
                     }
                     KIND_CHILD => exited.push(id),
+                    KIND_LISTENER => self.accept(e, id),
                     _ => {}
                 }
             }
@@ -274,7 +307,82 @@ impl Io {
             },
             Command::Flush(id) => self.flush(e, id),
             Command::Close(id) => self.flush(e, id),
+            Command::RoundRobinStart { id, group } => {
+                e.ctl(libc::EPOLL_CTL_ADD, group.listener.as_raw_fd(), IN, token(id, KIND_LISTENER));
+                self.groups.insert(id, group);
+            }
+            Command::RoundRobinAdd { id, chan } => {
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group.add(chan);
+                }
+                self.dispatch(e);
+            }
+            Command::RoundRobinRemove { id, chan } => {
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group.remove(chan);
+                }
+            }
+            Command::RoundRobinClose(id) => {
+                if let Some(group) = self.groups.remove(&id) {
+                    e.ctl(libc::EPOLL_CTL_DEL, group.listener.as_raw_fd(), 0, 0);
+                }
+            }
         }
+    }
+
+    fn accept(&mut self, e: &Engine, id: u32) {
+        let Some(group) = self.groups.get_mut(&id) else { return };
+        if group.accept().is_err() {
+            // Out of descriptors (or worse): stop watching until a connection is let go, rather
+            // than spin on a listener we cannot take from.
+            e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), 0, token(id, KIND_LISTENER));
+            group.paused = true;
+        }
+        self.dispatch(e);
+    }
+
+    /// Hands pending connections to free workers, in every group.
+    fn dispatch(&mut self, e: &Engine) {
+        let Io { groups, readers, .. } = self;
+        let mut to_flush = Vec::new();
+        for (&gid, group) in groups.iter_mut().filter(|(_, g)| g.has_pending()) {
+            group.dispatch(|chan_id, key, conn| {
+                let Some((chan, reader)) = readers.get_mut(&chan_id) else { return false };
+                // Free: no handle awaiting its ACK. The next goes out as soon as it arrives.
+                if chan.held().is_some() {
+                    return false;
+                }
+                let seq = crate::cluster::next_seq();
+                let frame = newconn::frame(key, seq, chan.advanced);
+                match chan.write(&frame, Some(OutgoingHandle { fd: conn.clone(), retransmit: false }), 0) {
+                    Ok(written) => {
+                        reader.newconns.insert(seq, (gid, conn.clone()));
+                        if matches!(written, WriteResult::NeedsFlush(_)) {
+                            to_flush.push(chan_id);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            });
+        }
+        for id in to_flush {
+            self.flush(e, id);
+        }
+    }
+
+    /// Workers answered `newconn`s: an accepted connection's copy here is closed (dropped),
+    /// a refused one goes to the next worker.
+    fn newconn_replies(&mut self, e: &Engine, replies: Vec<(u32, Arc<OwnedFd>, bool)>) {
+        for (gid, conn, accepted) in replies {
+            let Some(group) = self.groups.get_mut(&gid) else { continue };
+            if !accepted {
+                group.requeue(conn);
+            } else if std::mem::take(&mut group.paused) {
+                e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), IN, token(gid, KIND_LISTENER));
+            }
+        }
+        self.dispatch(e);
     }
 
     /// Writes what the socket takes; arms EPOLLOUT while anything is left, closes the channel
@@ -304,10 +412,13 @@ impl Io {
     fn read(&mut self, e: &Engine, id: u32) -> bool {
         let Some((chan, reader)) = self.readers.get_mut(&id) else { return false };
         self.coalesce |= reader.flooding(chan);
-        let mut needs_flush = false;
-        let outcome = reader.read(chan, &mut self.events, &mut needs_flush);
-        if needs_flush {
+        let mut effects = ReadEffects::default();
+        let outcome = reader.read(chan, &mut self.events, &mut effects);
+        if effects.needs_flush {
             self.flush(e, id);
+        }
+        if effects.settled || !effects.replies.is_empty() {
+            self.newconn_replies(e, effects.replies);
         }
         match outcome {
             ReadOutcome::Ended => {
@@ -318,7 +429,12 @@ impl Io {
         }
     }
 
+    /// Closes a channel. Connections it was handed and had not answered for are closed with
+    /// it (the worker may have started on them); its groups carry on without it.
     fn close(&mut self, e: &Engine, id: u32) {
+        for group in self.groups.values_mut() {
+            group.remove(id);
+        }
         if let Some((chan, _)) = self.readers.remove(&id) {
             if let Some(fd) = chan.raw_fd() {
                 e.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
@@ -329,6 +445,7 @@ impl Io {
             e.channels.lock().unwrap().remove(&id);
             self.events.push(Event::Closed { id });
         }
+        self.dispatch(e);
     }
 
     /// Reaps `child` if it has exited; returns whether it did.

@@ -1,16 +1,17 @@
 'use strict';
-// The NODE_CLUSTER envelope: one sequence counter for every worker of the primary, and replies
-// matched to requests by their `ack`.
-let seq = 0;
+// The NODE_CLUSTER envelope: one sequence counter for every worker of the primary (kept by the
+// engine, which numbers its own `newconn`s from it), and replies matched to requests by `ack`.
+const { binding } = require('../native');
+
 const callbacks = new Map();
 
 // Sends `{cmd: 'NODE_CLUSTER', ...message, seq}`; `onReply` gets the worker's reply.
 function sendToWorker(worker, message, handle, onReply) {
   const proc = worker.process;
   if (!proc.connected) return false;
+  const seq = binding.clusterSeq();
   const envelope = { cmd: 'NODE_CLUSTER', ...message, seq };
   if (typeof onReply === 'function') callbacks.set(seq, onReply);
-  seq += 1;
   return proc.send(envelope, handle);
 }
 

@@ -1,93 +1,83 @@
 'use strict';
-// SCHED_RR: the primary listens and hands each connection to the next free worker as a
-// `newconn`, closing its copy once the worker has accepted it.
+// SCHED_RR: the engine accepts on the primary's listening socket on its own thread and hands
+// each connection to the next free worker as a `newconn`, the next one as soon as the worker
+// has ACKed the last; it closes its copy once the worker has accepted, and gives a refused one
+// to another worker. A busy primary event loop does not hold connections up. This object only
+// opens the listener and tells the engine who takes part.
 const net = require('node:net');
+const { binding } = require('../native');
+const { ipcChannelOf } = require('../subprocess');
 const { constants: TCPConstants } = process.binding('tcp_wrap');
-const { sendToWorker } = require('./messages');
 
 class RoundRobinHandle {
   constructor(key, address, { port, fd, flags, backlog, readableAll, writableAll }) {
     this.key = key;
     this.all = new Map();
-    this.free = new Map();
-    // Connections not yet handed to a worker, oldest first.
-    this.pending = [];
-    // Per worker id, the connection it was sent and has not answered for.
-    this.inFlight = new Map();
-    this.handle = null;
-    this.server = net.createServer(() => {});
-    if (fd >= 0) this.server.listen({ fd, backlog });
-    else if (port >= 0) {
-      this.server.listen({ port, host: address, ipv6Only: Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY), backlog });
-    } else this.server.listen({ path: address, backlog, readableAll, writableAll });
+    // The engine's group (0 until listening), or the errno listening failed with.
+    this.id = 0;
+    this.errno = 0;
+    this.sockname = null;
+    this.server = null;
+    if (!(fd >= 0) && !(port >= 0)) {
+      // A unix socket path: bound by the engine, as closing a JS pipe server removes the path.
+      const r = binding.roundRobinListenUnix(address, backlog | 0, Boolean(readableAll), Boolean(writableAll), key);
+      if (r < 0) this.errno = r;
+      else this.id = r;
+      return;
+    }
+    // TCP: node:net resolves and binds exactly as Node's primary would; the engine takes over
+    // the listening socket.
+    this.server = net.createServer();
     this.server.once('listening', () => {
-      this.handle = this.server._handle;
-      this.handle.onconnection = (err, conn) => this.distribute(err, conn);
-      this.server._handle = null;
+      const handle = this.server._handle;
+      this.sockname = {};
+      handle.getsockname(this.sockname);
+      const r = binding.roundRobinStart(handle.fd, key);
+      if (r < 0) this.errno = r;
+      else this.id = r;
+      this.server.close();
       this.server = null;
     });
+    this.server.once('error', (err) => {
+      this.errno = err.errno;
+      this.server = null;
+    });
+    if (fd >= 0) this.server.listen({ fd, backlog });
+    else this.server.listen({ port, host: address, ipv6Only: Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY), backlog });
   }
 
   add(worker, reply) {
     this.all.set(worker.id, worker);
     const ready = () => {
-      if (this.handle.getsockname) {
-        const sockname = {};
-        this.handle.getsockname(sockname);
-        reply(null, { sockname }, null);
-      } else {
-        reply(null, null, null);
+      if (this.errno) {
+        reply(this.errno, null);
+        return;
       }
-      this.handoff(worker);
+      reply(null, this.sockname ? { sockname: this.sockname } : null, null);
+      // The reply goes out before the worker's first newconn can.
+      const channel = ipcChannelOf(worker.process);
+      if (channel) {
+        channel.flush();
+        binding.roundRobinAdd(this.id, channel.id);
+      }
     };
-    if (this.server === null) {
-      ready();
-      return;
+    if (this.server === null) ready();
+    else {
+      this.server.once('listening', ready);
+      this.server.once('error', ready);
     }
-    this.server.once('listening', ready);
-    this.server.once('error', (err) => reply(err.errno, null));
   }
 
-  // Returns true when the last worker has left and the listener is closed. A connection in
-  // flight to the leaving worker goes to another (Node's primary loses it).
+  // Returns true when the last worker has left and the engine has closed the listener (and
+  // every connection not yet handed out).
   remove(worker) {
     if (!this.all.delete(worker.id)) return false;
-    this.free.delete(worker.id);
-    const orphan = this.inFlight.get(worker.id);
-    this.inFlight.delete(worker.id);
-    if (orphan) this.distribute(0, orphan);
+    const channel = ipcChannelOf(worker.process);
+    if (channel && this.id) binding.roundRobinRemove(this.id, channel.id);
     if (this.all.size !== 0) return false;
-    for (const conn of this.pending.splice(0)) conn.close();
-    if (this.handle) this.handle.close();
-    this.handle = null;
+    if (this.id) binding.roundRobinClose(this.id);
+    this.id = 0;
     return true;
-  }
-
-  distribute(err, conn) {
-    if (err) return;
-    this.pending.push(conn);
-    const [entry] = this.free;
-    if (entry) {
-      this.free.delete(entry[0]);
-      this.handoff(entry[1]);
-    }
-  }
-
-  handoff(worker) {
-    if (!this.all.has(worker.id)) return;
-    const conn = this.pending.shift();
-    if (conn === undefined) {
-      this.free.set(worker.id, worker);
-      return;
-    }
-    this.inFlight.set(worker.id, conn);
-    sendToWorker(worker, { act: 'newconn', key: this.key }, conn, (reply) => {
-      if (this.inFlight.get(worker.id) !== conn) return;
-      this.inFlight.delete(worker.id);
-      if (reply.accepted) conn.close();
-      else this.distribute(0, conn);
-      this.handoff(worker);
-    });
   }
 }
 

@@ -6,13 +6,14 @@ pub mod length_frame;
 pub mod outbox;
 pub mod read_buffer;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::newconn;
 use crate::errors;
 use crate::event::{push_frame, push_message, Event, HandleFrame};
 use crate::protocol::handle::{classify_v8, json_handle_type, HandleType, V8Kind, ACK_V8, NACK_V8};
@@ -28,6 +29,8 @@ use read_buffer::Frame;
 /// the fd.
 pub struct Channel {
     pub id: u32,
+    /// Node's `advanced` serialization (length-prefixed V8 frames) rather than JSON lines.
+    pub advanced: bool,
     state: Mutex<State>,
     /// Set by every write; lets the reader tell a one-way flood from a conversation.
     wrote: AtomicBool,
@@ -49,7 +52,9 @@ struct State {
 /// A handle JS sends: a duplicate of its descriptor the channel owns, and whether Node would
 /// retransmit it after a NACK (a `net.Socket` the sender let go of).
 pub struct OutgoingHandle {
-    pub fd: OwnedFd,
+    /// Shared with whoever must keep the descriptor until the peer answers (the cluster
+    /// primary keeps a connection until the worker has accepted it).
+    pub fd: Arc<OwnedFd>,
     pub retransmit: bool,
 }
 
@@ -81,7 +86,7 @@ pub enum WriteResult {
 }
 
 impl Channel {
-    pub fn new(id: u32, fd: OwnedFd) -> Self {
+    pub fn new(id: u32, fd: OwnedFd, advanced: bool) -> Self {
         let state = State {
             fd: Some(fd),
             outbox: Outbox::default(),
@@ -90,7 +95,7 @@ impl Channel {
             in_flight: None,
             held: VecDeque::new(),
         };
-        Channel { id, state: Mutex::new(state), wrote: AtomicBool::new(false) }
+        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false) }
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
@@ -200,7 +205,7 @@ impl State {
     /// Sends (or queues) now; a handle goes in flight.
     fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
         let handle_fd = handle.map(|h| {
-            let fd = Arc::new(h.fd);
+            let fd = h.fd;
             let resend = h.retransmit.then(|| (data.to_vec(), fd.clone()));
             self.in_flight = Some(InFlight { resend, retransmissions: 0 });
             fd
@@ -271,6 +276,9 @@ pub struct Reader {
     framing: Framing,
     /// Descriptors received and not yet matched to a handle frame, oldest first.
     fds: VecDeque<OwnedFd>,
+    /// Connections handed to this worker by a round-robin group and not yet answered for:
+    /// `newconn` seq → (group id, connection).
+    pub newconns: HashMap<u32, (u32, Arc<OwnedFd>)>,
     /// When the last read returned data.
     last_data: Instant,
 }
@@ -325,7 +333,7 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader { fd, framing, fds: VecDeque::new(), last_data: Instant::now() - FLOOD_GAP }
+        Reader { fd, framing, fds: VecDeque::new(), newconns: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -334,9 +342,9 @@ impl Reader {
         !chan.wrote.swap(false, Ordering::Relaxed) && self.last_data.elapsed() < FLOOD_GAP
     }
 
-    /// Reads what is available and turns complete frames into events. Sets `needs_flush`
-    /// when the handle protocol queued output the I/O thread must flush.
-    pub fn read(&mut self, chan: &Channel, events: &mut Vec<Event>, needs_flush: &mut bool) -> ReadOutcome {
+    /// Reads what is available and turns complete frames into events; what else the frames
+    /// asked of the I/O thread goes into `effects`.
+    pub fn read(&mut self, chan: &Channel, events: &mut Vec<Event>, effects: &mut ReadEffects) -> ReadOutcome {
         let fd = self.fd;
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
@@ -360,8 +368,13 @@ impl Reader {
             if truncated {
                 events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "truncated" });
             }
-            let mut incoming =
-                Incoming { chan, events: &mut *events, fds: &mut self.fds, needs_flush: &mut *needs_flush };
+            let mut incoming = Incoming {
+                chan,
+                events: &mut *events,
+                fds: &mut self.fds,
+                newconns: &mut self.newconns,
+                effects: &mut *effects,
+            };
             match &mut self.framing {
                 Framing::Json(s) => s.frames(|frame| match frame {
                     Frame::TooLarge => incoming.too_large(),
@@ -389,12 +402,24 @@ impl Reader {
     }
 }
 
+/// What a read asks of the I/O thread besides delivering events.
+#[derive(Default)]
+pub struct ReadEffects {
+    /// The handle protocol queued output that must be flushed.
+    pub needs_flush: bool,
+    /// The handle in flight was answered: the channel may take another.
+    pub settled: bool,
+    /// Workers' answers to `newconn`s: (group id, connection, accepted).
+    pub replies: Vec<(u32, Arc<OwnedFd>, bool)>,
+}
+
 /// Routes the frames of one read.
 struct Incoming<'a> {
     chan: &'a Channel,
     events: &'a mut Vec<Event>,
     fds: &'a mut VecDeque<OwnedFd>,
-    needs_flush: &'a mut bool,
+    newconns: &'a mut HashMap<u32, (u32, Arc<OwnedFd>)>,
+    effects: &'a mut ReadEffects,
 }
 
 impl Incoming<'_> {
@@ -414,7 +439,11 @@ impl Incoming<'_> {
         };
         match classify_json(line) {
             Kind::User => push_message(self.events, id, line),
-            Kind::Internal => self.events.push(Event::Internal { id, json: text.to_owned() }),
+            Kind::Internal => {
+                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_json(line)) {
+                    self.events.push(Event::Internal { id, json: text.to_owned() });
+                }
+            }
             Kind::HandleAck { ack } => self.settle(ack),
             Kind::Handle => {
                 let ty = json_handle_type(line);
@@ -425,7 +454,11 @@ impl Incoming<'_> {
 
     fn v8(&mut self, frame: &[u8], owned: impl FnOnce(&[u8]) -> Vec<u8>) {
         match classify_v8(&frame[length_frame::HEADER..]) {
-            V8Kind::Other => push_frame(self.events, self.chan.id, frame),
+            V8Kind::Other => {
+                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_v8(&frame[length_frame::HEADER..])) {
+                    push_frame(self.events, self.chan.id, frame);
+                }
+            }
             V8Kind::HandleAck { ack } => self.settle(ack),
             V8Kind::Handle(ty) => self.handle(ty, || HandleFrame::V8(owned(frame)), (ACK_V8, NACK_V8)),
         }
@@ -444,7 +477,16 @@ impl Incoming<'_> {
 
     fn settle(&mut self, ack: bool) {
         self.chan.settle(ack, self.events);
-        *self.needs_flush = true;
+        self.effects.needs_flush = true;
+        self.effects.settled = true;
+    }
+
+    /// A worker's answer to a `newconn` this channel was sent, if `reply` is one.
+    fn newconn_reply(&mut self, reply: Option<newconn::Reply>) -> bool {
+        let Some(reply) = reply else { return false };
+        let Some((group, conn)) = self.newconns.remove(&reply.ack) else { return false };
+        self.effects.replies.push((group, conn, reply.accepted));
+        true
     }
 
     /// A `NODE_HANDLE` frame: exactly one ACK or NACK, and the descriptor goes to JS or is
@@ -458,7 +500,7 @@ impl Incoming<'_> {
                 Some(ty) => match fds::kind(fd.as_raw_fd()) {
                     Some(kind) if ty.accepts(kind) => {
                         fds::set_nonblocking(fd.as_raw_fd());
-                        *self.needs_flush |= self.chan.reply(ack);
+                        self.effects.needs_flush |= self.chan.reply(ack);
                         self.events.push(Event::Handle { id, frame: frame(), fd, kind });
                         None
                     }
@@ -467,7 +509,7 @@ impl Incoming<'_> {
             },
         };
         if let Some((code, reason)) = problem {
-            *self.needs_flush |= self.chan.reply(nack);
+            self.effects.needs_flush |= self.chan.reply(nack);
             self.events.push(Event::BadFrame { id, code, reason });
         }
     }

@@ -4,6 +4,8 @@
 //! answers ACK or NACK itself, so it needs the envelope's `type` in both framings. JS does the
 //! rest (unwrapping, building Node objects) from the full message.
 
+use super::v8::V8Reader;
+
 /// The `type` of a `NODE_HANDLE` envelope: Node's `handleConversion` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandleType {
@@ -78,9 +80,8 @@ pub enum V8Kind<'a> {
 /// `{cmd: ..., type: ...}` with `cmd` the first key, all one-byte strings. Node builds every
 /// envelope this way; a frame written otherwise is left to JS.
 pub fn classify_v8(payload: &[u8]) -> V8Kind<'_> {
-    let mut r = V8Reader { data: payload };
-    // Header: 0xFF and the format version; then an object.
-    if r.byte() != Some(0xFF) || r.varint().is_none() || r.byte() != Some(b'o') || r.string() != Some(b"cmd") {
+    let mut r = V8Reader::new(payload);
+    if !r.object_with_cmd() {
         return V8Kind::Other;
     }
     match r.string() {
@@ -94,44 +95,6 @@ pub fn classify_v8(payload: &[u8]) -> V8Kind<'_> {
             V8Kind::Handle(ty)
         }
         _ => V8Kind::Other,
-    }
-}
-
-struct V8Reader<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> V8Reader<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.data.split_first()?;
-        self.data = rest;
-        Some(b)
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7F) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    /// A one-byte string (`"`, length, Latin-1 bytes).
-    fn string(&mut self) -> Option<&'a [u8]> {
-        if self.byte()? != b'"' {
-            return None;
-        }
-        let len = usize::try_from(self.varint()?).ok()?;
-        if len > self.data.len() {
-            return None;
-        }
-        let (s, rest) = self.data.split_at(len);
-        self.data = rest;
-        Some(s)
     }
 }
 

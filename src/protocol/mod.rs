@@ -1,3 +1,4 @@
 //! Node's internal message protocol, as far as the engine needs to understand it.
 pub mod handle;
 pub mod internal;
+pub mod v8;
