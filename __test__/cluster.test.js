@@ -71,6 +71,27 @@ describe('cluster primary beyond Node [ours]', { skip: OURS_IMPL.skip }, () => {
     assert.equal(o.servedWhileBlocked, true);
   });
 
+  it('bogus cluster messages and garbage from a worker are its \'error\'s; the primary carries on', async () => {
+    const o = await run('ours', 'bogus', 'rr');
+    assert.deepEqual(o.errors, ['ERR_IPC_INVALID_MESSAGE', 'ERR_IPC_INVALID_MESSAGE']);
+    assert.equal(o.message, 'still here');
+  });
+
+  it('when the primary dies, its workers exit', async () => {
+    const { pids } = await run('ours', 'orphans', 'rr');
+    const alive = (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Each worker exits once it sees its channel close; give them up to 10 s.
+    for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(pids.filter(alive), []);
+  });
+
   for (const policy of ['rr', 'none']) {
     it(`a worker SIGKILLed under load (${policy}): the other serves on, the primary keeps no descriptor`, async () => {
       const o = await run('ours', 'killUnderLoad', policy);

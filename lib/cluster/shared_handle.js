@@ -3,6 +3,7 @@
 // which listens on it itself; the kernel spreads the connections.
 const net = require('node:net');
 const dgram = require('node:dgram');
+const os = require('node:os');
 
 class SharedHandle {
   constructor(key, address, { port, addressType, fd, flags }) {
@@ -15,6 +16,17 @@ class SharedHandle {
       : net._createServerHandle(address, port, addressType, fd, flags);
     if (typeof made === 'number') this.errno = made;
     else this.handle = made;
+    // libuv reports a TCP bind's EADDRINUSE only at listen(): the socket comes back unbound.
+    // The worker is told the error rather than sent a socket on some other port.
+    if (this.handle && port > 0 && !(fd >= 0) && addressType !== 'udp4' && addressType !== 'udp6') {
+      const bound = {};
+      this.handle.getsockname(bound);
+      if (bound.port !== port) {
+        this.handle.close();
+        this.handle = null;
+        this.errno = -os.constants.errno.EADDRINUSE;
+      }
+    }
   }
 
   add(worker, reply) {
