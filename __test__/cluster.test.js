@@ -92,7 +92,14 @@ describe('cluster primary beyond Node [ours]', { skip: OURS_IMPL.skip }, () => {
     assert.deepEqual(pids.filter(alive), []);
   });
 
-  for (const policy of ['rr', 'none']) {
+  it('SCHED_REUSEPORT: a socket per worker, the kernel spreads connections, a worker leaving takes only its own', async () => {
+    const o = await run('ours', 'spread', 'reuseport');
+    assert.equal(o.policy, 3);
+    assert.deepEqual(Object.keys(o.counts).sort(), ['w1', 'w2']);
+    assert.deepEqual(o.afterLeave, ['w2']);
+  });
+
+  for (const policy of ['rr', 'none', 'reuseport']) {
     it(`a worker SIGKILLed under load (${policy}): the other serves on, the primary keeps no descriptor`, async () => {
       const o = await run('ours', 'killUnderLoad', policy);
       assert.deepEqual(o.afterKill, ['w2']);

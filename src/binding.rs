@@ -306,6 +306,17 @@ pub fn round_robin_listen_unix(path: String, backlog: i32, readable_all: bool, w
     started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64), f64::from)
 }
 
+/// A bound `SO_REUSEPORT` TCP socket for one worker (SCHED_REUSEPORT); JS owns the returned fd.
+/// A negative number is an errno.
+#[napi]
+pub fn reuse_port_socket(address: Option<String>, port: u32, ipv6_only: bool) -> f64 {
+    let port = u16::try_from(port).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    match port.and_then(|port| crate::cluster::reuseport::bind(address.as_deref(), port, ipv6_only)) {
+        Ok(fd) => f64::from(fd.into_raw_fd()),
+        Err(e) => -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64),
+    }
+}
+
 /// A worker (by its channel id) joins, or leaves, a round-robin group.
 #[napi]
 pub fn round_robin_add(id: u32, chan: u32) {

@@ -8,10 +8,14 @@ const { codes } = require('../errors');
 const { Worker } = require('./worker');
 const { SharedHandle } = require('./shared_handle');
 const { RoundRobinHandle } = require('./round_robin_handle');
+const { ReusePortHandle } = require('./reuseport_handle');
 const { sendToWorker, clusterListener } = require('./messages');
 
 const SCHED_NONE = 1;
 const SCHED_RR = 2;
+// Ours: a SO_REUSEPORT socket per worker (Linux).
+const SCHED_REUSEPORT = 3;
+const POLICIES = { none: SCHED_NONE, rr: SCHED_RR, reuseport: SCHED_REUSEPORT };
 const MIN_PORT = 1024;
 const MAX_PORT = 65535;
 const INSPECT_ARG = /--inspect(?:-brk|-port)?|--debug-port/;
@@ -32,7 +36,8 @@ cluster.workers = {};
 cluster.settings = {};
 cluster.SCHED_NONE = SCHED_NONE;
 cluster.SCHED_RR = SCHED_RR;
-cluster.schedulingPolicy = { none: SCHED_NONE, rr: SCHED_RR }[process.env.NODE_CLUSTER_SCHED_POLICY] || SCHED_RR;
+cluster.SCHED_REUSEPORT = SCHED_REUSEPORT;
+cluster.schedulingPolicy = POLICIES[process.env.NODE_CLUSTER_SCHED_POLICY] || SCHED_RR;
 // Frozen by the first setupPrimary() or fork().
 let schedulingPolicy;
 
@@ -53,7 +58,7 @@ cluster.setupPrimary = function setupPrimary(options) {
   if (!initialized) {
     initialized = true;
     schedulingPolicy = cluster.schedulingPolicy;
-    if (schedulingPolicy !== SCHED_NONE && schedulingPolicy !== SCHED_RR) {
+    if (!Object.values(POLICIES).includes(schedulingPolicy)) {
       throw codes.ERR_INVALID_ARG_VALUE('cluster.schedulingPolicy', schedulingPolicy);
     }
   }
@@ -177,10 +182,13 @@ const onAct = {
         const relative = path.relative(process.cwd(), address);
         if (relative.length < address.length) address = relative;
       }
+      // UDP is connectionless: always one shared socket. REUSEPORT applies to TCP addresses
+      // (not unix paths or inherited fds).
       const udp = message.addressType === 'udp4' || message.addressType === 'udp6';
-      handle = schedulingPolicy !== SCHED_RR || udp
-        ? new SharedHandle(key, address, message)
-        : new RoundRobinHandle(key, address, message);
+      const tcpAddress = !udp && message.port >= 0 && !(message.fd >= 0);
+      if (schedulingPolicy === SCHED_RR && !udp) handle = new RoundRobinHandle(key, address, message);
+      else if (schedulingPolicy === SCHED_REUSEPORT && tcpAddress) handle = new ReusePortHandle(key, address, message);
+      else handle = new SharedHandle(key, address, message);
       handles.set(key, handle);
     }
     // The first worker's server data (TLS ticket keys) is shared with all.

@@ -1,5 +1,7 @@
-//! The cluster primary's part in the engine: round-robin distribution of connections.
+//! The cluster primary's part in the engine: round-robin distribution of connections and
+//! `SO_REUSEPORT` listeners.
 pub mod newconn;
+pub mod reuseport;
 pub mod round_robin;
 
 use std::sync::atomic::{AtomicU32, Ordering};
