@@ -35,6 +35,8 @@ const SPAWNS = num('BENCH_SPAWNS', 40); // spawn-*, exec: per run
 const DRAIN_MIB = num('BENCH_DRAIN_MIB', 256); // drain
 const HANDOFFS = num('BENCH_HANDOFFS', 10000); // handoff
 const HANDOFF_WIDTH = num('BENCH_HANDOFF_WIDTH', 32); // connections the load generator keeps open
+const CLUSTER_CONNS = num('BENCH_CLUSTER_CONNS', 10000); // cluster-*
+const CLUSTER_WIDTH = num('BENCH_CLUSTER_WIDTH', 32);
 
 // ---------------------------------------------------------------- helpers
 
@@ -277,6 +279,41 @@ async function handoffs(ctx, child, n) {
   return { handoffsPerSec: n / (us / 1e6), cpuUsPerHandoff: cpu / n };
 }
 
+// cluster-*: 2 workers serving short HTTP connections under `policy` (a name in the
+// implementation's cluster: SCHED_RR, SCHED_NONE, SCHED_REUSEPORT); a separate load generator
+// makes the connections. Connections/s, the primary's CPU (all threads) per connection, and
+// how evenly the workers were used (max/min of their counts).
+async function clusterLoad(ctx, policy) {
+  const { spawn } = require('node:child_process');
+  const cluster = ctx.load('cluster');
+  cluster.schedulingPolicy = cluster[policy];
+  cluster.setupPrimary({ exec: ctx.fixture('http-worker.js') });
+  const port = await new Promise((resolve) => {
+    let n = 0;
+    cluster.on('listening', (w, addr) => ++n === 2 && resolve(addr.port));
+    cluster.fork();
+    cluster.fork();
+  });
+  const load = async (n) => {
+    const c0 = process.cpuUsage();
+    const t0 = hr();
+    const gen = spawn(process.execPath, [ctx.fixture('http-load.js'), port, n, CLUSTER_WIDTH], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    gen.stdout.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => gen.on('close', resolve));
+    const us = usSince(t0);
+    const cpu = cpuUs(process.cpuUsage(c0));
+    if (code !== 0) throw new Error(`load generator exited ${code}`);
+    const counts = Object.values(JSON.parse(out).counts);
+    const spread = counts.length < 2 ? Infinity : Math.max(...counts) / Math.min(...counts);
+    return { connsPerSec: n / (us / 1e6), cpuUsPerConn: cpu / n, spread };
+  };
+  await load(Math.ceil(CLUSTER_CONNS / 10));
+  const r = await load(CLUSTER_CONNS);
+  await new Promise((resolve) => cluster.disconnect(resolve));
+  return r;
+}
+
 const ratioTarget = (op, value) => ({ op, value });
 
 // ---------------------------------------------------------------- the table
@@ -392,6 +429,26 @@ const scenarios = [
       await finish(child);
       return r;
     },
+  },
+  {
+    name: 'cluster-rr',
+    title: `cluster, 2 workers, ${CLUSTER_CONNS} HTTP connections (Connection: close), round-robin`,
+    metrics: [
+      { key: 'connsPerSec', label: 'connections/s', digits: 0, target: ratioTarget('>=', 1.3) },
+      { key: 'cpuUsPerConn', label: 'primary CPU µs/conn', digits: 1, target: ratioTarget('<=', 0.2) },
+      { key: 'spread', label: 'spread max/min', digits: 2 },
+    ],
+    run: (ctx) => clusterLoad(ctx, 'SCHED_RR'),
+  },
+  {
+    name: 'cluster-kernel',
+    title: `cluster, 2 workers, ${CLUSTER_CONNS} HTTP connections: ours SCHED_REUSEPORT vs node SCHED_NONE`,
+    metrics: [
+      { key: 'connsPerSec', label: 'connections/s', digits: 0 },
+      { key: 'cpuUsPerConn', label: 'primary CPU µs/conn', digits: 2 },
+      { key: 'spread', label: 'spread max/min', digits: 2 },
+    ],
+    run: (ctx) => clusterLoad(ctx, ctx.impl === 'node' ? 'SCHED_NONE' : 'SCHED_REUSEPORT'),
   },
   {
     name: 'spawn-small',

@@ -391,19 +391,25 @@ impl Io {
         let Some((chan, _)) = self.readers.get(&id) else { return };
         let chan = chan.clone();
         let Some(fd) = chan.raw_fd() else { return };
-        match chan.flush(&mut self.events) {
-            Ok(true) if chan.ready_to_close() => self.close(e, id),
-            Ok(true) => e.ctl(libc::EPOLL_CTL_MOD, fd, IN, token(id, KIND_CHANNEL)),
-            Ok(false) => e.ctl(libc::EPOLL_CTL_MOD, fd, IN | OUT, token(id, KIND_CHANNEL)),
+        let watch = match chan.flush(&mut self.events) {
+            Ok(true) if chan.ready_to_close() => return self.close(e, id),
+            Ok(drained) => drained,
             Err(err) => {
                 // The peer is gone for writing; keep reading what it sent before that.
                 self.events.push(Event::WriteFailed { id, errno: err.raw_os_error().unwrap_or(libc::EPIPE) });
                 chan.discard_queue();
                 if chan.ready_to_close() {
-                    self.close(e, id);
-                } else {
-                    e.ctl(libc::EPOLL_CTL_MOD, fd, IN, token(id, KIND_CHANNEL));
+                    return self.close(e, id);
                 }
+                true
+            }
+        };
+        // Only a change of what is watched costs a syscall (a handle exchange flushes a lot).
+        let want_out = !watch;
+        if let Some((_, reader)) = self.readers.get_mut(&id) {
+            if reader.watching_out != want_out {
+                reader.watching_out = want_out;
+                e.ctl(libc::EPOLL_CTL_MOD, fd, if want_out { IN | OUT } else { IN }, token(id, KIND_CHANNEL));
             }
         }
     }

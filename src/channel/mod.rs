@@ -281,6 +281,8 @@ pub struct Reader {
     pub newconns: HashMap<u32, (u32, Arc<OwnedFd>)>,
     /// When the last read returned data.
     last_data: Instant,
+    /// EPOLLOUT is armed for this channel (the I/O thread's view).
+    pub watching_out: bool,
 }
 
 /// Reads this close together, with nothing written in between, make a one-way flood.
@@ -333,7 +335,14 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader { fd, framing, fds: VecDeque::new(), newconns: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
+        Reader {
+            fd,
+            framing,
+            fds: VecDeque::new(),
+            newconns: HashMap::new(),
+            last_data: Instant::now() - FLOOD_GAP,
+            watching_out: false,
+        }
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
