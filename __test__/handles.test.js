@@ -340,26 +340,15 @@ for (const impl of IMPLS) {
     });
   }
 
-  describe(`retransmission after NACK [${impl.name}]`, { skip: impl.skip }, () => {
-    // A raw child (no Node channel of its own) that answers the first `nacks` handle frames
-    // with NODE_HANDLE_NACK and the next with an ACK, and prints how many it saw.
-    const NACKER = `
-      const s = new (require('net').Socket)({ fd: 3 });
-      let n = 0, buf = '';
-      s.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\\n')) >= 0) {
-          const line = buf.slice(0, i); buf = buf.slice(i + 1);
-          if (!line.includes('NODE_HANDLE')) { if (line === '"report"') process.stdout.write(n + '\\n'); continue; }
-          n++;
-          s.write(n <= Number(process.argv[1]) ? '{"cmd":"NODE_HANDLE_NACK"}\\n' : '{"cmd":"NODE_HANDLE_ACK"}\\n');
-        }
-      });`;
+  describe(`handle protocol corners [${impl.name}]`, { skip: impl.skip }, () => {
+    const fork = (t) => forkTracked(t, impl, CHILD, []);
+    // A raw child started without a Node channel of its own, speaking the protocol by hand.
+    const raw = (t, impl, mode, ...args) => spawnTracked(t, impl, '/bin/sh', ['-c', 'unset NODE_CHANNEL_FD; exec "$0" "$@"',
+      process.execPath, CHILD, mode, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+
     for (const nacks of [1, 4]) {
-      itSame(impl, `${nacks} NACK(s) for an accepted socket`, async (t, impl) => {
-        const child = spawnTracked(t, impl, '/bin/sh', ['-c', 'unset NODE_CHANNEL_FD; exec "$0" -e "$1" "$2"',
-          process.execPath, NACKER, String(nacks)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      itSame(impl, `${nacks} NACK(s) for an accepted socket: retransmitted with its descriptor, then given up`, async (t, impl) => {
+        const child = raw(t, impl, 'nacker', String(nacks));
         const out = readAll(child.stdout);
         const warnings = [];
         const onWarning = (w) => warnings.push([w.name, w.message]);
@@ -374,14 +363,66 @@ for (const impl of IMPLS) {
         const exited = next(child, 'exit');
         await new Promise((resolve) => setImmediate(resolve));
         child.disconnect();
-        const frames = (await out).trim();
+        const framesAndFds = (await out).trim();
         await exited;
         process.removeListener('warning', onWarning);
         client.destroy();
         server.close();
-        return { frames, warnings };
-      }, (o) => assert.equal(o.frames, String(Math.min(nacks, 3) + 1)));
+        return { framesAndFds, warnings };
+      }, (o) => {
+        const n = Math.min(nacks, 3) + 1;
+        assert.equal(o.framesAndFds, `${n} ${n}`);
+      });
     }
+
+    itSame(impl, 'the peer holds our handle un-ACKed until we ACK its own: we answer while ours is in flight',
+      async (t, impl) => {
+        const child = raw(t, impl, 'delayed-ack');
+        const server = net.createServer();
+        await listen(server);
+        const got = [];
+        const done = new Promise((resolve) => child.on('message', (m, h) => {
+          got.push([m, h ? h.constructor.name : 'none']);
+          if (h) h.close();
+          if (m === 'done') resolve();
+        }));
+        child.send('ours', server._handle);
+        child.send('after');
+        await done;
+        await next(child, 'exit');
+        server.close();
+        return got;
+      }, (got) => assert.deepEqual(got, [['mine', 'TCP'], ['done', 'none']]));
+
+    itSame(impl, 'a handle message with a lone surrogate arrives with its handle', async (t, impl) => {
+      const child = fork(t);
+      const got = nextOp(child, 'server');
+      child.send({ op: 'send-server', s: 'a\ud800b' });
+      const [m, server] = await got;
+      const o = { s: m.s, isServer: server instanceof net.Server };
+      server.close();
+      await finish(child);
+      return o;
+    }, (o) => assert.deepEqual(o, { s: 'a\ud800b', isServer: true }));
+
+    itSame(impl, 'a message right behind a received server is not delivered before it, even from a busy parent',
+      async (t, impl) => {
+        const child = fork(t);
+        const order = [];
+        const both = new Promise((resolve) => child.on('message', (m, h) => {
+          if (m.op !== 'order') return;
+          order.push(m.what);
+          if (h) h.close();
+          if (order.length === 2) resolve();
+        }));
+        child.send({ op: 'server-then-after' });
+        // Busy while both arrive, so they come to JS together.
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+        await both;
+        await finish(child);
+        return order;
+      }, (order) => assert.deepEqual(order, ['server', 'after']));
   });
 }
 
@@ -414,12 +455,12 @@ describe('handles: what Node\'s parent cannot survive [ours]', { skip: OURS_IMPL
   it('garbage handle frames from a child: each reported, answered, closed; the parent carries on', async (t) => {
     const before = openFds().length;
     const child = spawnTracked(t, impl, '/bin/sh', ['-c', 'unset NODE_CHANNEL_FD; exec "$0" "$@"', process.execPath, CHILD,
-      'bad-handles'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      'bad-handles'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], maxFrameSize: 4096 });
     const log = [];
     child.on('error', (e) => log.push(['error', e.code, e.reason]));
     await new Promise((resolve) => child.on('message', (m, h) => {
       log.push(['message', m, h === undefined ? 'none' : 'handle']);
-      if (m === 'm7') resolve();
+      if (m === 'm9') resolve();
       else if (/^m\d$/.test(m)) child.send('next');
     }));
     const report = nextOp(child, undefined);
@@ -427,7 +468,7 @@ describe('handles: what Node\'s parent cannot survive [ours]', { skip: OURS_IMPL
     const [code] = await next(child, 'exit');
     assert.equal(code, 0);
     // Exactly one reply per handle frame: a NACK for each refused one, nothing else.
-    assert.deepEqual((await report)[0], { replies: { NODE_HANDLE_NACK: 5 } });
+    assert.deepEqual((await report)[0], { replies: { NODE_HANDLE_NACK: 6, NODE_HANDLE_ACK: 1 } });
     log.pop();
     assert.deepEqual(log, [
       ['message', 'm0', 'none'],
@@ -439,6 +480,8 @@ describe('handles: what Node\'s parent cannot survive [ours]', { skip: OURS_IMPL
       ['error', 'ERR_INVALID_HANDLE_TYPE', 'fd'], ['message', 'm5', 'none'],
       ['error', 'ERR_INVALID_HANDLE_TYPE', 'fd'], ['message', 'm6', 'none'],
       ['error', 'ERR_IPC_UNEXPECTED_ACK', undefined], ['message', 'm7', 'none'],
+      ['error', 'EINVAL', undefined], ['message', 'm8', 'none'],
+      ['error', 'ERR_IPC_FRAME_TOO_LARGE', undefined], ['message', 'm9', 'none'],
     ]);
     assert.equal(openFds().length, before);
   });

@@ -91,6 +91,8 @@ class IpcChannel extends EventEmitter {
       const held = native.binding.channelHeld(this.#id);
       if (held >= 0) return held + unflushed === 1;
     }
+    // What the engine had queued may have left since: ask it (only while it had some).
+    if (this.#engineQueued > 0) this.#engineQueued = native.binding.channelPending(this.#id);
     return this.#frameSize + this.#engineQueued < BACKPRESSURE_BYTES;
   }
 
@@ -136,10 +138,12 @@ class IpcChannel extends EventEmitter {
     const r = this.#advanced
       ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), ack)
       : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), ack);
+    // Callbacks and errors come after send() has returned, as Node's do, even when this
+    // flush runs inside a send().
     if (r < 0) {
-      this.#fail(callbacks, -r);
+      process.nextTick(() => this.#fail(callbacks, -r));
     } else if (r === 0) {
-      if (wantsAck) complete(callbacks, null);
+      if (wantsAck) process.nextTick(complete, callbacks, null);
     } else {
       this.#engineQueued = r;
       if (wantsAck) this.#awaiting.push([ack, callbacks]);
@@ -209,7 +213,14 @@ class IpcChannel extends EventEmitter {
   }
 
   onInternal(text) {
-    this.#onDeliver('internalMessage', JSON.parse(text));
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE('json'));
+      return;
+    }
+    this.#onDeliver('internalMessage', message);
   }
 
   // Advanced mode: the engine recognises handle frames and replies by the envelope's first

@@ -87,6 +87,12 @@ function socketSent(child, socket, wrap, key, keepOpen) {
   wrap.onread = nop;
   socket._handle = null;
   socket.setTimeout(0);
+  // An HTTP server's socket: release its parser and detach it from its response, as Node does.
+  const { freeParser, HTTPParser } = require('_http_common');
+  if (socket.parser && socket.parser instanceof HTTPParser) {
+    freeParser(socket.parser, null, socket);
+    if (socket._httpMessage) socket._httpMessage.detachSocket(socket);
+  }
   wrap.close();
 }
 
@@ -110,8 +116,9 @@ function wrapFd(fd, kind) {
 }
 
 // Turns a received envelope and fd into what Node's 'message' listeners get, and calls
-// `emit(message, handle)` (at once, or once a server listens or a socket is bound, as Node).
-function receive(child, envelope, fd, kind, emit) {
+// `emit(message, handle)` (at once, or once a server listens or a socket is bound, as Node), or
+// `fail(err)` if the descriptor will not listen or bind (it is closed then).
+function receive(child, envelope, fd, kind, emit, fail) {
   const { type, msg, key, dgramType } = unwrap(envelope);
   // The engine checked the fd against the outer envelope; a nested one must agree with it.
   const usable = KINDS[type]?.includes(kind) && (type !== 'dgram.Socket' || dgramType === 'udp4' || dgramType === 'udp6');
@@ -123,7 +130,7 @@ function receive(child, envelope, fd, kind, emit) {
   switch (type) {
     case 'net.Server': {
       const server = new net.Server();
-      server.listen(wrap, () => emit(msg, server));
+      settle(server, (done) => server.listen(wrap, done), () => emit(msg, server), fail);
       break;
     }
     case 'net.Socket': {
@@ -134,12 +141,26 @@ function receive(child, envelope, fd, kind, emit) {
     }
     case 'dgram.Socket': {
       const socket = dgram.createSocket(dgramType);
-      socket.bind(wrap, () => emit(msg, socket));
+      settle(socket, (done) => socket.bind(wrap, done), () => emit(msg, socket), fail);
       break;
     }
     default:
       emit(msg, wrap);
   }
+}
+
+// Runs `start(done)` on a server or dgram socket; its 'error' before `done` is `fail`'s (and
+// closes it), later ones are the user's.
+function settle(target, start, ok, fail) {
+  const onError = (err) => {
+    target.close();
+    fail(err);
+  };
+  target.once('error', onError);
+  start(() => {
+    target.removeListener('error', onError);
+    ok();
+  });
 }
 
 module.exports = { prepareSend, receive, unwrap };

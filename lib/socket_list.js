@@ -53,7 +53,8 @@ class ReceivedSockets {
   #child;
   #key;
   #open = 0;
-  #closeRequested = false;
+  // NODE_SOCKET_NOTIFY_CLOSE requests waiting for the last socket to close; each gets a reply.
+  #closeRequests = 0;
 
   constructor(child, key) {
     this.#child = child;
@@ -63,7 +64,7 @@ class ReceivedSockets {
       if (message.cmd === 'NODE_SOCKET_GET_COUNT') {
         this.#reply({ cmd: 'NODE_SOCKET_COUNT', key, count: this.#open });
       } else if (message.cmd === 'NODE_SOCKET_NOTIFY_CLOSE') {
-        this.#closeRequested = true;
+        this.#closeRequests++;
         this.#maybeAllClosed();
       }
     });
@@ -78,9 +79,8 @@ class ReceivedSockets {
   }
 
   #maybeAllClosed() {
-    if (!this.#closeRequested || this.#open !== 0) return;
-    this.#closeRequested = false;
-    this.#reply({ cmd: 'NODE_SOCKET_ALL_CLOSED', key: this.#key });
+    if (this.#open !== 0) return;
+    for (; this.#closeRequests > 0; this.#closeRequests--) this.#reply({ cmd: 'NODE_SOCKET_ALL_CLOSED', key: this.#key });
   }
 
   #reply(message) {

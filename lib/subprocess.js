@@ -22,6 +22,8 @@ const kPending = Symbol('kPendingMessages');
 const kId = Symbol('kId');
 const kProcessRef = Symbol('kProcessRef');
 const kIpc = Symbol('kIpc');
+// Deliveries waiting behind a received handle that is still being set up (null: none).
+const kHeld = Symbol('kHeldDeliveries');
 
 class ChildProcess extends EventEmitter {
   constructor() {
@@ -160,6 +162,12 @@ class ChildProcess extends EventEmitter {
   }
 
   _deliver(event, value, ev) {
+    // A received server or dgram socket is emitted once it listens; what came after it waits,
+    // so the order is the child's.
+    if (this[kHeld]) {
+      this[kHeld].push([event, value, ev]);
+      return;
+    }
     if (event === 'error') {
       this._peerError(value);
     } else if (event === 'handle') {
@@ -171,7 +179,11 @@ class ChildProcess extends EventEmitter {
 
   // Node emits a message's handle as the listeners' second argument (undefined without one).
   _emitMessage(event, message, handle) {
-    if (!this[kChannel]) return;
+    if (!this[kChannel]) {
+      // Disconnected meanwhile: nobody will take the handle.
+      if (handle) closeHandle(handle);
+      return;
+    }
     if (event === 'internalMessage') native.guarded(this.emit, this, 'internalMessage', message, handle);
     else if (this.listenerCount('message') > 0) native.guarded(this.emit, this, 'message', message, handle);
     else this[kPending].push([message, handle]);
@@ -182,13 +194,28 @@ class ChildProcess extends EventEmitter {
       native.binding.closeFd(fd);
       return;
     }
+    let settled = false;
+    const held = [];
+    const release = () => {
+      settled = true;
+      if (this[kHeld] !== held) return;
+      this[kHeld] = null;
+      while (held.length > 0 && !this[kHeld]) this._deliver(...held.shift());
+      if (this[kHeld]) this[kHeld].push(...held);
+    };
     try {
       receiveHandle(this, envelope, fd, kind, (message, handle) => {
         this._emitMessage(isInternal(message) ? 'internalMessage' : 'message', message, handle);
+        release();
+      }, (err) => {
+        this._peerError(err);
+        release();
       });
     } catch (err) {
+      settled = true;
       this._peerError(err);
     }
+    if (!settled) this[kHeld] = held;
   }
 
   // Internal messages the parent sends (the socket-list protocol), queued like any send.
@@ -372,6 +399,11 @@ function engineSpawnSpec(options, args, envPairs, entries) {
     uid: options.uid,
     gid: options.gid,
   };
+}
+
+function closeHandle(handle) {
+  if (typeof handle.destroy === 'function') handle.destroy();
+  else handle.close();
 }
 
 function badFrameError(ev) {

@@ -272,6 +272,12 @@ pub fn channel_write_handle(
     Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit }), ack))
 }
 
+/// Bytes written to the channel and not yet taken by the socket (0 for a closed channel).
+#[napi]
+pub fn channel_pending(id: u32) -> f64 {
+    engine().ok().and_then(|e| e.channel(id)).map_or(0.0, |c| c.pending() as f64)
+}
+
 /// Sends held behind a handle awaiting its ACK, or -1 when no handle is in flight (Node's
 /// `send()` return value depends on it).
 #[napi]

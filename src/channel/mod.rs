@@ -150,6 +150,11 @@ impl Channel {
         }
     }
 
+    /// JS thread: bytes written to the channel and not yet taken by the socket.
+    pub fn pending(&self) -> usize {
+        self.state.lock().unwrap().outbox.pending()
+    }
+
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
     pub fn held(&self) -> Option<usize> {
         let st = self.state.lock().unwrap();
@@ -210,7 +215,13 @@ impl State {
             self.in_flight = Some(InFlight { resend, retransmissions: 0 });
             fd
         });
-        self.send_frame(data, handle_fd, ack)
+        let is_handle = handle_fd.is_some();
+        let sent = self.send_frame(data, handle_fd, ack);
+        if sent.is_err() && is_handle {
+            // The frame never left: nothing is awaiting a reply.
+            self.in_flight = None;
+        }
+        sent
     }
 
     fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: u32) -> io::Result<usize> {
@@ -432,8 +443,15 @@ struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
+    /// A frame over `maxFrameSize`, skipped. A Node sender attaches a descriptor only to a
+    /// handle frame's first byte, so one waiting now came with this frame: it is closed and
+    /// NACKed, or the sender would wait for a reply forever.
     fn too_large(&mut self) {
         self.events.push(Event::BadFrame { id: self.chan.id, code: errors::FRAME_TOO_LARGE, reason: "size" });
+        if self.fds.pop_front().is_some() {
+            let nack = if self.chan.advanced { NACK_V8 } else { NACK_LINE };
+            self.effects.needs_flush |= self.chan.reply(nack);
+        }
     }
 
     fn json(&mut self, line: &[u8]) {

@@ -46,12 +46,20 @@ impl Outbox {
         ack: u32,
         mut send: impl FnMut(&[u8], Option<RawFd>) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        let start = self.written + self.pending() as u64;
         if let Some(fd) = fd {
-            self.fds.push_back((self.written + self.pending() as u64, fd));
+            self.fds.push_back((start, fd));
         }
         let mut rest = data;
         if self.pending() == 0 {
-            rest = &data[self.send_all(data, &mut send)?..];
+            match self.send_all(data, &mut send) {
+                Ok(n) => rest = &data[n..],
+                Err(e) => {
+                    // These frames are not queued: their descriptor must not ride on later ones.
+                    self.fds.retain(|(at, _)| *at < start);
+                    return Err(e);
+                }
+            }
             if rest.is_empty() {
                 return Ok(0);
             }
@@ -207,6 +215,17 @@ mod tests {
         assert_eq!(s.got, b"aaaa\nhandle-one\nhandle-two\ntail\n");
         assert_eq!(s.fds, vec![(5, ra), (16, rb)]);
         assert!(o.fds.is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_descriptor_behind() {
+        let mut o = Outbox::default();
+        let e = o.write(b"h\n", Some(devnull()), 0, |_, _| Err(io::Error::from_raw_os_error(libc::ETOOMANYREFS)));
+        assert!(e.is_err());
+        assert!(o.fds.is_empty());
+        let mut s = FakeSocket { room: 100, got: vec![], fds: vec![] };
+        o.write(b"ack\n", None, 0, |d, f| s.send(d, f)).unwrap();
+        assert!(s.fds.is_empty());
     }
 
     #[test]

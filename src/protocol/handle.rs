@@ -4,6 +4,7 @@
 //! answers ACK or NACK itself, so it needs the envelope's `type` in both framings. JS does the
 //! rest (unwrapping, building Node objects) from the full message.
 
+use super::internal::leading_string;
 use super::v8::V8Reader;
 
 /// The `type` of a `NODE_HANDLE` envelope: Node's `handleConversion` keys.
@@ -58,10 +59,14 @@ impl FdKind {
     }
 }
 
-/// The `type` of a JSON `NODE_HANDLE` frame (`None`: missing or not a string).
+/// The `type` of a JSON `NODE_HANDLE` frame (`None`: missing or not a string). Read from
+/// the envelope's fixed start when serde cannot parse the line (lone surrogates).
 pub fn json_handle_type(line: &[u8]) -> Option<String> {
-    let serde_json::Value::Object(map) = serde_json::from_slice(line).ok()? else { return None };
-    map.get("type")?.as_str().map(str::to_owned)
+    match serde_json::from_slice(line) {
+        Ok(serde_json::Value::Object(map)) => map.get("type")?.as_str().map(str::to_owned),
+        Ok(_) => None,
+        Err(_) => leading_string(line, b"{\"cmd\":\"NODE_HANDLE\",\"type\":").map(str::to_owned),
+    }
 }
 
 /// What an advanced-mode frame is to the handle protocol.
@@ -138,6 +143,10 @@ mod tests {
             Some("net.Server")
         );
         assert_eq!(json_handle_type(br#"{"cmd":"NODE_HANDLE","type":3}"#), None);
+        assert_eq!(
+            json_handle_type(br#"{"cmd":"NODE_HANDLE","type":"net.Server","msg":"\ud800"}"#).as_deref(),
+            Some("net.Server")
+        );
         assert!(HandleType::parse("net.Socket").unwrap().accepts(FdKind::Pipe));
         assert!(!HandleType::parse("net.Server").unwrap().accepts(FdKind::Udp));
         assert!(HandleType::parse("dgram.Native").unwrap().accepts(FdKind::Udp));

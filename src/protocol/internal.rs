@@ -17,20 +17,29 @@ pub enum Kind {
     Internal,
 }
 
-/// Classifies one JSON line. Lines that are not valid JSON for serde (including Node's
-/// lone-surrogate escapes) are user messages: JS parses those and reports what is invalid.
+/// Classifies one JSON line. A line serde cannot read (Node writes lone surrogates as `\ud800`
+/// escapes, which JSON.parse accepts and serde does not) is classified by the leading `cmd`
+/// Node's envelopes start with; otherwise it is a user message, and JS reports what is invalid.
 pub fn classify_json(line: &[u8]) -> Kind {
     // Fast path: no internal message can lack this substring.
     if line.first() != Some(&b'{') || !contains(line, b"\"NODE_") {
         return Kind::User;
     }
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(line) else {
-        return Kind::User;
-    };
-    match map.get("cmd").and_then(|c| c.as_str()) {
-        Some(cmd) => classify_cmd(cmd),
-        None => Kind::User,
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => map.get("cmd").and_then(|c| c.as_str()).map_or(Kind::User, classify_cmd),
+        Ok(_) => Kind::User,
+        Err(_) => leading_string(line, b"{\"cmd\":").map_or(Kind::User, classify_cmd),
     }
+}
+
+/// The string value right after `prefix` at the start of `line`, if it has no escapes.
+pub fn leading_string<'a>(line: &'a [u8], prefix: &[u8]) -> Option<&'a str> {
+    let rest = line.strip_prefix(prefix)?.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// Routing by the `cmd` string alone.
@@ -70,7 +79,10 @@ mod tests {
         assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE_ACK"}"#), Kind::HandleAck { ack: true });
         assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE_NACK"}"#), Kind::HandleAck { ack: false });
         assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE","type":"net.Server","msg":1}"#), Kind::Handle);
-        assert_eq!(classify_json(br#"{"cmd":"NODE_X","s":"\ud800"}"#), Kind::User);
+        // Lone surrogates (serde refuses them): classified by the leading cmd.
+        assert_eq!(classify_json(br#"{"cmd":"NODE_X","s":"\ud800"}"#), Kind::Internal);
+        assert_eq!(classify_json(br#"{"cmd":"NODE_HANDLE","type":"net.Server","msg":{"s":"\ud800"}}"#), Kind::Handle);
+        assert_eq!(classify_json(br#"{"s":"\ud800","cmd":"NODE_X"}"#), Kind::User);
     }
 
     #[test]
