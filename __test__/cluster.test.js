@@ -13,10 +13,10 @@ const { it, OURS_IMPL, fixture } = require('./helpers');
 
 const APP = fixture('cluster-app.js');
 
-function run(impl, scenario, policy, extra = '') {
+function run(impl, scenario, policy, extra = '', cwd = undefined) {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [APP, impl, scenario, extra], {
-      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: policy }, timeout: 25000,
+      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: policy }, timeout: 25000, cwd,
     }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${impl} ${scenario}: ${err.message}\n${stdout}\n${stderr}`));
       const out = JSON.parse(stdout.trim().split('\n').pop());
@@ -39,7 +39,17 @@ function tmpDir(t) {
 const SCENARIOS = [
   ['http', () => 'json', (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
   ['http', () => 'advanced', (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
+  ['tcp', () => '', (o) => {
+    assert.deepEqual([o.seen, o.seenV6, o.ports], [['w1', 'w2'], ['v6:w1', 'v6:w2'], 2]);
+    assert.equal(o.v4Refused, 'ECONNREFUSED');
+  }],
   ['unix', (t, impl) => path.join(tmpDir(t), `${impl}.sock`), (o) => assert.deepEqual(o.seen, ['w1', 'w2'])],
+  // A path longer than sun_path holds: the primary binds it relative to its cwd.
+  ['unix', (t, impl) => {
+    const dir = path.join(tmpDir(t), 'x'.repeat(100));
+    fs.mkdirSync(dir);
+    return path.join(dir, `${impl}.sock`);
+  }, (o) => assert.deepEqual(o.seen, ['w1', 'w2']), 'long path'],
   ['kill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGTERM'])],
   ['sigkill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGKILL'])],
   ['udp', () => '', (o) => assert.equal(o.reply, 'w1:ping')],
@@ -50,13 +60,15 @@ const SCENARIOS = [
 
 describe('cluster primary, differential against node:cluster', { skip: OURS_IMPL.skip }, () => {
   for (const policy of ['rr', 'none']) {
-    for (const [scenario, extra, check] of SCENARIOS) {
-      const name = scenario === 'http' ? `http, ${extra()} serialization` : scenario;
+    for (const [scenario, extra, check, label] of SCENARIOS) {
+      const name = scenario === 'http' ? `http, ${extra()} serialization` : label ? `${scenario}, ${label}` : scenario;
       it(`${name} (${policy})`, async (t) => {
-        const [want, got] = await Promise.all([
-          run('node', scenario, policy, extra(t, 'node')),
-          run('ours', scenario, policy, extra(t, 'ours')),
-        ]);
+        // Unix paths: the primary runs in the socket's directory (a long path is bound relative).
+        const args = (impl) => {
+          const x = extra(t, impl);
+          return [impl, scenario, policy, x, scenario === 'unix' ? path.dirname(x) : undefined];
+        };
+        const [want, got] = await Promise.all([run(...args('node')), run(...args('ours'))]);
         if (got.message && got.message.argv) got.message.argv[0] = want.message.argv[0];
         assert.deepEqual(got, want);
         check(got);
