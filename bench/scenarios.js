@@ -261,9 +261,8 @@ async function bigRoundTrips(ctx, options, data) {
 // handoff: every connection the parent accepts is sent to the child, which writes a byte and
 // closes it. A separate load-generator process makes `n` connections; measured from its start
 // to its last close, with the parent's CPU (all its threads) over the same span.
-async function handoffs(ctx, child, n) {
+async function handoffs(ctx, server, n) {
   const { spawn } = require('node:child_process');
-  const server = ctx.server;
   const c0 = process.cpuUsage();
   const t0 = hr();
   const gen = spawn(process.execPath, [ctx.fixture('connector.js'), server.address().port, n, HANDOFF_WIDTH], {
@@ -421,11 +420,11 @@ const scenarios = [
       const { fork } = ctx.load('child_process');
       const child = fork(ctx.fixture('handoff-child.js'));
       await ready(child);
-      ctx.server = net.createServer((socket) => child.send('s', socket));
-      await new Promise((resolve) => ctx.server.listen(0, '127.0.0.1', resolve));
-      await handoffs(ctx, child, Math.ceil(HANDOFFS / 10));
-      const r = await handoffs(ctx, child, HANDOFFS);
-      ctx.server.close();
+      const server = net.createServer((socket) => child.send('s', socket));
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      await handoffs(ctx, server, Math.ceil(HANDOFFS / 10));
+      const r = await handoffs(ctx, server, HANDOFFS);
+      server.close();
       await finish(child);
       return r;
     },

@@ -57,10 +57,7 @@ pub fn reply_v8(payload: &[u8]) -> Option<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    }
+    use crate::protocol::v8::tests::hex;
 
     #[test]
     fn frames_match_node() {
