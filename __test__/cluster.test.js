@@ -50,6 +50,7 @@ const SCENARIOS = [
     fs.mkdirSync(dir);
     return path.join(dir, `${impl}.sock`);
   }, (o) => assert.deepEqual(o.seen, ['w1', 'w2']), 'long path'],
+  ['forms', () => '', (o) => assert.equal(o.ok.length, 4)],
   ['data', () => '', (o) => assert.deepEqual([o.first, o.second], [{ data: { from: 1 } }, { data: { from: 1 } }])],
   ['kill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGTERM'])],
   ['sigkill', () => '', (o) => assert.deepEqual(o.exit, [null, 'SIGKILL'])],

@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
-use crate::cluster::round_robin::{listen_unix, RoundRobin};
+use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
 use crate::event::{Event, ExitStatus, HandleFrame};
 use crate::protocol::handle::HandleType;
 use crate::reactor::{engine, Command};
@@ -292,12 +292,13 @@ pub fn cluster_seq() -> u32 {
     crate::cluster::next_seq()
 }
 
-/// Starts round-robin distribution of the connections of a listening socket JS opened
-/// (duplicated here). Returns the group's id, or a negative errno.
+/// Starts round-robin distribution of the connections of a socket of this process (duplicated
+/// here, and made to listen with `backlog`). Returns the group's id, or a negative errno.
 #[napi]
-pub fn round_robin_start(fd: i32, key: String) -> f64 {
+pub fn round_robin_start(fd: i32, backlog: i32, key: String) -> f64 {
     let started = fds::dup(fd).and_then(|fd| {
         fds::set_nonblocking(fd.as_raw_fd());
+        listen(&fd, backlog)?;
         Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, None)))
     });
     started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EBADF) as f64), f64::from)

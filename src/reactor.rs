@@ -241,7 +241,8 @@ impl Io {
     fn run(mut self, e: &'static Engine) {
         let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         loop {
-            let timeout = if self.polled.is_empty() { -1 } else { POLL_MS };
+            let paused = self.groups.values().any(|g| g.paused);
+            let timeout = if self.polled.is_empty() && !paused { -1 } else { POLL_MS };
             let n = unsafe { libc::epoll_wait(e.epoll.as_raw_fd(), ready.as_mut_ptr(), ready.len() as i32, timeout) };
             let n = if n < 0 { 0 } else { n as usize };
             // Exits are handled after every channel of this turn, so a child's last messages
@@ -282,6 +283,11 @@ impl Io {
                 if !self.reap(e, &child) {
                     self.polled.push(child);
                 }
+            }
+            // Listeners paused for want of descriptors are tried again every POLL_MS.
+            for (&gid, group) in self.groups.iter_mut().filter(|(_, g)| g.paused) {
+                group.paused = false;
+                e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), IN, token(gid, KIND_LISTENER));
             }
             e.publish(std::mem::take(&mut self.events));
             if std::mem::take(&mut self.coalesce) {
@@ -375,11 +381,8 @@ impl Io {
     /// a refused one goes to the next worker.
     fn newconn_replies(&mut self, e: &Engine, replies: Vec<(u32, Arc<OwnedFd>, bool)>) {
         for (gid, conn, accepted) in replies {
-            let Some(group) = self.groups.get_mut(&gid) else { continue };
-            if !accepted {
+            if let Some(group) = self.groups.get_mut(&gid).filter(|_| !accepted) {
                 group.requeue(conn);
-            } else if std::mem::take(&mut group.paused) {
-                e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), IN, token(gid, KIND_LISTENER));
             }
         }
         self.dispatch(e);

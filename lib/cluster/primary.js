@@ -2,6 +2,7 @@
 // node:cluster's primary side: forks unmodified Node workers and answers their NODE_CLUSTER
 // messages (online, queryServer, listening, close, exitedAfterDisconnect).
 const { EventEmitter } = require('node:events');
+const os = require('node:os');
 const path = require('node:path');
 const { fork } = require('../subprocess');
 const { codes } = require('../errors');
@@ -66,16 +67,20 @@ cluster.setupPrimary = function setupPrimary(options) {
 };
 cluster.setupMaster = cluster.setupPrimary;
 
+const badPort = (port) => Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${
+  typeof port === 'string' ? `type string ('${port}')` : port}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+
 function workerExecArgv() {
+  // Node refuses a null inspectPort whether or not the inspector is used.
+  if (cluster.settings.inspectPort === null) throw badPort(null);
   const execArgv = [...cluster.settings.execArgv];
   if (!INSPECT_ARG.test(execArgv.join(' ')) && !INSPECT_ARG.test(process.env.NODE_OPTIONS || '')) return execArgv;
   let port;
   if ('inspectPort' in cluster.settings) {
     const setting = cluster.settings.inspectPort;
     port = typeof setting === 'function' ? setting() : setting;
-    if (typeof port !== 'number' && typeof port !== 'string' || !/^\s*\d+\s*$/.test(String(port)) || +port > MAX_PORT) {
-      throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${typeof port === 'string' ? `type string ('${port}')` : port}.`),
-        { code: 'ERR_SOCKET_BAD_PORT' });
+    if ((typeof port !== 'number' && typeof port !== 'string') || !/^\s*\d+\s*$/.test(String(port)) || +port > MAX_PORT) {
+      throw badPort(port);
     }
   } else {
     port = process.debugPort + inspectPortOffset++;
@@ -154,6 +159,22 @@ function removeWorker(worker) {
   if (Object.keys(cluster.workers).length === 0) allGone.emit('disconnect');
 }
 
+function createHandle(key, message) {
+  let address = message.address;
+  // sun_path holds about 100 bytes: bind to the shorter of the relative and absolute path.
+  if (message.port < 0 && typeof address === 'string') {
+    const relative = path.relative(process.cwd(), address);
+    if (relative.length < address.length) address = relative;
+  }
+  // UDP is connectionless: always one shared socket. REUSEPORT applies to TCP addresses (not
+  // unix paths or inherited fds).
+  const udp = message.addressType === 'udp4' || message.addressType === 'udp6';
+  const tcpAddress = !udp && message.port >= 0 && !(message.fd >= 0);
+  if (schedulingPolicy === SCHED_RR && !udp) return new RoundRobinHandle(key, address, message);
+  if (schedulingPolicy === SCHED_REUSEPORT && tcpAddress) return new ReusePortHandle(key, address, message);
+  return new SharedHandle(key, address, message);
+}
+
 function removeHandlesOf(worker) {
   for (const [key, handle] of handles) if (handle.remove(worker)) handles.delete(key);
 }
@@ -172,32 +193,27 @@ const onAct = {
 
   queryServer(worker, message) {
     if (worker.exitedAfterDisconnect) return;
-    checkQuery(message);
     const key = `${message.address}:${message.port}:${message.addressType}:${message.fd}:${message.index}`;
     let handle = handles.get(key);
     if (handle === undefined) {
-      let address = message.address;
-      // sun_path holds about 100 bytes: bind to the shorter of the relative and absolute path.
-      if (message.port < 0 && typeof address === 'string') {
-        const relative = path.relative(process.cwd(), address);
-        if (relative.length < address.length) address = relative;
+      try {
+        handle = createHandle(key, message);
+      } catch (cause) {
+        // Nothing Node's worker sends gets here; a hand-made message might. The worker is
+        // answered (so it fails instead of waiting) and gets the 'error'.
+        sendToWorker(worker, { errno: -os.constants.errno.EINVAL, key, ack: message.seq, data: null });
+        throw Object.assign(codes.ERR_IPC_INVALID_MESSAGE('queryServer'), { cause });
       }
-      // UDP is connectionless: always one shared socket. REUSEPORT applies to TCP addresses
-      // (not unix paths or inherited fds).
-      const udp = message.addressType === 'udp4' || message.addressType === 'udp6';
-      const tcpAddress = !udp && message.port >= 0 && !(message.fd >= 0);
-      if (schedulingPolicy === SCHED_RR && !udp) handle = new RoundRobinHandle(key, address, message);
-      else if (schedulingPolicy === SCHED_REUSEPORT && tcpAddress) handle = new ReusePortHandle(key, address, message);
-      else handle = new SharedHandle(key, address, message);
       handles.set(key, handle);
     }
     // The first worker's server data (TLS ticket keys) is shared with all.
     if (!handle.data) handle.data = message.data;
     handle.add(worker, (errno, reply, socket) => {
-      const { data } = handles.get(key);
-      // A failed handle is dropped so the next worker tries again.
-      if (errno) handles.delete(key);
-      sendToWorker(worker, { errno, key, ack: message.seq, data, ...reply }, socket);
+      // The worker may have left (and the handle gone) while the listener was being set up.
+      if (!handle.has(worker)) return;
+      // A failed handle is dropped (once no worker uses it) so the next worker tries again.
+      if (errno && handle.remove(worker) && handles.get(key) === handle) handles.delete(key);
+      sendToWorker(worker, { errno, key, ack: message.seq, data: handle.data, ...reply }, socket);
     });
   },
 
@@ -214,6 +230,8 @@ const onAct = {
   },
 };
 
+// Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
+// queryServer, say) is the worker's 'error', never the primary's crash.
 // Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
 // queryServer, say) is the worker's 'error', never the primary's crash.
 const ADDRESS_TYPES = [4, 6, -1, 'udp4', 'udp6'];

@@ -17,12 +17,12 @@ class ReusePortHandle {
   }
 
   add(worker, reply) {
+    this.workers.set(worker.id, worker);
     const fd = binding.reusePortSocket(this.address, this.port, this.ipv6Only);
     if (fd < 0) {
       reply(fd, null);
       return;
     }
-    this.workers.set(worker.id, worker);
     const wrap = new TCP(TCPConstants.SERVER);
     wrap.open(fd);
     if (this.port === 0) {
@@ -33,6 +33,10 @@ class ReusePortHandle {
     // Sending duplicates the descriptor; this process lets go of its own at once.
     reply(0, null, wrap);
     wrap.close();
+  }
+
+  has(worker) {
+    return this.workers.has(worker.id);
   }
 
   remove(worker) {

@@ -7,6 +7,7 @@
 const net = require('node:net');
 const { binding } = require('../native');
 const { ipcChannelOf } = require('../subprocess');
+const { codes } = require('../errors');
 const { constants: TCPConstants } = process.binding('tcp_wrap');
 
 class RoundRobinHandle {
@@ -18,9 +19,13 @@ class RoundRobinHandle {
     this.errno = 0;
     this.sockname = null;
     this.server = null;
-    if (!(fd >= 0) && !(port >= 0)) {
-      // A unix socket path: bound by the engine, as closing a JS pipe server removes the path.
-      const r = binding.roundRobinListenUnix(address, backlog | 0, Boolean(readableAll), Boolean(writableAll), key);
+    if (fd >= 0 || !(port >= 0)) {
+      // An fd of this process (kept open, as Node does), or a unix socket path bound by the
+      // engine (closing a JS pipe server would remove the path).
+      if (!(fd >= 0) && typeof address !== 'string') throw codes.ERR_INVALID_ARG_TYPE('address', 'string', address);
+      const r = fd >= 0
+        ? binding.roundRobinStart(fd, backlog | 0, key)
+        : binding.roundRobinListenUnix(address, backlog | 0, Boolean(readableAll), Boolean(writableAll), key);
       if (r < 0) this.errno = r;
       else this.id = r;
       return;
@@ -29,26 +34,32 @@ class RoundRobinHandle {
     // the listening socket.
     this.server = net.createServer();
     this.server.once('listening', () => {
-      const handle = this.server._handle;
+      const server = this.server;
+      this.server = null;
+      // Every worker left while it was being set up: nothing to serve.
+      if (this.all.size === 0) {
+        server.close();
+        return;
+      }
+      const handle = server._handle;
       this.sockname = {};
       handle.getsockname(this.sockname);
-      const r = binding.roundRobinStart(handle.fd, key);
+      const r = binding.roundRobinStart(handle.fd, backlog | 0, key);
       if (r < 0) this.errno = r;
       else this.id = r;
-      this.server.close();
-      this.server = null;
+      server.close();
     });
     this.server.once('error', (err) => {
       this.errno = err.errno;
       this.server = null;
     });
-    if (fd >= 0) this.server.listen({ fd, backlog });
-    else this.server.listen({ port, host: address, ipv6Only: Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY), backlog });
+    this.server.listen({ port, host: address, ipv6Only: Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY), backlog });
   }
 
   add(worker, reply) {
     this.all.set(worker.id, worker);
     const ready = () => {
+      if (!this.all.has(worker.id)) return;
       if (this.errno) {
         reply(this.errno, null);
         return;
@@ -66,6 +77,10 @@ class RoundRobinHandle {
       this.server.once('listening', ready);
       this.server.once('error', ready);
     }
+  }
+
+  has(worker) {
+    return this.all.has(worker.id);
   }
 
   // Returns true when the last worker has left and the engine has closed the listener (and

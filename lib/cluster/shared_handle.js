@@ -18,10 +18,10 @@ class SharedHandle {
     else this.handle = made;
     // libuv reports a TCP bind's EADDRINUSE only at listen(): the socket comes back unbound.
     // The worker is told the error rather than sent a socket on some other port.
-    if (this.handle && port > 0 && !(fd >= 0) && addressType !== 'udp4' && addressType !== 'udp6') {
+    if (this.handle && Number(port) > 0 && !(fd >= 0) && addressType !== 'udp4' && addressType !== 'udp6') {
       const bound = {};
       this.handle.getsockname(bound);
-      if (bound.port !== port) {
+      if (bound.port !== Number(port)) {
         this.handle.close();
         this.handle = null;
         this.errno = -os.constants.errno.EADDRINUSE;
@@ -32,6 +32,10 @@ class SharedHandle {
   add(worker, reply) {
     this.workers.set(worker.id, worker);
     reply(this.errno, null, this.handle);
+  }
+
+  has(worker) {
+    return this.workers.has(worker.id);
   }
 
   // Returns true when the last worker has left and the socket is closed.

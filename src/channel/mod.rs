@@ -59,9 +59,10 @@ pub struct OutgoingHandle {
 }
 
 struct InFlight {
-    /// What a retransmission sends again: the frame and the descriptor (shared with the
-    /// outbox until sent).
-    resend: Option<(Vec<u8>, Arc<OwnedFd>)>,
+    /// The descriptor sent (shared with the outbox until it has left).
+    fd: Arc<OwnedFd>,
+    /// The frame, for a handle Node would retransmit after a NACK.
+    resend: Option<Vec<u8>>,
     retransmissions: u32,
 }
 
@@ -134,20 +135,22 @@ impl Channel {
     }
 
     /// I/O thread: the peer ACKed or NACKed. Retransmits or releases the handle in flight and
-    /// sends what was held behind it, up to the next handle.
-    fn settle(&self, ack: bool, events: &mut Vec<Event>) {
+    /// sends what was held behind it, up to the next handle. Returns the descriptor of a
+    /// handle NACKed for good, for whoever may send it elsewhere.
+    fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Arc<OwnedFd>> {
         // Handles are a conversation (each waits for its reply), never a flood to coalesce.
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         let st = &mut *st;
         let Some(in_flight) = st.in_flight.take() else {
             events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
-            return;
+            return None;
         };
-        if let Err(e) = st.settle(self.id, ack, in_flight, events) {
+        st.settle(self.id, ack, in_flight, events).unwrap_or_else(|e| {
             events.push(Event::WriteFailed { id: self.id, errno: e.raw_os_error().unwrap_or(libc::EPIPE) });
             st.discard_queue();
-        }
+            None
+        })
     }
 
     /// JS thread: bytes written to the channel and not yet taken by the socket.
@@ -211,8 +214,8 @@ impl State {
     fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
         let handle_fd = handle.map(|h| {
             let fd = h.fd;
-            let resend = h.retransmit.then(|| (data.to_vec(), fd.clone()));
-            self.in_flight = Some(InFlight { resend, retransmissions: 0 });
+            let resend = h.retransmit.then(|| data.to_vec());
+            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0 });
             fd
         });
         let is_handle = handle_fd.is_some();
@@ -239,21 +242,28 @@ impl State {
         WriteResult::Queued(queued)
     }
 
-    fn settle(&mut self, id: u32, ack: bool, mut in_flight: InFlight, events: &mut Vec<Event>) -> io::Result<()> {
+    fn settle(
+        &mut self,
+        id: u32,
+        ack: bool,
+        mut in_flight: InFlight,
+        events: &mut Vec<Event>,
+    ) -> io::Result<Option<Arc<OwnedFd>>> {
+        let mut refused = None;
         if !ack {
-            if let Some((frame, fd)) = &in_flight.resend {
-                if in_flight.retransmissions == MAX_RETRANSMISSIONS {
-                    events.push(Event::HandleLost { id });
-                } else {
+            match &in_flight.resend {
+                Some(_) if in_flight.retransmissions == MAX_RETRANSMISSIONS => events.push(Event::HandleLost { id }),
+                Some(frame) => {
                     // Sent again as it was (Node wraps it in a second envelope, which a Node
                     // receiver answers twice; the plain frame gets one answer).
                     in_flight.retransmissions += 1;
-                    let (frame, fd) = (frame.clone(), fd.clone());
+                    let (frame, fd) = (frame.clone(), in_flight.fd.clone());
                     self.in_flight = Some(in_flight);
                     let queued = self.send_frame(&frame, Some(fd), 0)?;
                     self.needs_flush(queued);
-                    return Ok(());
+                    return Ok(None);
                 }
+                None => refused = Some(in_flight.fd),
             }
         }
         while self.in_flight.is_none() {
@@ -264,7 +274,7 @@ impl State {
             }
             self.needs_flush(queued);
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn idle(&self) -> bool {
@@ -503,9 +513,16 @@ impl Incoming<'_> {
     }
 
     fn settle(&mut self, ack: bool) {
-        self.chan.settle(ack, self.events);
+        let refused = self.chan.settle(ack, self.events);
         self.effects.needs_flush = true;
         self.effects.settled = true;
+        // A NACKed newconn: the worker never got the connection, so another one should.
+        if let Some(fd) = refused {
+            let seq = self.newconns.iter().find(|(_, (_, conn))| Arc::ptr_eq(conn, &fd)).map(|(&seq, _)| seq);
+            if let Some((group, conn)) = seq.and_then(|seq| self.newconns.remove(&seq)) {
+                self.effects.replies.push((group, conn, false));
+            }
+        }
     }
 
     /// A worker's answer to a `newconn` this channel was sent, if `reply` is one.

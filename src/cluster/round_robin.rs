@@ -30,6 +30,14 @@ impl Drop for RoundRobin {
     }
 }
 
+/// `listen(2)` with Node's default backlog for 0.
+pub fn listen(sock: &OwnedFd, backlog: i32) -> io::Result<()> {
+    if unsafe { libc::listen(sock.as_raw_fd(), if backlog > 0 { backlog } else { 511 }) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Binds and listens on a unix socket path as Node's pipe server does, with `readableAll`/
 /// `writableAll` as libuv's `uv_pipe_chmod`.
 pub fn listen_unix(path: &str, backlog: i32, readable_all: bool, writable_all: bool) -> io::Result<(OwnedFd, CString)> {
@@ -54,9 +62,7 @@ pub fn listen_unix(path: &str, backlog: i32, readable_all: bool, writable_all: b
         return Err(io::Error::last_os_error());
     }
     let result = (|| {
-        if unsafe { libc::listen(fd, if backlog > 0 { backlog } else { 511 }) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        listen(&sock, backlog)?;
         let mut want = 0;
         if readable_all {
             want |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
