@@ -78,7 +78,6 @@ const codes = {
   ERR_IPC_ONE_PIPE: () => makeError(Error, 'ERR_IPC_ONE_PIPE', 'Child process can have only one IPC pipe'),
   ERR_CHILD_PROCESS_IPC_REQUIRED: (name) => makeError(Error, 'ERR_CHILD_PROCESS_IPC_REQUIRED',
     `Forked processes must have an IPC channel, missing value 'ipc' in ${name}`),
-  ERR_FEATURE_UNAVAILABLE: (what) => makeError(Error, 'ERR_FEATURE_UNAVAILABLE', `native-cluster does not support ${what} yet`),
   // Node's, for a handle that cannot be sent; with a reason, ours for one a child sent.
   ERR_INVALID_HANDLE_TYPE: (reason) => Object.assign(makeError(TypeError, 'ERR_INVALID_HANDLE_TYPE',
     reason === undefined ? 'This handle type cannot be sent'

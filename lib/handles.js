@@ -14,12 +14,11 @@ const { TCP, constants: TCPConstants } = process.binding('tcp_wrap');
 const { Pipe, constants: PipeConstants } = process.binding('pipe_wrap');
 const { UDP } = process.binding('udp_wrap');
 
-const kDgramState = (() => {
-  const probe = dgram.createSocket('udp4');
-  const symbol = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'state symbol');
-  probe.close();
-  return symbol;
-})();
+// A dgram.Socket keeps its UDP wrap under node:dgram's private state symbol.
+function dgramWrap(socket) {
+  const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+  return state === undefined ? null : socket[state].handle;
+}
 
 function nop() {}
 
@@ -64,7 +63,7 @@ function prepareSend(child, message, handle, keepOpen) {
       wrap = handle._handle;
       break;
     case 'dgram.Socket':
-      wrap = handle[kDgramState].handle;
+      wrap = dgramWrap(handle);
       envelope.dgramType = handle.type;
       break;
     default:
@@ -163,4 +162,4 @@ function settle(target, start, ok, fail) {
   });
 }
 
-module.exports = { prepareSend, receive, unwrap };
+module.exports = { prepareSend, receive };

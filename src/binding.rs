@@ -328,14 +328,14 @@ pub fn reuse_port_socket(address: Option<String>, port: u32, ipv6_only: bool) ->
 #[napi]
 pub fn round_robin_add(id: u32, chan: u32) {
     if let Ok(e) = engine() {
-        e.round_robin(Command::RoundRobinAdd { id, chan });
+        e.submit(Command::RoundRobinAdd { id, chan });
     }
 }
 
 #[napi]
 pub fn round_robin_remove(id: u32, chan: u32) {
     if let Ok(e) = engine() {
-        e.round_robin(Command::RoundRobinRemove { id, chan });
+        e.submit(Command::RoundRobinRemove { id, chan });
     }
 }
 
@@ -343,7 +343,7 @@ pub fn round_robin_remove(id: u32, chan: u32) {
 #[napi]
 pub fn round_robin_close(id: u32) {
     if let Ok(e) = engine() {
-        e.round_robin(Command::RoundRobinClose(id));
+        e.submit(Command::RoundRobinClose(id));
     }
 }
 

@@ -166,7 +166,7 @@ impl Engine {
         match chan.write(data, handle, ack)? {
             WriteResult::Queued(n) => Ok(n),
             // Not written yet; JS learns when from the ack.
-            WriteResult::Held(_) => Ok(data.len().max(1)),
+            WriteResult::Held => Ok(data.len().max(1)),
             WriteResult::NeedsFlush(n) => {
                 self.submit(Command::Flush(id));
                 Ok(n)
@@ -179,10 +179,6 @@ impl Engine {
         let id = self.next_id();
         self.submit(Command::RoundRobinStart { id, group });
         id
-    }
-
-    pub fn round_robin(&self, cmd: Command) {
-        self.submit(cmd);
     }
 
     pub fn close(&self, id: u32) {

@@ -82,8 +82,8 @@ pub enum WriteResult {
     Queued(usize),
     /// The queue was empty and is not any more: the I/O thread must watch for writability.
     NeedsFlush(usize),
-    /// Held behind the handle in flight (this many sends are held now).
-    Held(usize),
+    /// Held behind the handle in flight.
+    Held,
 }
 
 impl Channel {
@@ -114,7 +114,7 @@ impl Channel {
         }
         if st.in_flight.is_some() {
             st.held.push_back(Held { data: data.to_vec(), handle, ack });
-            return Ok(WriteResult::Held(st.held.len()));
+            return Ok(WriteResult::Held);
         }
         let queued = st.send(data, handle, ack)?;
         Ok(st.needs_flush(queued))
@@ -164,11 +164,9 @@ impl Channel {
         st.in_flight.as_ref().map(|_| st.held.len())
     }
 
-    /// Asks for a close once everything queued is written. Returns true if it can close now.
-    pub fn request_close(&self) -> bool {
-        let mut st = self.state.lock().unwrap();
-        st.closing = true;
-        st.idle()
+    /// Asks for a close once everything queued is written (and no handle awaits its reply).
+    pub fn request_close(&self) {
+        self.state.lock().unwrap().closing = true;
     }
 
     /// I/O thread: writes what it can. `Ok(true)` when the queue has drained.
