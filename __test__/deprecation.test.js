@@ -23,7 +23,7 @@ describe('no deprecation warnings', () => {
     assert.deepStrictEqual(r, { code: 0, stdout: 'ok\n', stderr: '' });
   });
 
-  it('fork, then send a TCP server, a unix server, a socket, a dgram socket and a raw TCP handle both ways', async () => {
+  it('spawn, exec, the sync calls; fork, then send a TCP server, a unix server, a socket, a dgram socket and a raw TCP handle both ways', async () => {
     const r = await run([fixture('every-feature.js'), 'handles']);
     assert.deepStrictEqual(r, { code: 0, stdout: 'ok\n', stderr: '' });
   });
