@@ -186,7 +186,9 @@ class IpcChannel extends EventEmitter {
     else {
       try {
         envelope = JSON.parse(ev.text);
-      } catch {}
+      } catch {
+        // Not JSON: reported below.
+      }
     }
     if (envelope === undefined) {
       native.binding.closeFd(ev.num);

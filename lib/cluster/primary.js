@@ -232,20 +232,6 @@ const onAct = {
 
 // Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
 // queryServer, say) is the worker's 'error', never the primary's crash.
-// Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
-// queryServer, say) is the worker's 'error', never the primary's crash.
-const ADDRESS_TYPES = [4, 6, -1, 'udp4', 'udp6'];
-const optionalInt = (v) => v === undefined || v === null || Number.isInteger(v);
-
-// What Node's worker sends; anything else would make the primary throw on the worker's behalf.
-function checkQuery(m) {
-  const pipe = m.addressType === -1;
-  const valid = ADDRESS_TYPES.includes(m.addressType) && Number.isInteger(m.port) && optionalInt(m.fd) &&
-    optionalInt(m.flags) && optionalInt(m.backlog) && optionalInt(m.index) &&
-    (pipe ? typeof m.address === 'string' : m.address == null || typeof m.address === 'string');
-  if (!valid) throw codes.ERR_IPC_INVALID_MESSAGE('queryServer');
-}
-
 function onWorkerMessage(message) {
   const fn = Object.hasOwn(onAct, message.act) ? onAct[message.act] : undefined;
   if (!fn) return;
