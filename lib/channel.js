@@ -23,6 +23,9 @@ class IpcChannel extends EventEmitter {
   #advanced;
   #onDeliver;
   #refd = true;
+  // Node's refCounted()/unrefCounted() counter, and whether ref()/unref() overrode it.
+  #refs = 0;
+  #refExplicitlySet = false;
   #open = true;
   #frames = [];
   #frameSize = 0;
@@ -48,11 +51,27 @@ class IpcChannel extends EventEmitter {
   }
 
   ref() {
+    this.#refExplicitlySet = true;
     this.#setRef(true);
   }
 
   unref() {
+    this.#refExplicitlySet = true;
     this.#setRef(false);
+  }
+
+  // Node's counted references (execa holds one while it waits for a message): the channel is
+  // ref'd when the count goes 0 -> 1 and unref'd, with an 'unref' event, when it returns to 0,
+  // unless ref() or unref() has been called.
+  refCounted() {
+    if (++this.#refs === 1 && !this.#refExplicitlySet) this.#setRef(true);
+  }
+
+  unrefCounted() {
+    if (--this.#refs === 0 && !this.#refExplicitlySet) {
+      this.#setRef(false);
+      this.emit('unref');
+    }
   }
 
   #setRef(on) {
