@@ -310,6 +310,8 @@ class ChildProcess extends EventEmitter {
   kill(sig) {
     const signal = sig === 0 ? 0 : v.convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
     if (this._handle) {
+      // What send() has batched goes first: Node has written it by now.
+      this[kIpc]?.flush();
       const errno = native.binding.kill(this[kId], signal);
       if (errno === 0) {
         this.killed = true;
