@@ -416,11 +416,14 @@ function errnoName(errno) {
   return util.getSystemErrorName(errno);
 }
 
+// Node's rule once the child has exited: every readable stdio stream is resumed, a paused one
+// too (its buffered data is emitted, then 'end'), so the child's 'close' comes; only a stream
+// read through 'readable' is left to its reader.
 function flushStdio(subprocess) {
   const stdio = subprocess.stdio;
   if (stdio == null) return;
   for (const stream of stdio) {
-    if (!stream || !stream.readable || stream.readableFlowing !== null || stream.listenerCount('data') > 0) continue;
+    if (!stream || !stream.readable || stream._readableState?.readableListening) continue;
     stream.resume();
   }
 }
