@@ -1,5 +1,6 @@
 'use strict';
 // ChildProcess, spawn() and fork() on the native engine (Node's lib/internal/child_process.js).
+const diagnosticsChannel = require('node:diagnostics_channel');
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const os = require('node:os');
@@ -16,6 +17,8 @@ const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(
 // Spawn failures Node reports as an 'error' event rather than a throw.
 const RUNTIME_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 const DEFAULT_MAX_FRAME = 512 * 1024 * 1024;
+// Node publishes every ChildProcess it constructs here, before it is spawned.
+const childProcessChannel = diagnosticsChannel.channel('child_process');
 
 const kChannel = Symbol('kChannel');
 const kPending = Symbol('kPendingMessages');
@@ -25,25 +28,31 @@ const kIpc = Symbol('kIpc');
 // Deliveries waiting behind a received handle that is still being set up (null: none).
 const kHeld = Symbol('kHeldDeliveries');
 
-class ChildProcess extends EventEmitter {
-  constructor() {
-    super();
-    this._closesNeeded = 1;
-    this._closesGot = 0;
-    this.connected = false;
-    this.signalCode = null;
-    this.exitCode = null;
-    this.killed = false;
-    this.spawnfile = null;
-    this._handle = null;
-    this[kId] = 0;
-    // Left undefined, as Node leaves it, for a child without an IPC channel.
-    this[kChannel] = undefined;
-    this[kIpc] = null;
-    this[kPending] = [];
-    this[kProcessRef] = false;
-  }
+// A function constructor with EventEmitter's prototype, as Node's: called without `new`, it
+// fails as Node's does.
+function ChildProcess() {
+  EventEmitter.call(this);
+  this._closesNeeded = 1;
+  this._closesGot = 0;
+  this.connected = false;
+  this.signalCode = null;
+  this.exitCode = null;
+  this.killed = false;
+  this.spawnfile = null;
+  this._handle = null;
+  this[kId] = 0;
+  // Left undefined, as Node leaves it, for a child without an IPC channel.
+  this[kChannel] = undefined;
+  this[kIpc] = null;
+  this[kPending] = [];
+  this[kProcessRef] = false;
+  if (childProcessChannel.hasSubscribers) childProcessChannel.publish({ process: this });
+}
+Object.setPrototypeOf(ChildProcess.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(ChildProcess, EventEmitter);
 
+// ChildProcess's methods, installed on its prototype below.
+class ChildProcessMethods {
   get channel() {
     return this[kChannel];
   }
@@ -340,6 +349,11 @@ class ChildProcess extends EventEmitter {
 
   [Symbol.dispose]() {
     if (!this.killed) this.kill();
+  }
+}
+for (const key of Reflect.ownKeys(ChildProcessMethods.prototype)) {
+  if (key !== 'constructor') {
+    Object.defineProperty(ChildProcess.prototype, key, Object.getOwnPropertyDescriptor(ChildProcessMethods.prototype, key));
   }
 }
 
