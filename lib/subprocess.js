@@ -61,17 +61,31 @@ class ChildProcessMethods {
     return this[kChannel];
   }
 
+  // Validates in Node's order: options, stdio, serialization, envPairs (when there is a
+  // channel), file, args.
   spawn(options) {
     v.validateObject(options, 'options');
     const { entries, ipcIndex } = normalizeStdio(options.stdio || 'pipe');
     v.validateOneOf(options.serialization, 'options.serialization', [undefined, 'json', 'advanced']);
     const serialization = options.serialization || 'json';
-    const envPairs = (options.envPairs || []).filter(
-      (pair) => !(ipcIndex !== -1 && /^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair)));
-    if (ipcIndex !== -1) envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
+    let envPairs = options.envPairs;
+    if (ipcIndex !== -1) {
+      if (envPairs === undefined) envPairs = [];
+      else v.validateArray(envPairs, 'options.envPairs');
+      envPairs = envPairs.filter((pair) => !/^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair));
+      envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
+    } else if (!Array.isArray(envPairs)) {
+      // Node's process wrap: without a list, the child gets this process's environment.
+      envPairs = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+    }
     v.validateString(options.file, 'options.file');
     this.spawnfile = options.file;
-    this.spawnargs = options.args === undefined ? [] : options.args;
+    if (options.args === undefined) {
+      this.spawnargs = [];
+    } else {
+      v.validateArray(options.args, 'options.args');
+      this.spawnargs = options.args;
+    }
     const maxFrameSize = options.maxFrameSize === undefined ? DEFAULT_MAX_FRAME : options.maxFrameSize;
     v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
 
@@ -407,13 +421,13 @@ function engineSpawnSpec(options, args, envPairs, entries) {
     file: options.file,
     // Node's process wrap converts every argument to a string.
     args: args.map(String),
-    env: envPairs,
+    env: envPairs.map(String),
     cwd: options.cwd == null ? undefined : String(options.cwd),
     stdio: entries.map((e) => e.kind),
     stdioFds: entries.map((e) => e.fd),
     detached: !!options.detached,
-    uid: options.uid,
-    gid: options.gid,
+    uid: options.uid ?? undefined,
+    gid: options.gid ?? undefined,
   };
 }
 
