@@ -21,7 +21,8 @@ function runParent(impl, scenario) {
   const r = spawnSync(process.execPath, [PARENT, impl.isNode ? 'node' : 'ours', scenario], {
     encoding: 'utf8', timeout: 20000, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return { out: r.stdout.split('\n').filter(Boolean), status: r.status, signal: r.signal, stderr: r.stderr };
+  const stderr = r.stderr.replace(/^\(node:\d+\)/gm, '(node:PID)');
+  return { out: r.stdout.split('\n').filter(Boolean), status: r.status, signal: r.signal, stderr };
 }
 
 // Blocks until the process has exited (so that this process has not seen it go yet) and its
@@ -362,6 +363,11 @@ for (const impl of IMPLS) {
         assert.equal(o.invalidArgType.string, 'TypeError [ERR_INVALID_ARG_TYPE]: The "file" argument must be of type string. Received type number (1)');
         assert.equal(o.invalidArgType.stackHead, o.invalidArgType.string);
       });
+
+      itSame(impl, 'child._channel is the channel, with Node\'s deprecation warning (once)', async (t, impl) => {
+        return runParent(impl, 'deprecated-channel');
+      }, (o) => assert.deepEqual(o.out, ['true true',
+        'DeprecationWarning DEP0129 _channel is deprecated. Use ChildProcess.channel instead.']));
 
       itSame(impl, 'every ChildProcess is published on the \'child_process\' diagnostics channel', async (t, impl) => {
         const log = [];

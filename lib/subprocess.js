@@ -17,6 +17,9 @@ const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(
 // Spawn failures Node reports as an 'error' event rather than a throw.
 const RUNTIME_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 const DEFAULT_MAX_FRAME = 512 * 1024 * 1024;
+// Node's deprecated alias of `channel`, with its warning (once per process).
+const deprecatedChannel = util.deprecate((child) => child[kChannel],
+  '_channel is deprecated. Use ChildProcess.channel instead.', 'DEP0129');
 // Node publishes every ChildProcess it constructs here, before it is spawned.
 const childProcessChannel = diagnosticsChannel.channel('child_process');
 
@@ -58,7 +61,7 @@ class ChildProcessMethods {
   }
 
   get _channel() {
-    return this[kChannel];
+    return deprecatedChannel(this);
   }
 
   // Validates in Node's order: options, stdio, serialization, envPairs (when there is a
