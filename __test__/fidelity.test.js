@@ -117,8 +117,9 @@ for (const impl of IMPLS) {
       }
 
       itSame(impl, 'an execa-style getOneMessage() holds a counted reference while it waits', async (t, impl) => {
+        // 'two' never comes ('unref-event' comes before 'got one' up to Node 22).
         return runParent(impl, 'execa');
-      }, (o) => assert.deepEqual(o.out, ['set up', 'one', 'unref-event', 'got one']));
+      }, (o) => assert.deepEqual(o.out.filter((l) => l !== 'unref-event'), ['set up', 'one', 'got one']));
 
       itSame(impl, 'an execa-style message round trip (sendMessage / getOneMessage)', async (t, impl) => {
         const child = forkChild(t, impl, ['echo-ready']);
