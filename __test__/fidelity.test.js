@@ -365,6 +365,14 @@ for (const impl of IMPLS) {
         assert.equal(o.invalidArgType.stackHead, o.invalidArgType.string);
       });
 
+      itSame(impl, 'exec() and execFile() take argv0 but do not use it, as Node\'s', async (t, impl) => {
+        const run = (fn) => new Promise((resolve) => fn((err, stdout) => resolve([err && err.code, stdout])));
+        return [
+          await run((cb) => impl.cp.execFile('/bin/sh', ['-c', 'echo "$0"'], { argv0: 'renamed' }, cb)),
+          await run((cb) => impl.cp.exec('echo "$0"', { argv0: 'renamed' }, cb)),
+        ];
+      }, (o) => assert.deepEqual(o, [[null, '/bin/sh\n'], [null, '/bin/sh\n']]));
+
       itSame(impl, 'child._channel is the channel, with Node\'s deprecation warning (once)', async (t, impl) => {
         return runParent(impl, 'deprecated-channel');
       }, (o) => assert.deepEqual(o.out, ['true true',
