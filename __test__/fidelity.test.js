@@ -378,7 +378,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.deepEqual(o.out, ['true true',
         'DeprecationWarning DEP0129 _channel is deprecated. Use ChildProcess.channel instead.']));
 
-      itSame(impl, 'every ChildProcess is published on the \'child_process\' diagnostics channel', async (t, impl) => {
+      itSame(impl, 'every ChildProcess is published on the \'child_process\' diagnostics channel, and traced as the running Node does', async (t, impl) => {
         const log = [];
         let current;
         const onPublish = (message, name) => {
@@ -386,6 +386,16 @@ for (const impl of IMPLS) {
           log.push([current, name, Object.keys(message), child.constructor.name, child.pid, child.spawnfile]);
         };
         diagnosticsChannel.subscribe('child_process', onPublish);
+        // Node 24 also traces spawn() (Node 20 and 22 publish nothing here). Its options.stdio
+        // holds Node's internal stdio objects, left out.
+        const traced = {};
+        for (const event of ['start', 'end', 'error']) {
+          traced[event] = (message, name) => log.push([current, name, Object.keys(message), message.process.pid,
+            message.process.spawnfile, message.options && Object.keys(message.options).filter((k) => k !== 'stdio').sort(),
+            message.options && [message.options.file, message.options.args, message.options.detached],
+            message.error && [String(message.error), message.error.code, message.error.errno, message.error.syscall]]);
+          diagnosticsChannel.subscribe(`tracing:child_process.spawn:${event}`, traced[event]);
+        }
         const children = [];
         const run = (label, fn) => {
           current = label;
@@ -399,7 +409,8 @@ for (const impl of IMPLS) {
             log.push([label, 'threw', err.code]);
           }
         };
-        run('spawn', () => impl.cp.spawn('/bin/true'));
+        run('spawn', () => impl.cp.spawn('/bin/true', ['a'], { env: { A: '1' } }));
+        run('spawn ENOTDIR', () => impl.cp.spawn('/bin/true', { cwd: '/dev/null' }));
         run('spawn ENOENT', () => impl.cp.spawn('/nonexistent/command'));
         run('spawn throws before construction', () => impl.cp.spawn(1));
         run('spawn throws after construction', () => impl.cp.spawn('/bin/true', { stdio: 'bogus' }));
@@ -411,6 +422,7 @@ for (const impl of IMPLS) {
         run('execFileSync', () => impl.cp.execFileSync('/bin/true'));
         run('new ChildProcess', () => new impl.cp.ChildProcess());
         diagnosticsChannel.unsubscribe('child_process', onPublish);
+        for (const event of ['start', 'end', 'error']) diagnosticsChannel.unsubscribe(`tracing:child_process.spawn:${event}`, traced[event]);
         await Promise.all(children.filter((c) => c.pid !== undefined).map((c) => (c.exitCode === null && c.signalCode === null ? next(c, 'exit') : null)));
         return log;
       });

@@ -22,6 +22,10 @@ const deprecatedChannel = util.deprecate((child) => child[kChannel],
   '_channel is deprecated. Use ChildProcess.channel instead.', 'DEP0129');
 // Node publishes every ChildProcess it constructs here, before it is spawned.
 const childProcessChannel = diagnosticsChannel.channel('child_process');
+// Newer Nodes (24, not 22) also trace each spawn (start, then end or error) on
+// 'tracing:child_process.spawn:*': ours does when the running Node's own spawn() does.
+const spawnTracing = /\bchildProcessSpawn\.start\.publish\b/.test(require('node:child_process').ChildProcess.prototype.spawn)
+  ? diagnosticsChannel.tracingChannel('child_process.spawn') : null;
 
 const kChannel = Symbol('kChannel');
 const kPending = Symbol('kPendingMessages');
@@ -92,6 +96,8 @@ class ChildProcessMethods {
     const maxFrameSize = options.maxFrameSize === undefined ? DEFAULT_MAX_FRAME : options.maxFrameSize;
     v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
 
+    const traced = spawnTracing !== null && spawnTracing.hasSubscribers;
+    if (traced) spawnTracing.start.publish({ process: this, options });
     const r = native.binding.spawn({
       ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
       maxFrameSize,
@@ -100,6 +106,7 @@ class ChildProcessMethods {
     if (r.errno !== 0) {
       const err = -r.errno;
       const name = errnoName(err);
+      if (traced) spawnTracing.error.publish({ process: this, error: errnoException(err, 'spawn') });
       if (!RUNTIME_SPAWN_ERRORS.has(name)) throw errnoException(err, 'spawn');
       // Node sets the child up as far as it can unless it ran out of fds.
       const partial = name !== 'EMFILE' && name !== 'ENFILE';
@@ -107,6 +114,7 @@ class ChildProcessMethods {
       this._spawnFailed(err, entries, partial && ipcIndex !== -1, serialization === 'advanced');
       return err;
     }
+    if (traced) spawnTracing.end.publish({ process: this });
     stopReading(entries);
     this[kId] = r.id;
     this.pid = r.pid;
@@ -517,7 +525,18 @@ function normalizeSpawnArguments(file, args, options) {
     args = ['-c', command];
   }
   args.unshift(typeof options.argv0 === 'string' ? options.argv0 : file);
-  return { ...options, args, cwd: cwd ?? undefined, detached: !!options.detached, envPairs, file };
+  // Node's shape (a null-prototype copy), which its spawn tracing publishes.
+  return {
+    __proto__: null,
+    ...options,
+    args,
+    cwd,
+    detached: !!options.detached,
+    envPairs,
+    file,
+    windowsHide: !!options.windowsHide,
+    windowsVerbatimArguments: !!options.windowsVerbatimArguments,
+  };
 }
 
 function spawn(file, args, options) {
