@@ -429,6 +429,54 @@ for (const impl of IMPLS) {
     });
 
     describe('option errors of every function, swept', () => {
+      itSame(impl, 'positional arguments of every function with values of every type', async (t, impl) => {
+        const values = () => [undefined, 1, '', 'x\u0000y', true, {}, [], null, () => {}, [1], ['a\u0000'],
+          new URL(`file://${CHILD}`), Buffer.from('/bin/true'), { timeout: 'a' }];
+        const calls = {
+          'fork(v)': (cp, v) => cp.fork(v),
+          'fork(m, v)': (cp, v) => cp.fork(CHILD, v),
+          'fork(m, [], v)': (cp, v) => cp.fork(CHILD, ['exit'], v),
+          'spawn(v)': (cp, v) => cp.spawn(v),
+          'spawn(f, v)': (cp, v) => cp.spawn('/bin/true', v),
+          'spawn(f, [], v)': (cp, v) => cp.spawn('/bin/true', [], v),
+          'exec(v)': (cp, v) => cp.exec(v, () => {}),
+          'exec(c, v)': (cp, v) => cp.exec('true', v),
+          'exec(c, {}, v)': (cp, v) => cp.exec('true', {}, v),
+          'execFile(v)': (cp, v) => cp.execFile(v, () => {}),
+          'execFile(f, v)': (cp, v) => cp.execFile('/bin/true', v),
+          'execFile(f, [], v)': (cp, v) => cp.execFile('/bin/true', [], v),
+          'execFile(f, [], {}, v)': (cp, v) => cp.execFile('/bin/true', [], {}, v),
+          'spawnSync(v)': (cp, v) => cp.spawnSync(v),
+          'spawnSync(f, v)': (cp, v) => cp.spawnSync('/bin/true', v),
+          'execSync(v)': (cp, v) => cp.execSync(v),
+          'execFileSync(v)': (cp, v) => cp.execFileSync(v),
+          'execFileSync(f, v)': (cp, v) => cp.execFileSync('/bin/true', v),
+        };
+        const out = [];
+        const children = [];
+        for (const [name, call] of Object.entries(calls)) {
+          for (const [i] of values().entries()) {
+            let result;
+            try {
+              const r = call(impl.cp, values()[i]);
+              result = 'ok';
+              if (r && typeof r.kill === 'function') {
+                r.on('error', () => {});
+                children.push(r);
+              }
+            } catch (err) {
+              result = `${String(err)} | ${err.code}`;
+            }
+            out.push(`${name} #${i}: ${result}`);
+          }
+        }
+        for (const child of children) {
+          if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        }
+        await Promise.all(children.filter((c) => c.pid !== undefined).map((c) => (c.exitCode === null && c.signalCode === null ? next(c, 'exit') : null)));
+        return out;
+      });
+
       const OPTIONS = ['cwd', 'env', 'argv0', 'stdio', 'detached', 'uid', 'gid', 'serialization', 'shell',
         'windowsVerbatimArguments', 'windowsHide', 'signal', 'timeout', 'killSignal', 'maxBuffer', 'encoding',
         'execPath', 'execArgv', 'silent', 'input', 'keepOpen'];
