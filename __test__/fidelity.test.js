@@ -282,6 +282,7 @@ for (const impl of IMPLS) {
             child.exitCode, child.signalCode, child.killed, child.channel, typeof child.send],
           isEmitter: child instanceof require('node:events').EventEmitter,
           staticProto: Object.getPrototypeOf(ChildProcess) === require('node:events').EventEmitter,
+          protoKeys: Object.keys(ChildProcess.prototype),
         };
       });
 

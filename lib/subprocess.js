@@ -376,9 +376,13 @@ class ChildProcessMethods {
     if (!this.killed) this.kill();
   }
 }
+// Node's public methods are enumerable (assigned to its prototype).
+const ENUMERABLE_METHODS = new Set(['spawn', 'kill', 'ref', 'unref']);
 for (const key of Reflect.ownKeys(ChildProcessMethods.prototype)) {
   if (key !== 'constructor') {
-    Object.defineProperty(ChildProcess.prototype, key, Object.getOwnPropertyDescriptor(ChildProcessMethods.prototype, key));
+    const descriptor = Object.getOwnPropertyDescriptor(ChildProcessMethods.prototype, key);
+    descriptor.enumerable = ENUMERABLE_METHODS.has(key);
+    Object.defineProperty(ChildProcess.prototype, key, descriptor);
   }
 }
 
