@@ -210,6 +210,24 @@ for (const impl of IMPLS) {
         return { count: seen.callbacks.length, failed, errors: seen.errors, warnings: seen.warnings };
       }, (o) => assert.deepEqual(o, { count: 100, failed: [], errors: [], warnings: [] }));
 
+      itSame(impl, 'sends queued behind a backlog when the child dies: nothing reported, before or after its death', async (t, impl) => {
+        // A child that never reads its channel, so that the writes back up.
+        const child = spawnTracked(t, impl, '/bin/sh', ['-c', 'unset NODE_CHANNEL_FD; exec "$0" -e "setInterval(() => {}, 1000)"',
+          process.execPath], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+        await next(child, 'spawn');
+        const seen = watch(t, child);
+        const big = 'x'.repeat(100000);
+        for (let i = 0; i < 40; i++) child.send(big, seen.callback(i));
+        child.kill('SIGKILL');
+        waitDead(child.pid);
+        child.send('after', seen.callback('after'));
+        child.send('after, without a callback');
+        await seen.closed;
+        await turns();
+        const failed = seen.callbacks.filter(([, err]) => err !== null);
+        return { count: seen.callbacks.length, failed, errors: seen.errors, warnings: seen.warnings };
+      }, (o) => assert.deepEqual(o, { count: 41, failed: [], errors: [], warnings: [] }));
+
       itSame(impl, 'a parent that sends and exits at once: the child gets every message', async (t, impl) => {
         return runParent(impl, 'send-exit');
       }, (o) => assert.deepEqual(o.out, ['got a', 'got b']));

@@ -51,6 +51,9 @@ class IpcChannel extends EventEmitter {
   // The engine reported that queued frames could not be written: the child has gone, and
   // Node would queue what follows behind the failed write.
   #writeFailed = false;
+  // The engine has had frames it could not write at once, not seen written since: Node
+  // would queue a send behind them (and report nothing if the child has gone).
+  #backlog = false;
   #ackSeq = 0;
   #awaiting = []; // [ackId, callbacks, held] handed to the engine, not yet written
   #engineQueued = 0;
@@ -192,18 +195,20 @@ class IpcChannel extends EventEmitter {
   // Callbacks and errors come after send() has returned, as Node's do. A child that has gone
   // fails a write the way Node's user sees it: an error only for what Node would have tried
   // to write after the child went (not for frames sent while it was there, nor for frames
-  // Node would queue behind a write that failed).
+  // Node would queue behind writes still waiting or failed).
   #settle(r, callbacks, ack, held, taken) {
     const wantsAck = callbacks.some((cb) => cb !== null);
     if (r < 0) {
-      if (PEER_GONE.has(r) && (taken || this.#writeFailed)) {
+      if (PEER_GONE.has(r) && (taken || this.#writeFailed || this.#backlog)) {
         if (wantsAck) process.nextTick(complete, callbacks, null);
       } else {
         process.nextTick(() => this.#fail(callbacks, -r));
       }
     } else if (r === 0) {
+      this.#backlog = false;
       if (wantsAck) process.nextTick(complete, callbacks, null);
     } else {
+      this.#backlog = true;
       this.#engineQueued = r;
       if (wantsAck) this.#awaiting.push([ack, callbacks, held]);
     }
@@ -232,7 +237,10 @@ class IpcChannel extends EventEmitter {
   // Engine events for this channel.
   onWritten(ack) {
     while (this.#awaiting.length > 0 && this.#awaiting[0][0] <= ack) complete(this.#awaiting.shift()[1], null);
-    if (this.#awaiting.length === 0) this.#engineQueued = 0;
+    if (this.#awaiting.length === 0) {
+      this.#engineQueued = 0;
+      this.#backlog = false;
+    }
   }
 
   // Node reports nothing for a write that had to wait and then failed (the callback gets
