@@ -36,9 +36,10 @@ function spawnSync(file, args, options) {
     { ...engineSpawnSpec(options, options.args, options.envPairs, entries), maxFrameSize: 0 },
     {
       input: entries[0].kind === 'pipe' ? stdin : undefined,
-      timeout: options.timeout,
+      timeout: options.timeout ?? undefined,
       killSignal,
-      maxBuffer: options.maxBuffer,
+      // As Node: null is no limit.
+      maxBuffer: options.maxBuffer ?? undefined,
     },
   );
 

@@ -106,8 +106,6 @@ cluster.fork = function clusterFork(env) {
     uid: s.uid,
   });
   const worker = new Worker({ id, process: proc });
-  worker.disconnect = disconnectWorker;
-  worker.destroy = destroyWorker;
   worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
   proc.once('exit', (code, signal) => {
     // Kept in cluster.workers until disconnected too, so it can still be looked at.
@@ -141,18 +139,18 @@ cluster.disconnect = function clusterDisconnect(cb) {
   if (typeof cb === 'function') allGone.once('disconnect', cb);
 };
 
-function disconnectWorker() {
+Worker.prototype.disconnect = function disconnect() {
   this.exitedAfterDisconnect = true;
   sendToWorker(this, { act: 'disconnect' });
   removeHandlesOf(this);
   removeWorker(this);
   return this;
-}
+};
 
 // Node 20's primary kills the process straight away (no disconnect first).
-function destroyWorker(signal = 'SIGTERM') {
-  this.process.kill(signal);
-}
+Worker.prototype.destroy = function destroy(signal) {
+  this.process.kill(signal || 'SIGTERM');
+};
 
 function removeWorker(worker) {
   delete cluster.workers[worker.id];
