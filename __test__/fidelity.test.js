@@ -83,7 +83,6 @@ function thrownShape(fn) {
 
 for (const impl of IMPLS) {
   if (impl === NODE_IMPL && IMPLS.includes(OURS_IMPL)) continue; // itSame runs Node's side too
-  const cp = impl.cp;
   describe(`fidelity [${impl.name}]`, { skip: impl.skip }, () => {
     // ------------------------------------------------------------ item 1: counted references
     describe('channel.refCounted() / unrefCounted()', () => {
