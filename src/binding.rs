@@ -39,14 +39,14 @@ pub fn init(env: Env, callback: JsFunction) -> napi::Result<()> {
     })) {
         return Err(napi::Error::from_reason("native-cluster engine: already initialised in this process"));
     }
-    *WAKE_JS.lock().unwrap() = Some(tsfn);
+    *crate::sync::lock(&WAKE_JS) = Some(tsfn);
     Ok(())
 }
 
 /// Whether the engine keeps the event loop alive (JS counts its ref'd children and channels).
 #[napi]
 pub fn set_keep_alive(env: Env, alive: bool) -> napi::Result<()> {
-    if let Some(tsfn) = WAKE_JS.lock().unwrap().as_mut() {
+    if let Some(tsfn) = crate::sync::lock(&WAKE_JS).as_mut() {
         if alive {
             tsfn.refer(&env)?;
         } else {

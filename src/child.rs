@@ -29,7 +29,7 @@ impl Child {
 
     /// Sends `sig` (0 probes). Returns the errno on failure; `ESRCH` once the child is gone.
     pub fn kill(&self, sig: i32) -> Result<(), i32> {
-        let reaped = self.reaped.lock().unwrap();
+        let reaped = crate::sync::lock(&self.reaped);
         if *reaped {
             return Err(libc::ESRCH);
         }
@@ -48,7 +48,7 @@ impl Child {
 
     /// Reaps the child if it has exited. `None` while it is still running.
     pub fn try_reap(&self) -> Option<ExitStatus> {
-        let mut reaped = self.reaped.lock().unwrap();
+        let mut reaped = crate::sync::lock(&self.reaped);
         if *reaped {
             return None;
         }

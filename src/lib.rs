@@ -13,3 +13,4 @@ pub mod protocol;
 pub mod reactor;
 pub mod spawn;
 pub mod spawn_sync;
+pub mod sync;

@@ -132,7 +132,7 @@ impl Engine {
     /// its CPU to the I/O thread.
     fn submit_all(&self, cmds: impl IntoIterator<Item = Command>) {
         let was_empty = {
-            let mut q = self.commands.lock().unwrap();
+            let mut q = crate::sync::lock(&self.commands);
             let before = q.len();
             q.extend(cmds);
             before == 0 && !q.is_empty()
@@ -144,20 +144,20 @@ impl Engine {
     }
 
     pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
-        self.children.lock().unwrap().insert(child.id, child.clone());
+        crate::sync::lock(&self.children).insert(child.id, child.clone());
         let add_channel = chan.map(|(chan, framing)| {
-            self.channels.lock().unwrap().insert(chan.id, chan.clone());
+            crate::sync::lock(&self.channels).insert(chan.id, chan.clone());
             Command::AddChannel { chan, framing }
         });
         self.submit_all(add_channel.into_iter().chain([Command::AddChild(child)]));
     }
 
     pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
-        self.channels.lock().unwrap().get(&id).cloned()
+        crate::sync::lock(&self.channels).get(&id).cloned()
     }
 
     pub fn child(&self, id: u32) -> Option<Arc<Child>> {
-        self.children.lock().unwrap().get(&id).cloned()
+        crate::sync::lock(&self.children).get(&id).cloned()
     }
 
     /// JS thread: write a frame. Errors carry the errno.
@@ -190,7 +190,7 @@ impl Engine {
 
     /// JS thread: take every queued event.
     pub fn drain(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.events.lock().unwrap())
+        std::mem::take(&mut *crate::sync::lock(&self.events))
     }
 
     fn publish(&self, batch: Vec<Event>) {
@@ -198,7 +198,7 @@ impl Engine {
             return;
         }
         let was_empty = {
-            let mut q = self.events.lock().unwrap();
+            let mut q = crate::sync::lock(&self.events);
             let was_empty = q.is_empty();
             append(&mut q, batch);
             was_empty
@@ -249,7 +249,7 @@ impl Io {
                 if data == WAKER {
                     let mut buf = 0u64;
                     unsafe { libc::read(e.waker.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
-                    let cmds = std::mem::take(&mut *e.commands.lock().unwrap());
+                    let cmds = std::mem::take(&mut *crate::sync::lock(&e.commands));
                     for cmd in cmds {
                         self.command(e, cmd);
                     }
@@ -447,7 +447,7 @@ impl Io {
             if chan.close() {
                 self.events.push(Event::WriteFailed { id, errno: libc::EPIPE });
             }
-            e.channels.lock().unwrap().remove(&id);
+            crate::sync::lock(&e.channels).remove(&id);
             self.events.push(Event::Closed { id });
         }
         self.dispatch(e);
@@ -467,7 +467,7 @@ impl Io {
             e.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0);
         }
         self.watched.remove(&child.id);
-        e.children.lock().unwrap().remove(&child.id);
+        crate::sync::lock(&e.children).remove(&child.id);
         self.events.push(Event::Exit { id: child.id, status });
         true
     }

@@ -100,14 +100,14 @@ impl Channel {
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
-        self.state.lock().unwrap().fd.as_ref().map(|f| f.as_raw_fd())
+        crate::sync::lock(&self.state).fd.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
     /// `EPIPE` once the channel is closed or closing.
     pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<WriteResult> {
         self.wrote.store(true, Ordering::Relaxed);
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         if st.fd.is_none() || st.closing {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
@@ -124,7 +124,7 @@ impl Channel {
     /// with its own handle in flight still answers the peer's). Returns whether the I/O
     /// thread must flush.
     fn reply(&self, frame: &[u8]) -> bool {
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         // A closed channel owes no replies.
         let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return false };
@@ -140,7 +140,7 @@ impl Channel {
     fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Arc<OwnedFd>> {
         // Handles are a conversation (each waits for its reply), never a flood to coalesce.
         self.wrote.store(true, Ordering::Relaxed);
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         let Some(in_flight) = st.in_flight.take() else {
             events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
@@ -155,23 +155,23 @@ impl Channel {
 
     /// JS thread: bytes written to the channel and not yet taken by the socket.
     pub fn pending(&self) -> usize {
-        self.state.lock().unwrap().outbox.pending()
+        crate::sync::lock(&self.state).outbox.pending()
     }
 
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
     pub fn held(&self) -> Option<usize> {
-        let st = self.state.lock().unwrap();
+        let st = crate::sync::lock(&self.state);
         st.in_flight.as_ref().map(|_| st.held.len())
     }
 
     /// Asks for a close once everything queued is written (and no handle awaits its reply).
     pub fn request_close(&self) {
-        self.state.lock().unwrap().closing = true;
+        crate::sync::lock(&self.state).closing = true;
     }
 
     /// I/O thread: writes what it can. `Ok(true)` when the queue has drained.
     pub fn flush(&self, events: &mut Vec<Event>) -> io::Result<bool> {
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(true) };
         if let Some(ack) = st.outbox.flush(|d, f| fds::send(fd, d, f))? {
@@ -186,14 +186,14 @@ impl Channel {
 
     /// JS asked to close and nothing is left to send or to wait for.
     pub fn ready_to_close(&self) -> bool {
-        let st = self.state.lock().unwrap();
+        let st = crate::sync::lock(&self.state);
         st.closing && st.idle()
     }
 
     /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
     /// Returns whether unsent frames were lost with it (their descriptors are closed).
     pub fn close(&self) -> bool {
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         st.fd = None;
         st.closing = true;
         let lost = st.outbox.pending() > 0 || !st.held.is_empty();
@@ -203,7 +203,7 @@ impl Channel {
 
     /// I/O thread: drops what can no longer be written after a write error.
     pub fn discard_queue(&self) {
-        self.state.lock().unwrap().discard_queue();
+        crate::sync::lock(&self.state).discard_queue();
     }
 }
 
