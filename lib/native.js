@@ -19,7 +19,7 @@ try {
 
 const EV = {
   MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7, FRAMES: 8,
-  HANDLE: 9, HANDLE_LOST: 10,
+  HANDLE: 9, HANDLE_LOST: 10, FAILED: 11,
 };
 
 const owners = new Map();

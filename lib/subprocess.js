@@ -264,6 +264,23 @@ class ChildProcess extends EventEmitter {
       case EV.EXIT:
         this._onExit(ev.num ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
         break;
+      case EV.FAILED:
+        this._onEngineFailure(ev.reason, ev.text);
+        break;
+    }
+  }
+
+  // The engine's thread failed on this child's work: said loudly, and nothing waits forever.
+  _onEngineFailure(source, what) {
+    const err = new Error(`native-cluster engine failure (${source}): ${what}`);
+    err.code = 'ERR_NATIVE_CLUSTER_ENGINE';
+    process.emitWarning(err);
+    if (this.listenerCount('error') > 0) native.guarded(this.emit, this, 'error', err);
+    if (source === 'channel' && this[kIpc]) {
+      this[kIpc].onWriteFailed(os.constants.errno.EIO);
+      this._onChannelClosed();
+    } else if (source === 'child' && this._handle) {
+      this._onExit(null, null);
     }
   }
 

@@ -12,9 +12,9 @@ use napi_derive::napi;
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
+use crate::engine::{engine, group_token, Msg};
 use crate::event::{Event, ExitStatus, HandleFrame};
 use crate::protocol::handle::HandleType;
-use crate::reactor::{engine, Command};
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
 use std::time::Duration;
@@ -66,6 +66,7 @@ pub const EV_EXIT: u32 = 7;
 pub const EV_FRAMES: u32 = 8;
 pub const EV_HANDLE: u32 = 9;
 pub const EV_HANDLE_LOST: u32 = 10;
+pub const EV_FAILED: u32 = 11;
 
 #[napi(object)]
 pub struct EngineEvent {
@@ -118,6 +119,9 @@ impl From<Event> for EngineEvent {
             Event::Written { id, ack } => EngineEvent { num: Some(ack as i32), ..base(EV_WRITTEN, id) },
             Event::WriteFailed { id, errno } => EngineEvent { num: Some(errno), ..base(EV_WRITE_FAILED, id) },
             Event::Closed { id } => base(EV_CLOSED, id),
+            Event::Failed { id, source, what } => {
+                EngineEvent { text: Some(what), reason: Some(source.into()), ..base(EV_FAILED, id) }
+            }
             Event::Exit { id, status } => {
                 let (num, signal) = match status {
                     ExitStatus::Code(c) => (Some(c), None),
@@ -269,7 +273,7 @@ pub fn channel_write_handle(
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     };
-    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit }), ack))
+    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack))
 }
 
 /// Bytes written to the channel and not yet taken by the socket (0 for a closed channel).
@@ -328,14 +332,14 @@ pub fn reuse_port_socket(address: Option<String>, port: u32, ipv6_only: bool) ->
 #[napi]
 pub fn round_robin_add(id: u32, chan: u32) {
     if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinAdd { id, chan });
+        e.round_robin_add(id, chan);
     }
 }
 
 #[napi]
 pub fn round_robin_remove(id: u32, chan: u32) {
     if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinRemove { id, chan });
+        e.post(group_token(id), Msg::Leave { chan });
     }
 }
 
@@ -343,7 +347,7 @@ pub fn round_robin_remove(id: u32, chan: u32) {
 #[napi]
 pub fn round_robin_close(id: u32) {
     if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinClose(id));
+        e.post(group_token(id), Msg::Stop);
     }
 }
 

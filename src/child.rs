@@ -5,10 +5,14 @@
 //! kernels without pidfds, by `waitpid(pid, WNOHANG)` polling of that pid alone.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
 
-use crate::event::ExitStatus;
+use std::time::Duration;
+
+use crate::engine::{channel_token, engine, Msg};
+use crate::event::{Event, ExitStatus};
+use crate::reactor::{Cx, Interest, Ready, Source};
 
 pub struct Child {
     pub id: u32,
@@ -46,6 +50,10 @@ impl Child {
         }
     }
 
+    pub fn reaped(&self) -> bool {
+        *crate::sync::lock(&self.reaped)
+    }
+
     /// Reaps the child if it has exited. `None` while it is still running.
     pub fn try_reap(&self) -> Option<ExitStatus> {
         let mut reaped = crate::sync::lock(&self.reaped);
@@ -58,6 +66,70 @@ impl Child {
         }?;
         *reaped = true;
         Some(status)
+    }
+}
+
+/// Without a pidfd, a child is polled this often.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The source that reports a child's exit: woken by its pidfd, or by a timer without one.
+pub struct ExitWatcher {
+    child: Arc<Child>,
+    /// The child has a channel, whose last messages are delivered before the exit.
+    has_channel: bool,
+}
+
+impl ExitWatcher {
+    pub fn new(child: Arc<Child>, has_channel: bool) -> Self {
+        ExitWatcher { child, has_channel }
+    }
+
+    fn check(&mut self, cx: &mut Cx<'_, Msg>) {
+        let Some(status) = self.child.try_reap() else { return };
+        if self.has_channel {
+            // Messages are delivered in the order posted: the channel reads everything the
+            // child wrote before this exit is reported.
+            cx.post(channel_token(self.child.id), Msg::Drain);
+        }
+        cx.post(cx.token(), Msg::Exited(status));
+    }
+}
+
+impl Source<Msg> for ExitWatcher {
+    fn start(&mut self, cx: &mut Cx<'_, Msg>) {
+        let registered = match &self.child.pidfd {
+            Some(fd) => cx.register(fd.as_fd(), Interest::Read).is_ok(),
+            None => false,
+        };
+        if !registered {
+            cx.timer(POLL);
+        }
+        // It may have exited before it was watched; a pidfd reports that too.
+    }
+
+    fn ready(&mut self, cx: &mut Cx<'_, Msg>, _ready: Ready) {
+        self.check(cx);
+    }
+
+    fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
+        self.check(cx);
+        if !self.child.reaped() {
+            cx.timer(POLL);
+        }
+    }
+
+    fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
+        if let Msg::Exited(status) = msg {
+            if let Some(fd) = &self.child.pidfd {
+                // The pidfd stays open with the child's entry in JS's table; stop hearing of it.
+                let _ = cx.deregister(fd.as_fd());
+            }
+            if let Ok(e) = engine() {
+                e.forget_child(self.child.id);
+            }
+            cx.events().push(Event::Exit { id: self.child.id, status });
+            cx.remove_self();
+        }
     }
 }
 

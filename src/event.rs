@@ -69,6 +69,14 @@ pub enum Event {
         id: u32,
         status: ExitStatus,
     },
+    /// The engine's work for this id failed (a panic on the I/O thread): the channel is
+    /// closed, or the child is no longer watched.
+    Failed {
+        id: u32,
+        /// `channel`, `child` or `group`.
+        source: &'static str,
+        what: String,
+    },
 }
 
 /// A handle frame as it arrived: JSON text, or an advanced-mode frame with its header.

@@ -7,6 +7,7 @@ pub mod binding;
 pub mod channel;
 pub mod child;
 pub mod cluster;
+pub mod engine;
 pub mod errors;
 pub mod event;
 pub mod protocol;

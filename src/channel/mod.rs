@@ -5,17 +5,21 @@ pub mod json_frame;
 pub mod length_frame;
 pub mod outbox;
 pub mod read_buffer;
+pub mod source;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::reactor::Token;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cluster::newconn;
+use crate::engine::Msg;
 use crate::errors;
 use crate::event::{push_frame, push_message, Event, HandleFrame};
+use crate::protocol::cluster;
 use crate::protocol::handle::{classify_v8, json_handle_type, HandleType, V8Kind, ACK_V8, NACK_V8};
 use crate::protocol::internal::{classify_json, Kind, ACK_LINE, NACK_LINE};
 use json_frame::LineSplitter;
@@ -52,10 +56,19 @@ struct State {
 /// A handle JS sends: a duplicate of its descriptor the channel owns, and whether Node would
 /// retransmit it after a NACK (a `net.Socket` the sender let go of).
 pub struct OutgoingHandle {
-    /// Shared with whoever must keep the descriptor until the peer answers (the cluster
-    /// primary keeps a connection until the worker has accepted it).
+    /// Shared by the write queue and the handle in flight, both the channel's.
     pub fd: Arc<OwnedFd>,
     pub retransmit: bool,
+    /// Who gets the descriptor back once the peer has answered (JS's handles: nobody, the
+    /// channel closes its copy).
+    pub hook: Option<HandleHook>,
+}
+
+/// The source a sent handle goes back to, and the key it knows the hand-off by.
+#[derive(Clone, Copy, Debug)]
+pub struct HandleHook {
+    pub token: Token,
+    pub key: u32,
 }
 
 struct InFlight {
@@ -64,6 +77,24 @@ struct InFlight {
     /// The frame, for a handle Node would retransmit after a NACK.
     resend: Option<Vec<u8>>,
     retransmissions: u32,
+    hook: Option<HandleHook>,
+}
+
+/// A handle sent with a hook, answered by the peer: its descriptor goes back to its sender.
+pub struct Returned {
+    pub hook: HandleHook,
+    pub fd: OwnedFd,
+    pub acked: bool,
+}
+
+impl InFlight {
+    /// Gives the descriptor back to its hook, if it has one. The write queue has let go of
+    /// its share once the frame left; a peer that answered before that gets a duplicate.
+    fn returned(self, acked: bool) -> Option<Returned> {
+        let hook = self.hook?;
+        let fd = Arc::try_unwrap(self.fd).or_else(|shared| fds::dup(shared.as_raw_fd())).ok()?;
+        Some(Returned { hook, fd, acked })
+    }
 }
 
 /// A send made while a handle was in flight.
@@ -135,9 +166,9 @@ impl Channel {
     }
 
     /// I/O thread: the peer ACKed or NACKed. Retransmits or releases the handle in flight and
-    /// sends what was held behind it, up to the next handle. Returns the descriptor of a
-    /// handle NACKed for good, for whoever may send it elsewhere.
-    fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Arc<OwnedFd>> {
+    /// sends what was held behind it, up to the next handle. Returns the handle answered for
+    /// good, if it goes back to a hook.
+    fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Returned> {
         // Handles are a conversation (each waits for its reply), never a flood to coalesce.
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = crate::sync::lock(&self.state);
@@ -156,6 +187,18 @@ impl Channel {
     /// JS thread: bytes written to the channel and not yet taken by the socket.
     pub fn pending(&self) -> usize {
         crate::sync::lock(&self.state).outbox.pending()
+    }
+
+    /// Open and not closing: writes are taken.
+    pub fn is_open(&self) -> bool {
+        let st = crate::sync::lock(&self.state);
+        st.fd.is_some() && !st.closing
+    }
+
+    /// Whether a handle sent now would go out at once: open, not closing, none in flight.
+    pub fn can_take_handle(&self) -> bool {
+        let st = crate::sync::lock(&self.state);
+        st.fd.is_some() && !st.closing && st.in_flight.is_none()
     }
 
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
@@ -213,7 +256,7 @@ impl State {
         let handle_fd = handle.map(|h| {
             let fd = h.fd;
             let resend = h.retransmit.then(|| data.to_vec());
-            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0 });
+            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0, hook: h.hook });
             fd
         });
         let is_handle = handle_fd.is_some();
@@ -246,11 +289,15 @@ impl State {
         ack: bool,
         mut in_flight: InFlight,
         events: &mut Vec<Event>,
-    ) -> io::Result<Option<Arc<OwnedFd>>> {
-        let mut refused = None;
-        if !ack {
+    ) -> io::Result<Option<Returned>> {
+        let returned = if ack {
+            in_flight.returned(true)
+        } else {
             match &in_flight.resend {
-                Some(_) if in_flight.retransmissions == MAX_RETRANSMISSIONS => events.push(Event::HandleLost { id }),
+                Some(_) if in_flight.retransmissions == MAX_RETRANSMISSIONS => {
+                    events.push(Event::HandleLost { id });
+                    in_flight.returned(false)
+                }
                 Some(frame) => {
                     // Sent again as it was (Node wraps it in a second envelope, which a Node
                     // receiver answers twice; the plain frame gets one answer).
@@ -261,9 +308,9 @@ impl State {
                     self.needs_flush(queued);
                     return Ok(None);
                 }
-                None => refused = Some(in_flight.fd),
+                None => in_flight.returned(false),
             }
-        }
+        };
         while self.in_flight.is_none() {
             let Some(held) = self.held.pop_front() else { break };
             let queued = self.send(&held.data, held.handle, held.ack)?;
@@ -272,7 +319,7 @@ impl State {
             }
             self.needs_flush(queued);
         }
-        Ok(refused)
+        Ok(returned)
     }
 
     fn idle(&self) -> bool {
@@ -295,13 +342,11 @@ pub struct Reader {
     framing: Framing,
     /// Descriptors received and not yet matched to a handle frame, oldest first.
     fds: VecDeque<OwnedFd>,
-    /// Connections handed to this worker by a round-robin group and not yet answered for:
-    /// `newconn` seq → (group id, connection).
-    pub newconns: HashMap<u32, (u32, Arc<OwnedFd>)>,
+    /// Internal replies other sources expect from the peer: the key the reply names (its
+    /// `ack`) → who expects it.
+    replies: HashMap<u32, Token>,
     /// When the last read returned data.
     last_data: Instant,
-    /// EPOLLOUT is armed for this channel (the I/O thread's view).
-    pub watching_out: bool,
 }
 
 /// Reads this close together, with nothing written in between, make a one-way flood.
@@ -354,14 +399,12 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader {
-            fd,
-            framing,
-            fds: VecDeque::new(),
-            newconns: HashMap::new(),
-            last_data: Instant::now() - FLOOD_GAP,
-            watching_out: false,
-        }
+        Reader { fd, framing, fds: VecDeque::new(), replies: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
+    }
+
+    /// The peer's internal reply naming `key` goes to `token`.
+    pub fn expect_reply(&mut self, key: u32, token: Token) {
+        self.replies.insert(key, token);
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -400,7 +443,7 @@ impl Reader {
                 chan,
                 events: &mut *events,
                 fds: &mut self.fds,
-                newconns: &mut self.newconns,
+                replies: &mut self.replies,
                 effects: &mut *effects,
             };
             match &mut self.framing {
@@ -435,10 +478,10 @@ impl Reader {
 pub struct ReadEffects {
     /// The handle protocol queued output that must be flushed.
     pub needs_flush: bool,
-    /// The handle in flight was answered: the channel may take another.
+    /// A handle without a hook was answered: the channel may take another.
     pub settled: bool,
-    /// Workers' answers to `newconn`s: (group id, connection, accepted).
-    pub replies: Vec<(u32, Arc<OwnedFd>, bool)>,
+    /// For other sources: handles going back to their hooks, replies they expected.
+    pub posts: Vec<(Token, Msg)>,
 }
 
 /// Routes the frames of one read.
@@ -446,7 +489,7 @@ struct Incoming<'a> {
     chan: &'a Channel,
     events: &'a mut Vec<Event>,
     fds: &'a mut VecDeque<OwnedFd>,
-    newconns: &'a mut HashMap<u32, (u32, Arc<OwnedFd>)>,
+    replies: &'a mut HashMap<u32, Token>,
     effects: &'a mut ReadEffects,
 }
 
@@ -475,7 +518,7 @@ impl Incoming<'_> {
         match classify_json(line) {
             Kind::User => push_message(self.events, id, line),
             Kind::Internal => {
-                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_json(line)) {
+                if self.replies.is_empty() || !self.expected_reply(cluster::reply_json(line)) {
                     self.events.push(Event::Internal { id, json: text.to_owned() });
                 }
             }
@@ -490,7 +533,7 @@ impl Incoming<'_> {
     fn v8(&mut self, frame: &[u8], owned: impl FnOnce(&[u8]) -> Vec<u8>) {
         match classify_v8(&frame[length_frame::HEADER..]) {
             V8Kind::Other => {
-                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_v8(&frame[length_frame::HEADER..])) {
+                if self.replies.is_empty() || !self.expected_reply(cluster::reply_v8(&frame[length_frame::HEADER..])) {
                     push_frame(self.events, self.chan.id, frame);
                 }
             }
@@ -511,23 +554,22 @@ impl Incoming<'_> {
     }
 
     fn settle(&mut self, ack: bool) {
-        let refused = self.chan.settle(ack, self.events);
+        let returned = self.chan.settle(ack, self.events);
         self.effects.needs_flush = true;
-        self.effects.settled = true;
-        // A NACKed newconn: the worker never got the connection, so another one should.
-        if let Some(fd) = refused {
-            let seq = self.newconns.iter().find(|(_, (_, conn))| Arc::ptr_eq(conn, &fd)).map(|(&seq, _)| seq);
-            if let Some((group, conn)) = seq.and_then(|seq| self.newconns.remove(&seq)) {
-                self.effects.replies.push((group, conn, false));
+        match returned {
+            Some(Returned { hook, fd, acked }) => {
+                let msg = Msg::HandleReturned { chan: self.chan.id, key: hook.key, fd, acked };
+                self.effects.posts.push((hook.token, msg));
             }
+            None => self.effects.settled = true,
         }
     }
 
-    /// A worker's answer to a `newconn` this channel was sent, if `reply` is one.
-    fn newconn_reply(&mut self, reply: Option<newconn::Reply>) -> bool {
+    /// An internal reply another source expects, if `reply` is one: it goes there, not to JS.
+    fn expected_reply(&mut self, reply: Option<cluster::Reply>) -> bool {
         let Some(reply) = reply else { return false };
-        let Some((group, conn)) = self.newconns.remove(&reply.ack) else { return false };
-        self.effects.replies.push((group, conn, reply.accepted));
+        let Some(token) = self.replies.remove(&reply.ack) else { return false };
+        self.effects.posts.push((token, Msg::Reply { chan: self.chan.id, reply }));
         true
     }
 

@@ -1,30 +1,108 @@
-//! SCHED_RR on the I/O thread: the primary's listening socket, the connections accepted and
-//! not yet handed out, and the workers taking part, served in turn.
+//! SCHED_RR on the I/O thread: the primary's listening socket, and every connection it
+//! accepts, from `accept()` to the worker that keeps it. This group owns each connection until
+//! a worker has accepted it, and its whole path reads top to bottom here:
+//!
+//! 1. accepted: queued in `pending`;
+//! 2. handed out to the next free worker (one whose channel has no handle awaiting its ACK):
+//!    the descriptor moves to that worker's channel with a `newconn` frame (`SendHandle`),
+//!    and the hand-off is `Sent`;
+//! 3. the channel gives it back when the worker answered the handle frame (`HandleReturned`):
+//!    NACKed, it goes to the front of `pending` for the next worker; ACKed, the hand-off is
+//!    `Received` and the descriptor waits here for the worker's `newconn` reply;
+//! 4. the worker's reply (`Reply`): accepted, the connection is the worker's and this copy is
+//!    closed; refused, it goes to the front of `pending`;
+//! 5. a worker whose channel closes (`ChannelClosed`) leaves the group, and the connections
+//!    handed to it and not answered for are closed (it may have started on them);
+//! 6. the group stops (`Stop`): the listener and every connection still here are closed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::channel::{Channel, HandleHook};
+use crate::engine::{channel_token, Msg};
+use crate::protocol::cluster::newconn;
+use crate::reactor::{Cx, Interest, Ready, Source};
 
 pub struct RoundRobin {
-    pub listener: OwnedFd,
-    pub key: String,
-    /// Worker channel ids, in the order they joined.
-    members: Vec<u32>,
-    /// Where the next search for a free worker starts.
-    next: usize,
+    listener: OwnedFd,
+    key: String,
+    members: Members,
     /// Accepted connections waiting for a free worker, oldest first.
-    pending: VecDeque<Arc<OwnedFd>>,
-    /// Accepting failed (out of descriptors): the listener is not watched until one is freed.
-    pub paused: bool,
+    pending: VecDeque<OwnedFd>,
+    /// Connections handed out and not yet answered for, by `newconn` seq.
+    handed: HashMap<u32, HandOff>,
+    /// Accepting failed (out of descriptors): the listener is silent until a timer.
+    paused: bool,
     /// A unix socket path this group bound, removed when it closes (as libuv does).
     path: Option<CString>,
 }
 
+/// Where a handed-out connection is.
+enum HandOff {
+    /// On its way: the worker's channel holds the descriptor until the worker answers the
+    /// handle frame. A `newconn` reply that overtook the ACK is kept.
+    Sent { worker: u32, reply: Option<bool> },
+    /// The worker has its own copy; this one waits for its `newconn` reply.
+    Received { worker: u32, fd: OwnedFd },
+}
+
+impl HandOff {
+    fn worker(&self) -> u32 {
+        match self {
+            HandOff::Sent { worker, .. } | HandOff::Received { worker, .. } => *worker,
+        }
+    }
+}
+
+/// A worker taking part.
+struct Member {
+    chan: Arc<Channel>,
+    /// A connection was handed to it and its handle frame is not answered yet.
+    busy: bool,
+}
+
+impl Member {
+    fn free(&self) -> bool {
+        !self.busy && self.chan.can_take_handle()
+    }
+}
+
+/// The workers in the order they joined, served in turn (pure).
+struct Members {
+    list: Vec<Member>,
+    /// Where the next search for a free worker starts.
+    next: usize,
+}
+
+impl Members {
+    fn get(&mut self, chan: u32) -> Option<&mut Member> {
+        self.list.iter_mut().find(|m| m.chan.id == chan)
+    }
+
+    fn remove(&mut self, chan: u32) {
+        self.list.retain(|m| m.chan.id != chan);
+    }
+
+    /// The next member `free` accepts, in turn.
+    fn next_free(&mut self, free: impl Fn(&Member) -> bool) -> Option<&mut Member> {
+        let n = self.list.len();
+        let i = (0..n).map(|i| (self.next + i) % n).find(|&i| free(&self.list[i]))?;
+        self.next = (i + 1) % n;
+        Some(&mut self.list[i])
+    }
+}
+
+/// While out of descriptors, the listener is tried again this often.
+const RETRY_ACCEPT: Duration = Duration::from_millis(20);
+
 impl Drop for RoundRobin {
     fn drop(&mut self) {
         if let Some(path) = &self.path {
+            // SAFETY: a NUL-terminated path; unlink only reads it. A path already gone is fine.
             unsafe { libc::unlink(path.as_ptr()) };
         }
     }
@@ -94,59 +172,146 @@ const ACCEPTS_PER_TURN: usize = 256;
 impl RoundRobin {
     /// `path`: the unix socket path `listener` is bound to, if the group bound it.
     pub fn new(listener: OwnedFd, key: String, path: Option<CString>) -> Self {
-        RoundRobin { listener, key, members: Vec::new(), next: 0, pending: VecDeque::new(), paused: false, path }
-    }
-
-    pub fn add(&mut self, chan: u32) {
-        if !self.members.contains(&chan) {
-            self.members.push(chan);
+        RoundRobin {
+            listener,
+            key,
+            members: Members { list: Vec::new(), next: 0 },
+            pending: VecDeque::new(),
+            handed: HashMap::new(),
+            paused: false,
+            path,
         }
     }
 
-    pub fn remove(&mut self, chan: u32) {
-        self.members.retain(|&m| m != chan);
-    }
-
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// A connection a worker refused (`accepted: false`) goes to the front, to the next worker.
-    pub fn requeue(&mut self, conn: Arc<OwnedFd>) {
-        self.pending.push_front(conn);
-    }
-
-    /// Accepts what is waiting on the listener.
-    pub fn accept(&mut self) -> io::Result<()> {
+    /// 1. Accepts what is waiting on the listener. Out of descriptors, the listener goes
+    ///    silent and is tried again on a timer rather than spun on.
+    fn accept(&mut self, cx: &mut Cx<'_, Msg>) {
         for _ in 0..ACCEPTS_PER_TURN {
             let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+            // SAFETY: accept4 with no address buffers; the result is checked below.
             let fd =
                 unsafe { libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
-            if fd < 0 {
-                let err = io::Error::last_os_error();
-                return match err.raw_os_error() {
-                    Some(libc::EAGAIN) => Ok(()),
-                    // The client gave up before we took it; take the next.
-                    Some(libc::ECONNABORTED | libc::EINTR) => continue,
-                    _ => Err(err),
-                };
+            if fd >= 0 {
+                // SAFETY: a fresh descriptor, owned from here on.
+                self.pending.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
+                continue;
             }
-            // SAFETY: a fresh descriptor.
-            self.pending.push_back(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EAGAIN) => break,
+                // The client gave up before we took it; take the next.
+                Some(libc::ECONNABORTED | libc::EINTR) => continue,
+                _ => {
+                    self.paused = true;
+                    if cx.reregister(self.listener.as_fd(), Interest::None).is_ok() {
+                        cx.timer(RETRY_ACCEPT);
+                    }
+                    break;
+                }
+            }
         }
-        Ok(())
+        self.dispatch(cx);
     }
 
-    /// Hands pending connections to workers in turn. `try_send(worker, key, conn)` sends one
-    /// if that worker is free (no handle awaiting its ACK) and says whether it did.
-    pub fn dispatch(&mut self, mut try_send: impl FnMut(u32, &str, &Arc<OwnedFd>) -> bool) {
-        let n = self.members.len();
-        while let Some(conn) = self.pending.front() {
-            let free = (0..n).map(|i| (self.next + i) % n).find(|&i| try_send(self.members[i], &self.key, conn));
-            let Some(i) = free else { return };
-            self.pending.pop_front();
-            self.next = (i + 1) % n;
+    /// 2. Hands pending connections to free workers in turn.
+    fn dispatch(&mut self, cx: &mut Cx<'_, Msg>) {
+        while !self.pending.is_empty() {
+            let Some(member) = self.members.next_free(Member::free) else { return };
+            let Some(fd) = self.pending.pop_front() else { return };
+            member.busy = true;
+            let worker = member.chan.id;
+            let seq = crate::cluster::next_seq();
+            let frame = newconn(&self.key, seq, member.chan.advanced);
+            self.handed.insert(seq, HandOff::Sent { worker, reply: None });
+            let hook = HandleHook { token: cx.token(), key: seq };
+            cx.post(channel_token(worker), Msg::SendHandle { frame, fd, hook });
         }
+    }
+
+    /// 3. The worker's channel gives a connection back once the worker answered its frame.
+    fn returned(&mut self, chan: u32, seq: u32, fd: OwnedFd, acked: bool) {
+        if let Some(member) = self.members.get(chan) {
+            member.busy = false;
+            if !acked && !member.chan.is_open() {
+                // It could not even be sent: the worker is leaving.
+                self.members.remove(chan);
+            }
+        }
+        match self.handed.remove(&seq) {
+            Some(HandOff::Sent { worker, reply: None }) if acked => {
+                self.handed.insert(seq, HandOff::Received { worker, fd });
+            }
+            Some(HandOff::Sent { reply: Some(accepted), .. }) if acked => self.replied(fd, accepted),
+            // NACKed: the worker never got it, another one should.
+            Some(_) => self.pending.push_front(fd),
+            // The hand-off was forgotten (its worker left): the connection closes here.
+            None => drop(fd),
+        }
+    }
+
+    /// 4. The worker's `newconn` reply.
+    fn reply(&mut self, seq: u32, accepted: bool) {
+        match self.handed.remove(&seq) {
+            Some(HandOff::Received { fd, .. }) => self.replied(fd, accepted),
+            Some(HandOff::Sent { worker, .. }) => {
+                self.handed.insert(seq, HandOff::Sent { worker, reply: Some(accepted) });
+            }
+            None => {}
+        }
+    }
+
+    fn replied(&mut self, fd: OwnedFd, accepted: bool) {
+        if accepted {
+            // The worker has it: this copy closes.
+            drop(fd);
+        } else {
+            self.pending.push_front(fd);
+        }
+    }
+
+    /// 5. A worker's channel closed (or the worker left): what it was handed and had not
+    ///    answered for closes with it.
+    fn leave(&mut self, chan: u32) {
+        self.members.remove(chan);
+        self.handed.retain(|_, h| h.worker() != chan);
+    }
+}
+
+impl Source<Msg> for RoundRobin {
+    fn start(&mut self, cx: &mut Cx<'_, Msg>) {
+        if cx.register(self.listener.as_fd(), Interest::Read).is_err() {
+            cx.remove_self();
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Cx<'_, Msg>, _ready: Ready) {
+        self.accept(cx);
+    }
+
+    fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
+        if std::mem::take(&mut self.paused) && cx.reregister(self.listener.as_fd(), Interest::Read).is_err() {
+            self.paused = true;
+            cx.timer(RETRY_ACCEPT);
+        }
+    }
+
+    fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::Join(chan) => {
+                let id = chan.id;
+                if self.members.get(id).is_none() {
+                    self.members.list.push(Member { chan, busy: false });
+                    cx.post(channel_token(id), Msg::Watch(cx.token()));
+                }
+            }
+            Msg::Leave { chan } => self.members.remove(chan),
+            Msg::HandleReturned { chan, key, fd, acked } => self.returned(chan, key, fd, acked),
+            Msg::Reply { reply, .. } => self.reply(reply.ack, reply.accepted),
+            Msg::ChannelClosed { chan } => self.leave(chan),
+            // 6. The listener and what is still here close as the group is dropped.
+            Msg::Stop => return cx.remove_self(),
+            _ => {}
+        }
+        self.dispatch(cx);
     }
 }
 
@@ -154,38 +319,23 @@ impl RoundRobin {
 mod tests {
     use super::*;
 
-    fn conn() -> Arc<OwnedFd> {
-        Arc::new(std::fs::File::open("/dev/null").unwrap().into())
+    fn member(id: u32) -> Member {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Member { chan: Arc::new(Channel::new(id, a.into(), false)), busy: false }
     }
 
     #[test]
     fn serves_free_workers_in_turn() {
-        let mut rr = RoundRobin::new(std::fs::File::open("/dev/null").unwrap().into(), "k".into(), None);
-        for w in [1, 2, 3] {
-            rr.add(w);
-        }
-        for _ in 0..5 {
-            rr.requeue(conn());
-        }
-        let mut got = Vec::new();
+        let mut members = Members { list: [1, 2, 3].map(member).into(), next: 0 };
         // Worker 2 is busy throughout.
-        rr.dispatch(|w, _, _| {
-            w != 2 && {
-                got.push(w);
-                true
-            }
-        });
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(members.next_free(|m| m.chan.id != 2).unwrap().chan.id);
+        }
         assert_eq!(got, [1, 3, 1, 3, 1]);
-        assert!(!rr.has_pending());
-        rr.requeue(conn());
-        rr.dispatch(|_, _, _| false);
-        assert!(rr.has_pending());
-        rr.remove(1);
-        rr.remove(3);
-        rr.dispatch(|w, _, _| {
-            got.push(w);
-            true
-        });
-        assert_eq!(got.last(), Some(&2));
+        assert!(members.next_free(|_| false).is_none());
+        members.remove(1);
+        members.remove(3);
+        assert_eq!(members.next_free(Member::free).unwrap().chan.id, 2);
     }
 }
