@@ -4,7 +4,7 @@
 // delivers. The socket itself, framing and flushing live in the engine.
 const { EventEmitter } = require('node:events');
 const native = require('./native');
-const { codes, errnoException } = require('./errors');
+const { codes } = require('./errors');
 const { encodeFrame, decodeFrames } = require('./serialization');
 
 // Node's rule for what is an internal message rather than a user's.
@@ -107,15 +107,15 @@ class IpcChannel extends EventEmitter {
     let r;
     try {
       r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
-    } catch (err) {
-      if (err.message === 'ERR_INVALID_HANDLE_TYPE') throw codes.ERR_INVALID_HANDLE_TYPE();
-      throw err;
-    }
-    this.#sentHandles = true;
-    if (r < 0) {
-      process.nextTick(() => this.#fail([cb], -r));
+    } catch (engineErr) {
+      const err = native.nodeError(engineErr);
+      // A descriptor that cannot be sent is the caller's error; a failed write is reported.
+      if (err.errno === undefined) throw err;
+      this.#sentHandles = true;
+      process.nextTick(() => this.#fail([cb], err));
       return result;
     }
+    this.#sentHandles = true;
     if (r === 0) {
       if (cb) process.nextTick(complete, [cb], null);
     } else {
@@ -135,13 +135,19 @@ class IpcChannel extends EventEmitter {
     this.#callbacks = [];
     this.#frameSize = 0;
     const ack = wantsAck ? ++this.#ackSeq : 0;
-    const r = this.#advanced
-      ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), ack)
-      : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), ack);
+    let r;
+    try {
+      r = this.#advanced
+        ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), ack)
+        : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), ack);
+    } catch (err) {
+      r = native.nodeError(err);
+    }
     // Callbacks and errors come after send() has returned, as Node's do, even when this
     // flush runs inside a send().
-    if (r < 0) {
-      process.nextTick(() => this.#fail(callbacks, -r));
+    if (typeof r !== 'number') {
+      const err = r;
+      process.nextTick(() => this.#fail(callbacks, err));
     } else if (r === 0) {
       if (wantsAck) process.nextTick(complete, callbacks, null);
     } else {
@@ -156,8 +162,7 @@ class IpcChannel extends EventEmitter {
     native.binding.channelClose(this.#id);
   }
 
-  #fail(callbacks, errno) {
-    const err = errnoException(-errno, 'write');
+  #fail(callbacks, err) {
     if (callbacks.some((cb) => cb === null)) this.#onDeliver('error', err);
     complete(callbacks, err);
   }
@@ -168,8 +173,9 @@ class IpcChannel extends EventEmitter {
     if (this.#awaiting.length === 0) this.#engineQueued = 0;
   }
 
+  // `errno` is Node's (negative).
   onWriteFailed(errno) {
-    const err = errnoException(-errno, 'write');
+    const err = native.nodeError({ errno, syscall: 'write' });
     for (const [, callbacks] of this.#awaiting.splice(0)) complete(callbacks, err);
     this.#engineQueued = 0;
   }
@@ -189,7 +195,7 @@ class IpcChannel extends EventEmitter {
       } catch {}
     }
     if (envelope === undefined) {
-      native.binding.closeFd(ev.num);
+      ev.fd.close();
       this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE(this.#advanced ? 'v8' : 'json'));
       return;
     }

@@ -106,11 +106,12 @@ function unwrap(envelope) {
 // A libuv wrap around a received fd, of the kind the engine found it to be.
 function wrapFd(fd, kind) {
   const wrap = kind === 'udp' ? new UDP() : kind === 'pipe' ? new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
-  const err = wrap.open(fd);
+  const err = wrap.open(fd.raw);
   if (err !== 0) {
-    native.binding.closeFd(fd);
+    fd.close();
     throw errnoException(err, 'open');
   }
+  fd.release();
   return wrap;
 }
 
@@ -122,7 +123,7 @@ function receive(child, envelope, fd, kind, emit, fail) {
   // The engine checked the fd against the outer envelope; a nested one must agree with it.
   const usable = KINDS[type]?.includes(kind) && (type !== 'dgram.Socket' || dgramType === 'udp4' || dgramType === 'udp6');
   if (!usable) {
-    native.binding.closeFd(fd);
+    fd.close();
     throw codes.ERR_INVALID_HANDLE_TYPE();
   }
   const wrap = wrapFd(fd, kind);

@@ -1,6 +1,7 @@
 'use strict';
 // Loads the engine and routes its events to the objects that own each id.
 const path = require('node:path');
+const { codes, errnoException } = require('./errors');
 
 if (process.platform !== 'linux') {
   const err = new Error(`native-cluster supports Linux only (this is ${process.platform})`);
@@ -53,7 +54,7 @@ function dispatch() {
     const owner = owners.get(ev.id);
     if (owner !== undefined) guarded(owner.onEngineEvent, owner, ev);
     // A received descriptor nobody is left to take.
-    else if (ev.kind === EV.HANDLE) binding.closeFd(ev.num);
+    else if (ev.kind === EV.HANDLE) ev.fd.close();
   }
   backlog = [];
 }
@@ -72,6 +73,16 @@ function guarded(fn, self, ...args) {
   }
 }
 
+// The engine's one error convention is an error with a `code`, and for a failed system call
+// its (negative) `errno` and `syscall`; this is the one place it takes Node's shape. `syscall`
+// overrides the engine's name for the call (Node names some by what the user did).
+function nodeError(err, syscall) {
+  if (err === null || typeof err !== 'object') return err;
+  if (typeof err.errno === 'number') return errnoException(err.errno, syscall ?? err.syscall);
+  if (typeof err.code === 'string' && typeof codes[err.code] === 'function') return codes[err.code]();
+  return err;
+}
+
 binding.init(onWake);
 
 // The engine keeps the event loop alive while anything JS counts as ref'd exists.
@@ -83,4 +94,4 @@ function unref() {
   if (--refs === 0) binding.setKeepAlive(false);
 }
 
-module.exports = { binding, EV, owners, ref, unref, guarded };
+module.exports = { binding, EV, owners, ref, unref, guarded, nodeError };

@@ -3,7 +3,6 @@
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const os = require('node:os');
-const util = require('node:util');
 const native = require('./native');
 const { IpcChannel, isInternal } = require('./channel');
 const { prepareSend, receive: receiveHandle } = require('./handles');
@@ -66,15 +65,18 @@ class ChildProcess extends EventEmitter {
     const maxFrameSize = options.maxFrameSize === undefined ? DEFAULT_MAX_FRAME : options.maxFrameSize;
     v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
 
-    const r = native.binding.spawn({
-      ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
-      maxFrameSize,
-      advanced: serialization === 'advanced',
-    });
-    if (r.errno !== 0) {
-      const err = -r.errno;
-      const name = errnoName(err);
-      if (!RUNTIME_SPAWN_ERRORS.has(name)) throw errnoException(err, 'spawn');
+    let r;
+    try {
+      r = native.binding.spawn({
+        ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
+        maxFrameSize,
+        advanced: serialization === 'advanced',
+      });
+    } catch (engineErr) {
+      const error = native.nodeError(engineErr);
+      if (typeof error.errno !== 'number' || !RUNTIME_SPAWN_ERRORS.has(error.code)) throw error;
+      const err = error.errno;
+      const name = error.code;
       // Node sets the child up as far as it can unless it ran out of fds.
       const partial = name !== 'EMFILE' && name !== 'ENFILE';
       if (partial) stopReading(entries);
@@ -126,7 +128,7 @@ class ChildProcess extends EventEmitter {
   }
 
   _wrapPipe(fd, i) {
-    const socket = new net.Socket({ fd, readable: i > 0, writable: i === 0 || i > 2 });
+    const socket = new net.Socket({ fd: fd.release(), readable: i > 0, writable: i === 0 || i > 2 });
     if (i > 0) {
       this._closesNeeded++;
       socket.on('close', () => this._maybeClose());
@@ -171,7 +173,7 @@ class ChildProcess extends EventEmitter {
     if (event === 'error') {
       this._peerError(value);
     } else if (event === 'handle') {
-      this._receiveHandle(value, ev.num, ev.reason);
+      this._receiveHandle(value, ev.fd, ev.fdKind);
     } else {
       this._emitMessage(event, value, undefined);
     }
@@ -191,7 +193,7 @@ class ChildProcess extends EventEmitter {
 
   _receiveHandle(envelope, fd, kind) {
     if (!this[kChannel]) {
-      native.binding.closeFd(fd);
+      fd.close();
       return;
     }
     let settled = false;
@@ -244,7 +246,7 @@ class ChildProcess extends EventEmitter {
         break;
       case EV.HANDLE:
         if (channel) channel.onHandle(ev);
-        else native.binding.closeFd(ev.num);
+        else ev.fd.close();
         break;
       case EV.HANDLE_LOST:
         this[kIpc]?.onHandleLost();
@@ -253,19 +255,19 @@ class ChildProcess extends EventEmitter {
         this._peerError(badFrameError(ev));
         break;
       case EV.WRITTEN:
-        this[kIpc]?.onWritten(ev.num);
+        this[kIpc]?.onWritten(ev.ack);
         break;
       case EV.WRITE_FAILED:
-        this[kIpc]?.onWriteFailed(ev.num);
+        this[kIpc]?.onWriteFailed(ev.errno);
         break;
       case EV.CLOSED:
         this._onChannelClosed();
         break;
       case EV.EXIT:
-        this._onExit(ev.num ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
+        this._onExit(ev.exitCode ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
         break;
       case EV.FAILED:
-        this._onEngineFailure(ev.reason, ev.text);
+        this._onEngineFailure(ev.source, ev.text);
         break;
     }
   }
@@ -277,7 +279,7 @@ class ChildProcess extends EventEmitter {
     process.emitWarning(err);
     if (this.listenerCount('error') > 0) native.guarded(this.emit, this, 'error', err);
     if (source === 'channel' && this[kIpc]) {
-      this[kIpc].onWriteFailed(os.constants.errno.EIO);
+      this[kIpc].onWriteFailed(-os.constants.errno.EIO);
       this._onChannelClosed();
     } else if (source === 'child' && this._handle) {
       this._onExit(null, null);
@@ -327,12 +329,14 @@ class ChildProcess extends EventEmitter {
   kill(sig) {
     const signal = sig === 0 ? 0 : v.convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
     if (this._handle) {
-      const errno = native.binding.kill(this[kId], signal);
-      if (errno === 0) {
+      let err;
+      try {
+        native.binding.kill(this[kId], signal);
         this.killed = true;
         return true;
+      } catch (engineErr) {
+        err = native.nodeError(engineErr);
       }
-      const err = errnoException(-errno, 'kill');
       if (err.code === 'EINVAL' || err.code === 'ENOSYS') throw err;
       if (err.code !== 'ESRCH') this.emit('error', err);
     }
@@ -425,10 +429,6 @@ function closeHandle(handle) {
 
 function badFrameError(ev) {
   return codes[ev.code](ev.reason);
-}
-
-function errnoName(errno) {
-  return util.getSystemErrorName(errno);
 }
 
 function flushStdio(subprocess) {

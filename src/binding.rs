@@ -1,7 +1,7 @@
 //! The napi surface: converts JS values and delegates to the engine. No logic lives here.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Buffer;
@@ -21,14 +21,40 @@ use std::time::Duration;
 
 static WAKE_JS: Mutex<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>> = Mutex::new(None);
 
-fn io_err(e: std::io::Error) -> napi::Error {
-    napi::Error::from_reason(format!("native-cluster engine: {e}"))
+/// The engine's one error convention: a thrown `Error` with a `code`, and for a failed system
+/// call its `errno` (negative, as Node's) and `syscall`. lib/native.js turns it into Node's
+/// error shapes, in one place.
+fn engine_error(env: &Env, code: &str, errno: Option<i32>, syscall: Option<&str>) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+        let message = match syscall {
+            Some(syscall) => format!("{syscall} {code}"),
+            None => code.to_owned(),
+        };
+        let mut err = env.create_error(napi::Error::from_reason(message))?;
+        err.set_named_property("code", env.create_string(code)?)?;
+        if let Some(errno) = errno {
+            err.set_named_property("errno", env.create_int32(-errno)?)?;
+        }
+        if let Some(syscall) = syscall {
+            err.set_named_property("syscall", env.create_string(syscall)?)?;
+        }
+        Ok(napi::Error::from(err.into_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// A failed system call, in the engine's convention.
+fn sys_error(env: &Env, err: std::io::Error, syscall: &str) -> napi::Error {
+    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+    // nix names errnos as libc does ("EPIPE").
+    let code = format!("{:?}", nix::errno::Errno::from_raw(errno));
+    engine_error(env, &code, Some(errno), Some(syscall))
 }
 
 /// Starts the engine; `callback` is called (with no arguments) whenever events are waiting.
 #[napi]
 pub fn init(env: Env, callback: JsFunction) -> napi::Result<()> {
-    let engine = engine().map_err(io_err)?;
+    let engine = engine().map_err(|e| sys_error(&env, e, "engine"))?;
     let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
         callback.create_threadsafe_function(0, |_| Ok(Vec::<JsUnknown>::new()))?;
     // Only what JS refs keeps the event loop alive.
@@ -68,20 +94,66 @@ pub const EV_HANDLE: u32 = 9;
 pub const EV_HANDLE_LOST: u32 = 10;
 pub const EV_FAILED: u32 = 11;
 
-#[napi(object)]
+/// A descriptor the engine hands to JS. It is closed when JS closes it or lets it be
+/// collected, unless JS has given it to a Node object (`release`): the one place a received
+/// descriptor is closed.
+#[napi]
+pub struct ReceivedFd {
+    fd: Option<OwnedFd>,
+}
+
+#[napi]
+impl ReceivedFd {
+    /// The descriptor's number (-1 once released or closed).
+    #[napi(getter)]
+    pub fn raw(&self) -> i32 {
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// JS's object owns the descriptor from here on.
+    #[napi]
+    pub fn release(&mut self) -> i32 {
+        self.fd.take().map_or(-1, IntoRawFd::into_raw_fd)
+    }
+
+    #[napi]
+    pub fn close(&mut self) {
+        self.fd = None;
+    }
+}
+
+impl From<OwnedFd> for ReceivedFd {
+    fn from(fd: OwnedFd) -> Self {
+        ReceivedFd { fd: Some(fd) }
+    }
+}
+
+/// One engine event. `kind` says which fields are set; each field has one meaning.
+#[napi(object, object_from_js = false)]
 pub struct EngineEvent {
     pub kind: u32,
     pub id: u32,
-    /// Messages: a JSON array text; internal: one JSON message.
+    /// Messages: a JSON array text; internal and JSON handle frames: one JSON message;
+    /// failed: what failed.
     pub text: Option<String>,
-    /// Frames: advanced-mode frames back to back, each with its length header.
+    /// Frames: advanced-mode frames back to back, each with its length header; advanced
+    /// handle frames: that frame.
     pub data: Option<Buffer>,
+    /// Bad frame: the error code and what was wrong.
     pub code: Option<String>,
     pub reason: Option<String>,
-    /// Written: ack id; write failed: errno; exit: exit code; handle: the received fd (JS
-    /// owns it).
-    pub num: Option<i32>,
+    /// Written: every frame up to this ack id has left.
+    pub ack: Option<i64>,
+    /// Write failed: Node's (negative) errno.
+    pub errno: Option<i32>,
+    /// Exit: the exit code or the signal number (neither when the status was lost).
+    pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    /// Handle: the received descriptor and what kind of socket it is.
+    pub fd: Option<ReceivedFd>,
+    pub fd_kind: Option<String>,
+    /// Failed: which of the id's engine objects (`channel`, `child`, `group`).
+    pub source: Option<String>,
 }
 
 impl From<Event> for EngineEvent {
@@ -93,8 +165,13 @@ impl From<Event> for EngineEvent {
             data: None,
             code: None,
             reason: None,
-            num: None,
+            ack: None,
+            errno: None,
+            exit_code: None,
             signal: None,
+            fd: None,
+            fd_kind: None,
+            source: None,
         };
         match e {
             Event::Messages { id, mut batch, .. } => {
@@ -109,26 +186,27 @@ impl From<Event> for EngineEvent {
                     HandleFrame::Json(text) => (Some(text), None),
                     HandleFrame::V8(frame) => (None, Some(frame.into())),
                 };
-                let ev = base(EV_HANDLE, id);
-                EngineEvent { text, data, reason: Some(kind.name().into()), num: Some(fd.into_raw_fd()), ..ev }
+                let (fd, fd_kind) = (Some(fd.into()), Some(kind.name().into()));
+                EngineEvent { text, data, fd, fd_kind, ..base(EV_HANDLE, id) }
             }
             Event::HandleLost { id } => base(EV_HANDLE_LOST, id),
             Event::BadFrame { id, code, reason } => {
                 EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
             }
-            Event::Written { id, ack } => EngineEvent { num: Some(ack as i32), ..base(EV_WRITTEN, id) },
-            Event::WriteFailed { id, errno } => EngineEvent { num: Some(errno), ..base(EV_WRITE_FAILED, id) },
+            // JS numbers are exact to 2^53: ack ids, counted from 1, never get there.
+            Event::Written { id, ack } => EngineEvent { ack: Some(ack as i64), ..base(EV_WRITTEN, id) },
+            Event::WriteFailed { id, errno } => EngineEvent { errno: Some(-errno), ..base(EV_WRITE_FAILED, id) },
             Event::Closed { id } => base(EV_CLOSED, id),
-            Event::Failed { id, source, what } => {
-                EngineEvent { text: Some(what), reason: Some(source.into()), ..base(EV_FAILED, id) }
-            }
             Event::Exit { id, status } => {
-                let (num, signal) = match status {
+                let (exit_code, signal) = match status {
                     ExitStatus::Code(c) => (Some(c), None),
                     ExitStatus::Signal(s) => (None, Some(s)),
                     ExitStatus::Unknown => (None, None),
                 };
-                EngineEvent { num, signal, ..base(EV_EXIT, id) }
+                EngineEvent { exit_code, signal, ..base(EV_EXIT, id) }
+            }
+            Event::Failed { id, source, what } => {
+                EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
         }
     }
@@ -163,15 +241,13 @@ pub struct SpawnOptions {
     pub advanced: Option<bool>,
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct SpawnResult {
-    /// Engine id of the child and its channel (0 when the spawn failed).
+    /// Engine id of the child and its channel.
     pub id: u32,
     pub pid: i32,
-    /// 0, or the errno of a failed spawn.
-    pub errno: i32,
-    /// The parent's end of each "pipe" index (-1 elsewhere); JS owns these.
-    pub fds: Vec<i32>,
+    /// The parent's end of each "pipe" index, for the JS streams that wrap them.
+    pub fds: Vec<Option<ReceivedFd>>,
 }
 
 fn cstring(s: String) -> napi::Result<CString> {
@@ -204,17 +280,12 @@ fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
 }
 
 #[napi]
-pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
-    let engine = engine().map_err(io_err)?;
+pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "spawn"))?;
     let framing = Framing::new(opts.advanced.unwrap_or(false), opts.max_frame_size as usize);
     let spec = spec_from(opts)?;
     let ipc_index = spec.stdio.iter().position(|s| matches!(s, Stdio::Ipc));
-    let spawned = match spawn_process(&spec) {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(SpawnResult { id: 0, pid: 0, errno: e.raw_os_error().unwrap_or(libc::EINVAL), fds: Vec::new() })
-        }
-    };
+    let spawned = spawn_process(&spec).map_err(|e| sys_error(&env, e, "spawn"))?;
     let id = engine.next_id();
     let mut fds = Vec::with_capacity(spawned.ends.len());
     let mut channel_fd = None;
@@ -222,58 +293,63 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
         match end {
             Some(fd) if Some(i) == ipc_index => {
                 channel_fd = Some(fd);
-                fds.push(-1);
+                fds.push(None);
             }
-            // Ownership passes to the JS stream that wraps it.
-            Some(fd) => fds.push(fd.into_raw_fd()),
-            None => fds.push(-1),
+            Some(fd) => fds.push(Some(fd.into())),
+            None => fds.push(None),
         }
     }
     let channel =
         channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
     engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
-    Ok(SpawnResult { id, pid: spawned.pid, errno: 0, fds })
+    Ok(SpawnResult { id, pid: spawned.pid, fds })
 }
 
-/// Queues one or more whole frames. Returns the bytes still queued (0: written now), or a
-/// negative errno.
+/// Queues one or more whole frames. Returns the bytes still queued (0: written now); throws
+/// the engine's error for a closed channel.
 #[napi]
-pub fn channel_write(id: u32, data: String, ack: u32) -> f64 {
-    write_frames(id, data.as_bytes(), None, ack)
+pub fn channel_write(env: Env, id: u32, data: String, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, data.as_bytes(), None, ack)
 }
 
 /// `channelWrite` for frames already in bytes (advanced mode).
 #[napi]
-pub fn channel_write_bytes(id: u32, data: Buffer, ack: u32) -> f64 {
-    write_frames(id, &data, None, ack)
+pub fn channel_write_bytes(env: Env, id: u32, data: Buffer, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, &data, None, ack)
 }
 
 /// Queues frames whose first is a `NODE_HANDLE` envelope of `handle_type` carrying `fd`.
 /// The fd is duplicated here, on the calling thread, so JS may close its own at once; it is
-/// refused (throwing `ERR_INVALID_HANDLE_TYPE`) unless a Node peer can use it as that type.
+/// refused (`ERR_INVALID_HANDLE_TYPE`) unless a Node peer can use it as that type.
 #[napi]
 pub fn channel_write_handle(
+    env: Env,
     id: u32,
     data: Either<String, Buffer>,
     fd: i32,
     handle_type: String,
     retransmit: bool,
-    ack: u32,
+    ack: i64,
 ) -> napi::Result<f64> {
-    let fd = match fds::dup(fd) {
-        Ok(fd) => fd,
-        Err(e) => return Ok(-(e.raw_os_error().unwrap_or(libc::EBADF) as f64)),
-    };
+    let fd = fds::dup(fd).map_err(|e| sys_error(&env, e, "write"))?;
     let usable =
         HandleType::parse(&handle_type).is_some_and(|ty| fds::kind(fd.as_raw_fd()).is_some_and(|k| ty.accepts(k)));
     if !usable {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "ERR_INVALID_HANDLE_TYPE"));
+        return Err(engine_error(&env, "ERR_INVALID_HANDLE_TYPE", None, None));
     }
     let bytes: &[u8] = match &data {
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     };
-    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack))
+    write_frames(&env, id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack)
+}
+
+fn write_frames(env: &Env, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: i64) -> napi::Result<f64> {
+    let ack = u64::try_from(ack).unwrap_or(0);
+    match engine().and_then(|e| e.write(id, data, handle, ack)) {
+        Ok(n) => Ok(n as f64),
+        Err(e) => Err(sys_error(env, e, "write")),
+    }
 }
 
 /// Bytes written to the channel and not yet taken by the socket (0 for a closed channel).
@@ -289,6 +365,14 @@ pub fn channel_held(id: u32) -> i32 {
     engine().ok().and_then(|e| e.channel(id)).and_then(|c| c.held()).map_or(-1, |n| n as i32)
 }
 
+/// Closes the channel once everything queued is written.
+#[napi]
+pub fn channel_close(id: u32) {
+    if let Ok(e) = engine() {
+        e.close(id);
+    }
+}
+
 /// The next `NODE_CLUSTER` sequence number of this primary (shared with the engine's own
 /// `newconn`s).
 #[napi]
@@ -297,34 +381,40 @@ pub fn cluster_seq() -> u32 {
 }
 
 /// Starts round-robin distribution of the connections of a socket of this process (duplicated
-/// here, and made to listen with `backlog`). Returns the group's id, or a negative errno.
+/// here, and made to listen with `backlog`). Returns the group's id.
 #[napi]
-pub fn round_robin_start(fd: i32, backlog: i32, key: String) -> f64 {
+pub fn round_robin_start(env: Env, fd: i32, backlog: i32, key: String) -> napi::Result<u32> {
     let started = fds::dup(fd).and_then(|fd| {
-        fds::set_nonblocking(fd.as_raw_fd());
+        fds::set_nonblocking(fd.as_raw_fd())?;
         listen(&fd, backlog)?;
         Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, None)))
     });
-    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EBADF) as f64), f64::from)
+    started.map_err(|e| sys_error(&env, e, "listen"))
 }
 
 /// Round-robin on a unix socket path the engine binds and listens on itself (closing a JS
-/// pipe server would remove the path). Returns the group's id, or a negative errno.
+/// pipe server would remove the path). Returns the group's id.
 #[napi]
-pub fn round_robin_listen_unix(path: String, backlog: i32, readable_all: bool, writable_all: bool, key: String) -> f64 {
+pub fn round_robin_listen_unix(
+    env: Env,
+    path: String,
+    backlog: i32,
+    readable_all: bool,
+    writable_all: bool,
+    key: String,
+) -> napi::Result<u32> {
     let started = listen_unix(&path, backlog, readable_all, writable_all)
         .and_then(|(fd, path)| Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, Some(path)))));
-    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64), f64::from)
+    started.map_err(|e| sys_error(&env, e, "listen"))
 }
 
-/// A bound `SO_REUSEPORT` TCP socket for one worker (SCHED_REUSEPORT); JS owns the returned fd.
-/// A negative number is an errno.
+/// A bound `SO_REUSEPORT` TCP socket for one worker (SCHED_REUSEPORT), for JS to own.
 #[napi]
-pub fn reuse_port_socket(address: Option<String>, port: u32, ipv6_only: bool) -> f64 {
+pub fn reuse_port_socket(env: Env, address: Option<String>, port: u32, ipv6_only: bool) -> napi::Result<ReceivedFd> {
     let port = u16::try_from(port).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
     match port.and_then(|port| crate::cluster::reuseport::bind(address.as_deref(), port, ipv6_only)) {
-        Ok(fd) => f64::from(fd.into_raw_fd()),
-        Err(e) => -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64),
+        Ok(fd) => Ok(fd.into()),
+        Err(e) => Err(sys_error(&env, e, "bind")),
     }
 }
 
@@ -351,36 +441,14 @@ pub fn round_robin_close(id: u32) {
     }
 }
 
-/// Closes a received fd that JS could not hand to a Node object.
+/// Signals the child; throws `ESRCH` once it has been reaped.
 #[napi]
-pub fn close_fd(fd: i32) {
-    if fd >= 0 {
-        unsafe { libc::close(fd) };
-    }
-}
-
-fn write_frames(id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> f64 {
-    match engine().and_then(|e| e.write(id, data, handle, ack)) {
-        Ok(n) => n as f64,
-        Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as f64),
-    }
-}
-
-/// Closes the channel once everything queued is written.
-#[napi]
-pub fn channel_close(id: u32) {
-    if let Ok(e) = engine() {
-        e.close(id);
-    }
-}
-
-/// Signals the child: 0, or an errno (`ESRCH` once it has been reaped).
-#[napi]
-pub fn kill(id: u32, signal: i32) -> i32 {
-    match engine().ok().and_then(|e| e.child(id)) {
-        Some(child) => child.kill(signal).err().unwrap_or(0),
-        None => libc::ESRCH,
-    }
+pub fn kill(env: Env, id: u32, signal: i32) -> napi::Result<()> {
+    let result = match engine().ok().and_then(|e| e.child(id)) {
+        Some(child) => child.kill(signal),
+        None => Err(libc::ESRCH),
+    };
+    result.map_err(|errno| sys_error(&env, std::io::Error::from_raw_os_error(errno), "kill"))
 }
 
 #[napi(object)]

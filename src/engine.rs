@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::channel::source::ChannelSource;
+use crate::channel::outbox::AckId;
 use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::RoundRobin;
@@ -147,7 +148,7 @@ impl Engine {
     }
 
     /// JS thread: write a frame. Errors carry the errno.
-    pub fn write(&self, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
+    pub fn write(&self, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
         match chan.write(data, handle, ack)? {
             WriteResult::Queued(n) => Ok(n),

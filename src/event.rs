@@ -2,6 +2,7 @@
 
 use std::os::fd::OwnedFd;
 
+use crate::channel::outbox::AckId;
 use crate::protocol::handle::FdKind;
 
 /// How a child ended.
@@ -54,7 +55,7 @@ pub enum Event {
     /// Every frame up to the one with this ack id has left the process.
     Written {
         id: u32,
-        ack: u32,
+        ack: AckId,
     },
     /// Writing failed; queued frames are lost and the channel is closing.
     WriteFailed {

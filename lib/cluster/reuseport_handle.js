@@ -3,7 +3,7 @@
 // to the same address, and listens on it; the kernel spreads connections across them. The
 // primary keeps no copy, so a worker that leaves takes its socket (and only its own queue of
 // connections) with it.
-const { binding } = require('../native');
+const { binding, nodeError } = require('../native');
 const { TCP, constants: TCPConstants } = process.binding('tcp_wrap');
 
 class ReusePortHandle {
@@ -18,13 +18,16 @@ class ReusePortHandle {
 
   add(worker, reply) {
     this.workers.set(worker.id, worker);
-    const fd = binding.reusePortSocket(this.address, this.port, this.ipv6Only);
-    if (fd < 0) {
-      reply(fd, null);
+    let fd;
+    try {
+      fd = binding.reusePortSocket(this.address, this.port, this.ipv6Only);
+    } catch (err) {
+      reply(nodeError(err).errno, null);
       return;
     }
     const wrap = new TCP(TCPConstants.SERVER);
-    wrap.open(fd);
+    wrap.open(fd.raw);
+    fd.release();
     if (this.port === 0) {
       const bound = {};
       wrap.getsockname(bound);

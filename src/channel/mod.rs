@@ -25,7 +25,7 @@ use crate::protocol::internal::{classify_json, Kind, ACK_LINE, NACK_LINE};
 use json_frame::LineSplitter;
 use length_frame::Frame as LengthFrame;
 use length_frame::LengthSplitter;
-use outbox::Outbox;
+use outbox::{AckId, Outbox};
 use read_buffer::Frame;
 
 /// The part of a channel both threads touch. JS writes through it; the I/O thread reads,
@@ -101,7 +101,7 @@ impl InFlight {
 struct Held {
     data: Vec<u8>,
     handle: Option<OutgoingHandle>,
-    ack: u32,
+    ack: AckId,
 }
 
 /// Node retransmits a NACKed socket this many times, then gives up with a warning.
@@ -136,7 +136,7 @@ impl Channel {
 
     /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
     /// `EPIPE` once the channel is closed or closing.
-    pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<WriteResult> {
+    pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<WriteResult> {
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
@@ -252,7 +252,7 @@ impl Channel {
 
 impl State {
     /// Sends (or queues) now; a handle goes in flight.
-    fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
+    fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<usize> {
         let handle_fd = handle.map(|h| {
             let fd = h.fd;
             let resend = h.retransmit.then(|| data.to_vec());
@@ -268,7 +268,7 @@ impl State {
         sent
     }
 
-    fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: u32) -> io::Result<usize> {
+    fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: AckId) -> io::Result<usize> {
         let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         };
@@ -582,8 +582,8 @@ impl Incoming<'_> {
             Some(fd) => match ty.and_then(HandleType::parse) {
                 None => Some((errors::INVALID_HANDLE_TYPE, "type")),
                 Some(ty) => match fds::kind(fd.as_raw_fd()) {
-                    Some(kind) if ty.accepts(kind) => {
-                        fds::set_nonblocking(fd.as_raw_fd());
+                    // libuv expects received descriptors non-blocking.
+                    Some(kind) if ty.accepts(kind) && fds::set_nonblocking(fd.as_raw_fd()).is_ok() => {
                         self.effects.needs_flush |= self.chan.reply(ack);
                         self.events.push(Event::Handle { id, frame: frame(), fd, kind });
                         None
