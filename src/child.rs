@@ -25,6 +25,7 @@ pub struct Child {
 
 impl Child {
     pub fn new(id: u32, pid: libc::pid_t) -> Self {
+        // SAFETY: pidfd_open takes a pid and flags, no memory; nix has no wrapper for it.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
@@ -37,10 +38,15 @@ impl Child {
         if *reaped {
             return Err(libc::ESRCH);
         }
+        // Raw calls: nix has no pidfd_send_signal, and its `kill` takes only the signals its
+        // `Signal` enum names (no real-time ones).
         let r = match &self.pidfd {
+            // SAFETY: a pidfd we own, a signal number and a null siginfo, which the call allows.
             Some(fd) => unsafe {
                 libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
             },
+            // SAFETY: kill takes no memory; the pid is ours and not yet reaped (checked above
+            // under the same lock that reaping takes), so it cannot have been reused.
             None => unsafe { libc::kill(self.pid, sig) as libc::c_long },
         };
         if r < 0 {
@@ -133,9 +139,13 @@ impl Source<Msg> for ExitWatcher {
     }
 }
 
+// Raw waitid/waitpid: nix's `WaitStatus` reports a signal death through its `Signal` enum,
+// which cannot name real-time signals.
 fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
+    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
+        // SAFETY: a pidfd we own and an out-parameter of the right type.
         let r = unsafe { libc::waitid(libc::P_PIDFD, fd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG) };
         if r == 0 {
             break;
@@ -147,9 +157,11 @@ fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
             _ => return None,
         }
     }
+    // SAFETY: waitid filled `info` for a child event (si_pid is 0 when WNOHANG found none).
     if unsafe { info.si_pid() } == 0 {
         return None;
     }
+    // SAFETY: as above; si_status is set for CLD_* codes.
     let status = unsafe { info.si_status() };
     Some(match info.si_code {
         libc::CLD_EXITED => ExitStatus::Code(status),
@@ -160,6 +172,7 @@ fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
 
 fn wait_pid(pid: libc::pid_t) -> Option<ExitStatus> {
     let mut status = 0;
+    // SAFETY: our own child's pid and an int out-parameter.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     if r == 0 {
         return None;

@@ -12,8 +12,8 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::channel::source::ChannelSource;
 use crate::channel::outbox::AckId;
+use crate::channel::source::ChannelSource;
 use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::RoundRobin;

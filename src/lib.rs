@@ -1,4 +1,5 @@
 //! native-cluster: Node's child_process and cluster machinery on a native engine.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("native-cluster's engine uses epoll, pidfds and SCM_RIGHTS: it supports Linux only");

@@ -5,7 +5,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::socket::{bind as bind_fd, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    bind as bind_fd, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
 
 /// A bound (not listening) TCP socket with `SO_REUSEPORT`, as Node's primary binds a shared
 /// handle: no address means `::` (dual stack) with a fallback to `0.0.0.0`.

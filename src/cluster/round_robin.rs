@@ -19,6 +19,10 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+
+use nix::errno::Errno;
+use nix::sys::socket::{accept4, bind, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,64 +106,44 @@ const RETRY_ACCEPT: Duration = Duration::from_millis(20);
 impl Drop for RoundRobin {
     fn drop(&mut self) {
         if let Some(path) = &self.path {
-            // SAFETY: a NUL-terminated path; unlink only reads it. A path already gone is fine.
-            unsafe { libc::unlink(path.as_ptr()) };
+            // A path someone already removed is fine.
+            let _ = nix::unistd::unlink(path.as_c_str());
         }
     }
 }
 
-/// `listen(2)` with Node's default backlog for 0.
+/// `listen(2)` with Node's default backlog for 0 (the kernel caps it at `somaxconn`).
 pub fn listen(sock: &OwnedFd, backlog: i32) -> io::Result<()> {
-    if unsafe { libc::listen(sock.as_raw_fd(), if backlog > 0 { backlog } else { 511 }) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let backlog = if backlog > 0 { backlog.min(libc::SOMAXCONN) } else { 511 };
+    Ok(nix::sys::socket::listen(sock, Backlog::new(backlog)?)?)
 }
 
 /// Binds and listens on a unix socket path as Node's pipe server does, with `readableAll`/
 /// `writableAll` as libuv's `uv_pipe_chmod`.
 pub fn listen_unix(path: &str, backlog: i32, readable_all: bool, writable_all: bool) -> io::Result<(OwnedFd, CString)> {
     let cpath = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = cpath.as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    for (d, &b) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = b as libc::c_char;
-    }
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    if unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let addr = UnixAddr::new(path).map_err(|_| io::Error::from_raw_os_error(libc::ENAMETOOLONG))?;
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    bind(sock.as_raw_fd(), &addr)?;
     let result = (|| {
         listen(&sock, backlog)?;
         let mut want = 0;
         if readable_all {
-            want |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
+            want |= 0o444;
         }
         if writable_all {
-            want |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
+            want |= 0o222;
         }
         if want != 0 {
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            if unsafe { libc::stat(cpath.as_ptr(), &mut st) } < 0
-                || unsafe { libc::chmod(cpath.as_ptr(), st.st_mode | want) } < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | want))?;
         }
         Ok(())
     })();
     if let Err(e) = result {
-        unsafe { libc::unlink(cpath.as_ptr()) };
+        // The path this call bound; nothing else to do if it is already gone.
+        let _ = std::fs::remove_file(path);
         return Err(e);
     }
     Ok((sock, cpath))
@@ -187,20 +171,16 @@ impl RoundRobin {
     ///    silent and is tried again on a timer rather than spun on.
     fn accept(&mut self, cx: &mut Cx<'_, Msg>) {
         for _ in 0..ACCEPTS_PER_TURN {
-            let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-            // SAFETY: accept4 with no address buffers; the result is checked below.
-            let fd =
-                unsafe { libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
-            if fd >= 0 {
-                // SAFETY: a fresh descriptor, owned from here on.
-                self.pending.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
-                continue;
-            }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EAGAIN) => break,
+            let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+            match accept4(self.listener.as_raw_fd(), flags) {
+                Ok(fd) => {
+                    // SAFETY: a fresh descriptor, owned from here on.
+                    self.pending.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+                Err(Errno::EAGAIN) => break,
                 // The client gave up before we took it; take the next.
-                Some(libc::ECONNABORTED | libc::EINTR) => continue,
-                _ => {
+                Err(Errno::ECONNABORTED | Errno::EINTR) => {}
+                Err(_) => {
                     self.paused = true;
                     if cx.reregister(self.listener.as_fd(), Interest::None).is_ok() {
                         cx.timer(RETRY_ACCEPT);
