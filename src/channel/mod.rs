@@ -41,16 +41,45 @@ pub struct Channel {
 }
 
 struct State {
-    /// `None` once closed.
-    fd: Option<OwnedFd>,
+    lifecycle: Lifecycle,
     outbox: Outbox,
     /// EPOLLOUT is armed (the I/O thread owns flushing until the queue drains).
     flushing: bool,
-    /// JS disconnected: close as soon as the queue has drained.
-    closing: bool,
-    /// Node's rule: one handle in flight, every later send held until its ACK or NACK.
+    /// Node's rule: one handle in flight (`None`: idle), every later send held until its ACK
+    /// or NACK.
     in_flight: Option<InFlight>,
     held: VecDeque<Held>,
+}
+
+/// A channel's life: open; closing once JS disconnected (what is queued is still written,
+/// replies still go out, nothing new is taken); closed once flushed, or at the peer's EOF or
+/// an error (the socket is gone and every write fails with EPIPE).
+enum Lifecycle {
+    Open(OwnedFd),
+    Closing(OwnedFd),
+    Closed,
+}
+
+impl Lifecycle {
+    /// The socket, while there is one.
+    fn fd(&self) -> Option<RawFd> {
+        match self {
+            Lifecycle::Open(fd) | Lifecycle::Closing(fd) => Some(fd.as_raw_fd()),
+            Lifecycle::Closed => None,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self, Lifecycle::Open(_))
+    }
+
+    /// Open → closing; a closing or closed channel stays as it is.
+    fn close_when_flushed(&mut self) {
+        *self = match std::mem::replace(self, Lifecycle::Closed) {
+            Lifecycle::Open(fd) | Lifecycle::Closing(fd) => Lifecycle::Closing(fd),
+            Lifecycle::Closed => Lifecycle::Closed,
+        };
+    }
 }
 
 /// A handle JS sends: a duplicate of its descriptor the channel owns, and whether Node would
@@ -120,10 +149,9 @@ pub enum WriteResult {
 impl Channel {
     pub fn new(id: u32, fd: OwnedFd, advanced: bool) -> Self {
         let state = State {
-            fd: Some(fd),
+            lifecycle: Lifecycle::Open(fd),
             outbox: Outbox::default(),
             flushing: false,
-            closing: false,
             in_flight: None,
             held: VecDeque::new(),
         };
@@ -131,7 +159,7 @@ impl Channel {
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
-        crate::sync::lock(&self.state).fd.as_ref().map(|f| f.as_raw_fd())
+        crate::sync::lock(&self.state).lifecycle.fd()
     }
 
     /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
@@ -140,7 +168,7 @@ impl Channel {
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
-        if st.fd.is_none() || st.closing {
+        if !st.lifecycle.is_open() {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
         if st.in_flight.is_some() {
@@ -158,7 +186,7 @@ impl Channel {
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         // A closed channel owes no replies.
-        let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return false };
+        let Some(fd) = st.lifecycle.fd() else { return false };
         match st.outbox.write(frame, None, 0, |d, f| fds::send(fd, d, f)) {
             Ok(queued) => matches!(st.needs_flush(queued), WriteResult::NeedsFlush(_)),
             Err(_) => false,
@@ -192,13 +220,13 @@ impl Channel {
     /// Open and not closing: writes are taken.
     pub fn is_open(&self) -> bool {
         let st = crate::sync::lock(&self.state);
-        st.fd.is_some() && !st.closing
+        st.lifecycle.is_open()
     }
 
     /// Whether a handle sent now would go out at once: open, not closing, none in flight.
     pub fn can_take_handle(&self) -> bool {
         let st = crate::sync::lock(&self.state);
-        st.fd.is_some() && !st.closing && st.in_flight.is_none()
+        st.lifecycle.is_open() && st.in_flight.is_none()
     }
 
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
@@ -209,14 +237,14 @@ impl Channel {
 
     /// Asks for a close once everything queued is written (and no handle awaits its reply).
     pub fn request_close(&self) {
-        crate::sync::lock(&self.state).closing = true;
+        crate::sync::lock(&self.state).lifecycle.close_when_flushed();
     }
 
     /// I/O thread: writes what it can. `Ok(true)` when the queue has drained.
     pub fn flush(&self, events: &mut Vec<Event>) -> io::Result<bool> {
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
-        let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(true) };
+        let Some(fd) = st.lifecycle.fd() else { return Ok(true) };
         if let Some(ack) = st.outbox.flush(|d, f| fds::send(fd, d, f))? {
             events.push(Event::Written { id: self.id, ack });
         }
@@ -230,15 +258,14 @@ impl Channel {
     /// JS asked to close and nothing is left to send or to wait for.
     pub fn ready_to_close(&self) -> bool {
         let st = crate::sync::lock(&self.state);
-        st.closing && st.idle()
+        matches!(st.lifecycle, Lifecycle::Closing(_)) && st.idle()
     }
 
     /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
     /// Returns whether unsent frames were lost with it (their descriptors are closed).
     pub fn close(&self) -> bool {
         let mut st = crate::sync::lock(&self.state);
-        st.fd = None;
-        st.closing = true;
+        st.lifecycle = Lifecycle::Closed;
         let lost = st.outbox.pending() > 0 || !st.held.is_empty();
         st.discard_queue();
         lost
@@ -269,7 +296,7 @@ impl State {
     }
 
     fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: AckId) -> io::Result<usize> {
-        let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
+        let Some(sock) = self.lifecycle.fd() else {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         };
         self.outbox.write(data, fd, ack, |d, f| fds::send(sock, d, f))
