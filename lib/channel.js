@@ -116,6 +116,7 @@ class IpcChannel extends EventEmitter {
       return result;
     }
     this.#sentHandles = true;
+    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : 'queued');
     if (r === 0) {
       if (cb) process.nextTick(complete, [cb], null);
     } else {
@@ -138,8 +139,8 @@ class IpcChannel extends EventEmitter {
     let r;
     try {
       r = this.#advanced
-        ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), ack)
-        : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), ack);
+        ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), frames.length, ack)
+        : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), frames.length, ack);
     } catch (err) {
       r = native.nodeError(err);
     }
@@ -158,6 +159,7 @@ class IpcChannel extends EventEmitter {
 
   // Disconnect: hand over what is queued, then let the engine close once it is written.
   close() {
+    native.debug('channel %d: closing once flushed', this.#id);
     this.flush();
     native.binding.channelClose(this.#id);
   }
@@ -181,6 +183,7 @@ class IpcChannel extends EventEmitter {
   }
 
   onHandleLost() {
+    native.debug('channel %d: handle lost after retransmissions', this.#id);
     process.emitWarning('Handle did not reach the receiving process correctly', 'SentHandleNotReceivedWarning');
   }
 
@@ -203,6 +206,7 @@ class IpcChannel extends EventEmitter {
   }
 
   onClosed() {
+    native.debug('channel %d: closed', this.#id);
     this.#setRef(false);
     this.#open = false;
   }

@@ -84,6 +84,7 @@ class ChildProcess extends EventEmitter {
       return err;
     }
     stopReading(entries);
+    native.debug('spawn %d: pid %d, %s %j', r.id, r.pid, options.file, this.spawnargs.slice(1));
     this[kId] = r.id;
     this.pid = r.pid;
     this._handle = { pid: r.pid };
@@ -303,6 +304,7 @@ class ChildProcess extends EventEmitter {
   }
 
   _onExit(exitCode, signalCode) {
+    native.debug('exit %d: pid %d, code %s, signal %s', this[kId], this.pid, exitCode, signalCode);
     if (signalCode) this.signalCode = signalCode;
     else this.exitCode = exitCode;
     if (this.stdin) this.stdin.destroy();

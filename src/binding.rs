@@ -93,6 +93,8 @@ pub const EV_FRAMES: u32 = 8;
 pub const EV_HANDLE: u32 = 9;
 pub const EV_HANDLE_LOST: u32 = 10;
 pub const EV_FAILED: u32 = 11;
+pub const EV_TRACE: u32 = 12;
+pub const EV_SHED: u32 = 13;
 
 /// A descriptor the engine hands to JS. It is closed when JS closes it or lets it be
 /// collected, unless JS has given it to a Node object (`release`): the one place a received
@@ -205,6 +207,8 @@ impl From<Event> for EngineEvent {
                 };
                 EngineEvent { exit_code, signal, ..base(EV_EXIT, id) }
             }
+            Event::Trace { id, text } => EngineEvent { text: Some(text), ..base(EV_TRACE, id) },
+            Event::Shed { id } => base(EV_SHED, id),
             Event::Failed { id, source, what } => {
                 EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
@@ -308,14 +312,14 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
 /// Queues one or more whole frames. Returns the bytes still queued (0: written now); throws
 /// the engine's error for a closed channel.
 #[napi]
-pub fn channel_write(env: Env, id: u32, data: String, ack: i64) -> napi::Result<f64> {
-    write_frames(&env, id, data.as_bytes(), None, ack)
+pub fn channel_write(env: Env, id: u32, data: String, frames: u32, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, data.as_bytes(), frames, None, ack)
 }
 
 /// `channelWrite` for frames already in bytes (advanced mode).
 #[napi]
-pub fn channel_write_bytes(env: Env, id: u32, data: Buffer, ack: i64) -> napi::Result<f64> {
-    write_frames(&env, id, &data, None, ack)
+pub fn channel_write_bytes(env: Env, id: u32, data: Buffer, frames: u32, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, &data, frames, None, ack)
 }
 
 /// Queues frames whose first is a `NODE_HANDLE` envelope of `handle_type` carrying `fd`.
@@ -341,12 +345,19 @@ pub fn channel_write_handle(
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     };
-    write_frames(&env, id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack)
+    write_frames(&env, id, bytes, 1, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack)
 }
 
-fn write_frames(env: &Env, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: i64) -> napi::Result<f64> {
+fn write_frames(
+    env: &Env,
+    id: u32,
+    data: &[u8],
+    frames: u32,
+    handle: Option<OutgoingHandle>,
+    ack: i64,
+) -> napi::Result<f64> {
     let ack = u64::try_from(ack).unwrap_or(0);
-    match engine().and_then(|e| e.write(id, data, handle, ack)) {
+    match engine().and_then(|e| e.write(id, data, frames, handle, ack)) {
         Ok(n) => Ok(n as f64),
         Err(e) => Err(sys_error(env, e, "write")),
     }
@@ -439,6 +450,96 @@ pub fn round_robin_close(id: u32) {
     if let Ok(e) = engine() {
         e.post(group_token(id), Msg::Stop);
     }
+}
+
+/// One channel's counters and state.
+#[napi(object, object_from_js = false)]
+pub struct ChannelStats {
+    pub id: u32,
+    pub bytes_in: f64,
+    pub frames_in: f64,
+    pub bytes_out: f64,
+    pub frames_out: f64,
+    /// Bytes written and not yet taken by the socket.
+    pub queued_bytes: f64,
+    pub handle_in_flight: bool,
+    /// Sends held behind the handle in flight.
+    pub held_sends: u32,
+    pub fds_in: f64,
+    pub fds_out: f64,
+    /// Descriptors the channel holds: a handle in flight, received ones awaiting their frame.
+    pub fds_held: f64,
+    /// Not disconnected.
+    pub open: bool,
+}
+
+/// One round-robin group's counters.
+#[napi(object, object_from_js = false)]
+pub struct GroupStats {
+    pub id: u32,
+    pub workers: f64,
+    pub pending: f64,
+    pub awaiting_ack: f64,
+    pub awaiting_reply: f64,
+    pub dispatched: f64,
+    pub shed: f64,
+    /// Descriptors the group holds: its listener, its reserve and the connections here.
+    pub fds_held: f64,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct EngineStats {
+    pub channels: Vec<ChannelStats>,
+    pub groups: Vec<GroupStats>,
+}
+
+/// Every channel's and round-robin group's counters, in one call.
+#[napi]
+pub fn stats() -> EngineStats {
+    let Ok(e) = engine() else { return EngineStats { channels: Vec::new(), groups: Vec::new() } };
+    let (channels, groups) = (e.channels(), e.groups());
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let channels = channels
+        .iter()
+        .map(|c| {
+            let s = c.snapshot();
+            let k = &c.counters;
+            ChannelStats {
+                id: c.id,
+                bytes_in: n(&k.bytes_in),
+                frames_in: n(&k.frames_in),
+                bytes_out: n(&k.bytes_out),
+                frames_out: n(&k.frames_out),
+                queued_bytes: s.queued as f64,
+                handle_in_flight: s.handle_in_flight,
+                held_sends: s.held as u32,
+                fds_in: n(&k.fds_in),
+                fds_out: n(&k.fds_out),
+                fds_held: n(&k.fds_waiting) + f64::from(u8::from(s.handle_in_flight)),
+                open: s.open,
+            }
+        })
+        .collect();
+    let groups = groups
+        .iter()
+        .map(|(id, g)| GroupStats {
+            id: *id,
+            workers: n(&g.workers),
+            pending: n(&g.pending),
+            awaiting_ack: n(&g.awaiting_ack),
+            awaiting_reply: n(&g.awaiting_reply),
+            dispatched: n(&g.dispatched),
+            shed: n(&g.shed),
+            fds_held: n(&g.fds_held),
+        })
+        .collect();
+    EngineStats { channels, groups }
+}
+
+/// Trace records for `NODE_DEBUG=native-cluster` on or off.
+#[napi]
+pub fn set_trace(on: bool) {
+    crate::engine::set_tracing(on);
 }
 
 /// Signals the child; throws `ESRCH` once it has been reaped.

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::channel::outbox::AckId;
 use crate::channel::source::ChannelSource;
 use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
 use crate::child::{Child, ExitWatcher};
-use crate::cluster::round_robin::RoundRobin;
+use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
 use crate::protocol::cluster::Reply;
 use crate::reactor::{Command, Handle, Reactor, Report, Token};
@@ -64,7 +64,7 @@ pub fn child_token(id: u32) -> Token {
 pub fn group_token(id: u32) -> Token {
     (u64::from(id) << 2) | 2
 }
-fn token_id(token: Token) -> u32 {
+pub fn token_id(token: Token) -> u32 {
     (token >> 2) as u32
 }
 
@@ -77,6 +77,19 @@ pub struct Engine {
     next_id: AtomicU32,
     channels: Mutex<HashMap<u32, Arc<Channel>>>,
     children: Mutex<HashMap<u32, Arc<Child>>>,
+    /// Round-robin groups' counters, by group id.
+    groups: Mutex<HashMap<u32, Arc<GroupCounters>>>,
+}
+
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+/// Whether JS asked for trace records (`NODE_DEBUG=native-cluster`).
+pub fn tracing() -> bool {
+    TRACE.load(Ordering::Relaxed)
+}
+
+pub fn set_tracing(on: bool) {
+    TRACE.store(on, Ordering::Relaxed);
 }
 
 static ENGINE: OnceLock<&'static Engine> = OnceLock::new();
@@ -99,6 +112,7 @@ pub fn engine() -> io::Result<&'static Engine> {
         next_id: AtomicU32::new(1),
         channels: Mutex::new(HashMap::new()),
         children: Mutex::new(HashMap::new()),
+        groups: Mutex::new(HashMap::new()),
     }));
     std::thread::Builder::new().name("native-cluster-io".into()).spawn(move || reactor.run(engine))?;
     let _ = ENGINE.set(engine);
@@ -146,11 +160,35 @@ impl Engine {
     pub(crate) fn forget_child(&self, id: u32) {
         lock(&self.children).remove(&id);
     }
+    pub(crate) fn forget_group(&self, id: u32) {
+        lock(&self.groups).remove(&id);
+    }
 
-    /// JS thread: write a frame. Errors carry the errno.
-    pub fn write(&self, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<usize> {
+    /// Every open channel, for `engineStats()`.
+    pub fn channels(&self) -> Vec<Arc<Channel>> {
+        let mut channels: Vec<_> = lock(&self.channels).values().cloned().collect();
+        channels.sort_by_key(|c| c.id);
+        channels
+    }
+
+    /// Every round-robin group's counters by id, for `engineStats()`.
+    pub fn groups(&self) -> Vec<(u32, Arc<GroupCounters>)> {
+        let mut groups: Vec<_> = lock(&self.groups).iter().map(|(&id, g)| (id, g.clone())).collect();
+        groups.sort_by_key(|(id, _)| *id);
+        groups
+    }
+
+    /// JS thread: write `frames` frames. Errors carry the errno.
+    pub fn write(
+        &self,
+        id: u32,
+        data: &[u8],
+        frames: u32,
+        handle: Option<OutgoingHandle>,
+        ack: AckId,
+    ) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
-        match chan.write(data, handle, ack)? {
+        match chan.write(data, frames, handle, ack)? {
             WriteResult::Queued(n) => Ok(n),
             // Not written yet; JS learns when from the ack.
             WriteResult::Held => Ok(data.len().max(1)),
@@ -164,6 +202,7 @@ impl Engine {
     /// JS thread: a cluster round-robin group serving its listener; returns its id.
     pub fn round_robin_start(&self, group: RoundRobin) -> u32 {
         let id = self.next_id();
+        lock(&self.groups).insert(id, group.counters());
         self.reactor.submit(Command::Add(group_token(id), Box::new(group)));
         id
     }
@@ -212,6 +251,7 @@ impl Report for Engine {
             self.forget_child(id);
             "child"
         } else {
+            self.forget_group(id);
             "group"
         };
         events.push(Event::Failed { id, source, what: what.to_owned() });

@@ -72,6 +72,15 @@ pub enum Event {
     },
     /// The engine's work for this id failed (a panic on the I/O thread): the channel is
     /// closed, or the child is no longer watched.
+    /// A round-robin group closed its first connection for want of descriptors.
+    Shed {
+        id: u32,
+    },
+    /// A trace record for `NODE_DEBUG=native-cluster` (only while JS asked for them).
+    Trace {
+        id: u32,
+        text: String,
+    },
     Failed {
         id: u32,
         /// `channel`, `child` or `group`.

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::reactor::Token;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,33 @@ pub struct Channel {
     state: Mutex<State>,
     /// Set by every write; lets the reader tell a one-way flood from a conversation.
     wrote: AtomicBool,
+    pub counters: Counters,
+}
+
+/// What went through a channel, for `engineStats()`. Written by one thread each (out: the
+/// writer, in: the I/O thread), once per batch, never per message.
+#[derive(Default)]
+pub struct Counters {
+    pub bytes_in: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub frames_out: AtomicU64,
+    /// Descriptors received with handle frames / sent with them.
+    pub fds_in: AtomicU64,
+    pub fds_out: AtomicU64,
+    /// Received descriptors waiting for their handle frame.
+    pub fds_waiting: AtomicU64,
+}
+
+/// A channel's state as `engineStats()` shows it.
+pub struct Snapshot {
+    /// Bytes written and not yet taken by the socket.
+    pub queued: usize,
+    /// A handle awaits the peer's ACK (its descriptor is held until then).
+    pub handle_in_flight: bool,
+    /// Sends held behind it.
+    pub held: usize,
+    pub open: bool,
 }
 
 struct State {
@@ -155,17 +182,24 @@ impl Channel {
             in_flight: None,
             held: VecDeque::new(),
         };
-        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false) }
+        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false), counters: Counters::default() }
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
         crate::sync::lock(&self.state).lifecycle.fd()
     }
 
-    /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
-    /// `EPIPE` once the channel is closed or closing.
-    pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<WriteResult> {
+    /// Called on the JS thread: `frames` whole frames, `handle` going with the first. Fails
+    /// with `EPIPE` once the channel is closed or closing.
+    pub fn write(
+        &self,
+        data: &[u8],
+        frames: u32,
+        handle: Option<OutgoingHandle>,
+        ack: AckId,
+    ) -> io::Result<WriteResult> {
         self.wrote.store(true, Ordering::Relaxed);
+        self.count_out(data.len(), frames, handle.is_some());
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         if !st.lifecycle.is_open() {
@@ -187,6 +221,7 @@ impl Channel {
         let st = &mut *st;
         // A closed channel owes no replies.
         let Some(fd) = st.lifecycle.fd() else { return false };
+        self.count_out(frame.len(), 1, false);
         match st.outbox.write(frame, None, 0, |d, f| fds::send(fd, d, f)) {
             Ok(queued) => matches!(st.needs_flush(queued), WriteResult::NeedsFlush(_)),
             Err(_) => false,
@@ -215,6 +250,25 @@ impl Channel {
     /// JS thread: bytes written to the channel and not yet taken by the socket.
     pub fn pending(&self) -> usize {
         crate::sync::lock(&self.state).outbox.pending()
+    }
+
+    fn count_out(&self, bytes: usize, frames: u32, fd: bool) {
+        self.counters.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.counters.frames_out.fetch_add(u64::from(frames), Ordering::Relaxed);
+        if fd {
+            self.counters.fds_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The channel's state for `engineStats()`.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = crate::sync::lock(&self.state);
+        Snapshot {
+            queued: st.outbox.pending(),
+            handle_in_flight: st.in_flight.is_some(),
+            held: st.held.len(),
+            open: st.lifecycle.is_open(),
+        }
     }
 
     /// Open and not closing: writes are taken.
@@ -317,6 +371,15 @@ impl State {
         mut in_flight: InFlight,
         events: &mut Vec<Event>,
     ) -> io::Result<Option<Returned>> {
+        if crate::engine::tracing() {
+            let text = format!(
+                "handle {} (retransmissions: {}, {} send(s) held behind it)",
+                if ack { "ACKed" } else { "NACKed" },
+                in_flight.retransmissions,
+                self.held.len()
+            );
+            events.push(Event::Trace { id, text });
+        }
         let returned = if ack {
             in_flight.returned(true)
         } else {
@@ -448,6 +511,7 @@ impl Reader {
         for _ in 0..READS_PER_TURN {
             let mut room = 0;
             let mut truncated = false;
+            let fds_before = self.fds.len();
             let received = &mut self.fds;
             let r = self.framing.fill(|buf| {
                 room = buf.len();
@@ -466,6 +530,7 @@ impl Reader {
             if truncated {
                 events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "truncated" });
             }
+            let fds_received = self.fds.len() - fds_before;
             let mut incoming = Incoming {
                 chan,
                 events: &mut *events,
@@ -473,16 +538,29 @@ impl Reader {
                 replies: &mut self.replies,
                 effects: &mut *effects,
             };
+            let mut frames = 0u64;
             match &mut self.framing {
-                Framing::Json(s) => s.frames(|frame| match frame {
-                    Frame::TooLarge => incoming.too_large(),
-                    Frame::Data(line) => incoming.json(line),
+                Framing::Json(s) => s.frames(|frame| {
+                    frames += 1;
+                    match frame {
+                        Frame::TooLarge => incoming.too_large(),
+                        Frame::Data(line) => incoming.json(line),
+                    }
                 }),
-                Framing::Advanced(s) => s.frames(|frame| match frame {
-                    LengthFrame::TooLarge => incoming.too_large(),
-                    LengthFrame::Data(frame) => incoming.v8(frame, |f| f.to_vec()),
-                    LengthFrame::Owned(frame) => incoming.v8_owned(frame),
+                Framing::Advanced(s) => s.frames(|frame| {
+                    frames += 1;
+                    match frame {
+                        LengthFrame::TooLarge => incoming.too_large(),
+                        LengthFrame::Data(frame) => incoming.v8(frame, |f| f.to_vec()),
+                        LengthFrame::Owned(frame) => incoming.v8_owned(frame),
+                    }
                 }),
+            }
+            let counters = &chan.counters;
+            counters.bytes_in.fetch_add(got as u64, Ordering::Relaxed);
+            counters.frames_in.fetch_add(frames, Ordering::Relaxed);
+            if fds_received > 0 {
+                counters.fds_in.fetch_add(fds_received as u64, Ordering::Relaxed);
             }
             // Node's sender attaches a handle's descriptor to the first byte of its frame, so
             // once no frame is partly read, every descriptor received has had its frame.
@@ -490,6 +568,7 @@ impl Reader {
                 self.fds.clear();
                 events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "fd" });
             }
+            counters.fds_waiting.store(self.fds.len() as u64, Ordering::Relaxed);
             // A short read emptied the socket: skip the recv that would only say EAGAIN (it
             // sits on every message's latency path).
             if got < room {

@@ -121,7 +121,7 @@ impl ChannelSource {
         }
         self.reader.expect_reply(hook.key, hook.token);
         let handle = OutgoingHandle { fd: Arc::new(fd), retransmit: false, hook: Some(hook) };
-        match self.chan.write(&frame, Some(handle), 0) {
+        match self.chan.write(&frame, 1, Some(handle), 0) {
             Ok(WriteResult::NeedsFlush(_)) => self.flush(cx),
             Ok(_) => {}
             // The channel is closing: the descriptor closed with the failed write, and the

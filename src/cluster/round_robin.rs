@@ -14,6 +14,12 @@
 //! 5. a worker whose channel closes (`ChannelClosed`) leaves the group, and the connections
 //!    handed to it and not answered for are closed (it may have started on them);
 //! 6. the group stops (`Stop`): the listener and every connection still here are closed.
+//!
+//! Out of descriptors, a connection cannot even be accepted, and clients would wait in the
+//! backlog without bound. The group keeps one reserve descriptor: when `accept` fails with
+//! EMFILE or ENFILE it lets the reserve go, accepts, closes the connection at once (the client
+//! sees it closed, as libuv does for Node), and takes the reserve again. Shed connections are
+//! counted, and the first is reported.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
@@ -23,11 +29,13 @@ use std::os::unix::fs::PermissionsExt;
 
 use nix::errno::Errno;
 use nix::sys::socket::{accept4, bind, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channel::{Channel, HandleHook};
-use crate::engine::{channel_token, Msg};
+use crate::engine::{channel_token, engine, token_id, tracing, Msg};
+use crate::event::Event;
 use crate::protocol::cluster::newconn;
 use crate::reactor::{Cx, Interest, Ready, Source};
 
@@ -43,6 +51,27 @@ pub struct RoundRobin {
     paused: bool,
     /// A unix socket path this group bound, removed when it closes (as libuv does).
     path: Option<CString>,
+    /// Held so that one connection can still be accepted (and shed) with no descriptor left.
+    reserve: Option<OwnedFd>,
+    counters: Arc<GroupCounters>,
+}
+
+/// A group's counters, for `engineStats()`: read by JS, written by the I/O thread only.
+#[derive(Default)]
+pub struct GroupCounters {
+    pub workers: AtomicU64,
+    /// Accepted, waiting for a free worker.
+    pub pending: AtomicU64,
+    /// Handed out, the worker's ACK not yet in (the descriptor is in its channel).
+    pub awaiting_ack: AtomicU64,
+    /// ACKed, the worker's `newconn` reply not yet in (the descriptor is held here).
+    pub awaiting_reply: AtomicU64,
+    /// Connections handed to a worker (a redistributed one counts again).
+    pub dispatched: AtomicU64,
+    /// Connections closed at once for want of descriptors.
+    pub shed: AtomicU64,
+    /// Descriptors the group holds: its listener, its reserve, the connections here.
+    pub fds_held: AtomicU64,
 }
 
 /// Where a handed-out connection is.
@@ -164,7 +193,51 @@ impl RoundRobin {
             handed: HashMap::new(),
             paused: false,
             path,
+            reserve: reserve_fd(),
+            counters: Arc::default(),
         }
+    }
+
+    pub fn counters(&self) -> Arc<GroupCounters> {
+        self.counters.clone()
+    }
+
+    /// Stores what the counters show of the current state.
+    fn publish(&self) {
+        let c = &self.counters;
+        let (mut sent, mut received) = (0, 0);
+        for h in self.handed.values() {
+            match h {
+                HandOff::Sent { .. } => sent += 1,
+                HandOff::Received { .. } => received += 1,
+            }
+        }
+        c.workers.store(self.members.list.len() as u64, Ordering::Relaxed);
+        c.pending.store(self.pending.len() as u64, Ordering::Relaxed);
+        c.awaiting_ack.store(sent, Ordering::Relaxed);
+        c.awaiting_reply.store(received, Ordering::Relaxed);
+        let held = 1 + u64::from(self.reserve.is_some()) + self.pending.len() as u64 + received;
+        c.fds_held.store(held, Ordering::Relaxed);
+    }
+
+    /// Out of descriptors: the reserve makes room for one accept, whose connection is closed.
+    /// Returns false if there was no connection to shed or no reserve to use.
+    fn shed(&mut self, cx: &mut Cx<'_, Msg>) -> bool {
+        if self.reserve.take().is_none() {
+            return false;
+        }
+        let shed = accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC);
+        if let Ok(fd) = shed {
+            // SAFETY: a fresh descriptor; closed at once.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            if self.counters.shed.fetch_add(1, Ordering::Relaxed) == 0 {
+                let id = token_id(cx.token());
+                cx.events().push(Event::Shed { id });
+            }
+            trace(cx, || "out of descriptors: a connection was closed at once".into());
+        }
+        self.reserve = reserve_fd();
+        shed.is_ok() && self.reserve.is_some()
     }
 
     /// 1. Accepts what is waiting on the listener. Out of descriptors, the listener goes
@@ -180,7 +253,9 @@ impl RoundRobin {
                 Err(Errno::EAGAIN) => break,
                 // The client gave up before we took it; take the next.
                 Err(Errno::ECONNABORTED | Errno::EINTR) => {}
-                Err(_) => {
+                Err(Errno::EMFILE | Errno::ENFILE) if self.shed(cx) => {}
+                Err(e) => {
+                    trace(cx, || format!("accept failed ({e}): listener paused"));
                     self.paused = true;
                     if cx.reregister(self.listener.as_fd(), Interest::None).is_ok() {
                         cx.timer(RETRY_ACCEPT);
@@ -204,11 +279,14 @@ impl RoundRobin {
             self.handed.insert(seq, HandOff::Sent { worker, reply: None });
             let hook = HandleHook { token: cx.token(), key: seq };
             cx.post(channel_token(worker), Msg::SendHandle { frame, fd, hook });
+            self.counters.dispatched.fetch_add(1, Ordering::Relaxed);
+            trace(cx, || format!("newconn {seq} to channel {worker}"));
         }
     }
 
     /// 3. The worker's channel gives a connection back once the worker answered its frame.
-    fn returned(&mut self, chan: u32, seq: u32, fd: OwnedFd, acked: bool) {
+    fn returned(&mut self, cx: &mut Cx<'_, Msg>, chan: u32, seq: u32, fd: OwnedFd, acked: bool) {
+        trace(cx, || format!("newconn {seq} {} by channel {chan}", if acked { "ACKed" } else { "NACKed" }));
         if let Some(member) = self.members.get(chan) {
             member.busy = false;
             if !acked && !member.chan.is_open() {
@@ -229,7 +307,8 @@ impl RoundRobin {
     }
 
     /// 4. The worker's `newconn` reply.
-    fn reply(&mut self, seq: u32, accepted: bool) {
+    fn reply(&mut self, cx: &mut Cx<'_, Msg>, seq: u32, accepted: bool) {
+        trace(cx, || format!("newconn {seq} {}", if accepted { "accepted" } else { "refused" }));
         match self.handed.remove(&seq) {
             Some(HandOff::Received { fd, .. }) => self.replied(fd, accepted),
             Some(HandOff::Sent { worker, .. }) => {
@@ -250,21 +329,47 @@ impl RoundRobin {
 
     /// 5. A worker's channel closed (or the worker left): what it was handed and had not
     ///    answered for closes with it.
-    fn leave(&mut self, chan: u32) {
+    fn leave(&mut self, cx: &mut Cx<'_, Msg>, chan: u32) {
         self.members.remove(chan);
+        let before = self.handed.len();
         self.handed.retain(|_, h| h.worker() != chan);
+        let closed = before - self.handed.len();
+        trace(cx, || format!("channel {chan} closed; {closed} connection(s) handed to it closed"));
+    }
+}
+
+impl RoundRobin {
+    /// 6. The listener and what is still here close as the group is dropped.
+    fn stop(&mut self, cx: &mut Cx<'_, Msg>) {
+        if let Ok(e) = engine() {
+            e.forget_group(token_id(cx.token()));
+        }
+        cx.remove_self();
+    }
+}
+
+/// The reserve: any descriptor will do.
+fn reserve_fd() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+}
+
+fn trace(cx: &mut Cx<'_, Msg>, text: impl FnOnce() -> String) {
+    if tracing() {
+        let id = token_id(cx.token());
+        cx.events().push(Event::Trace { id, text: text() });
     }
 }
 
 impl Source<Msg> for RoundRobin {
     fn start(&mut self, cx: &mut Cx<'_, Msg>) {
         if cx.register(self.listener.as_fd(), Interest::Read).is_err() {
-            cx.remove_self();
+            self.stop(cx);
         }
     }
 
     fn ready(&mut self, cx: &mut Cx<'_, Msg>, _ready: Ready) {
         self.accept(cx);
+        self.publish();
     }
 
     fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
@@ -284,14 +389,14 @@ impl Source<Msg> for RoundRobin {
                 }
             }
             Msg::Leave { chan } => self.members.remove(chan),
-            Msg::HandleReturned { chan, key, fd, acked } => self.returned(chan, key, fd, acked),
-            Msg::Reply { reply, .. } => self.reply(reply.ack, reply.accepted),
-            Msg::ChannelClosed { chan } => self.leave(chan),
-            // 6. The listener and what is still here close as the group is dropped.
-            Msg::Stop => return cx.remove_self(),
+            Msg::HandleReturned { chan, key, fd, acked } => self.returned(cx, chan, key, fd, acked),
+            Msg::Reply { reply, .. } => self.reply(cx, reply.ack, reply.accepted),
+            Msg::ChannelClosed { chan } => self.leave(cx, chan),
+            Msg::Stop => return self.stop(cx),
             _ => {}
         }
         self.dispatch(cx);
+        self.publish();
     }
 }
 
