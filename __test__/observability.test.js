@@ -13,17 +13,19 @@ const { it, OURS_IMPL, fixture, next, readAll } = require('./helpers');
 const ROOT = path.join(__dirname, '..');
 const PRIMARY = fixture('rr-primary.js');
 
-// Starts the round-robin primary fixture (under `prlimit` when `nofile` is given); resolves
-// once its worker listens, with a way to ask it for its engineStats().
+// Starts the round-robin primary fixture; resolves once its worker listens, with a way to ask
+// it for its engineStats(). With `nofile`, the primary alone (not its worker) is then limited
+// to that many descriptors.
 async function startPrimary(scenario, { nofile, debug } = {}) {
   const env = { ...process.env, NODE_DEBUG: debug ? 'native-cluster' : '' };
-  const args = [PRIMARY, scenario];
-  const proc = nofile
-    ? nodeCp.spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, ...args], { env })
-    : nodeCp.spawn(process.execPath, args, { env });
+  const proc = nodeCp.spawn(process.execPath, [PRIMARY, scenario], { env });
   const stderr = readAll(proc.stderr);
   const lines = readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   const { port } = JSON.parse((await lines.next()).value);
+  if (nofile) {
+    const r = nodeCp.spawnSync('prlimit', ['--pid', String(proc.pid), `--nofile=${nofile}:${nofile}`]);
+    assert.equal(r.status, 0, String(r.stderr));
+  }
   return {
     port,
     async stats() {
@@ -97,7 +99,8 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
   });
 
   it('round-robin out of descriptors: excess connections are closed at once, counted, warned of once; the primary serves on', { timeout: 60000 }, async () => {
-    // The worker stalls, so connections pile up in a primary limited to 64 descriptors.
+    // The worker stalls, so connections pile up in a primary limited to 64 descriptors; each
+    // is either served or closed at once, none waits for the worker.
     const primary = await startPrimary('stall', { nofile: 64 });
     const results = await Promise.all(Array.from({ length: 150 }, () => request(primary.port)));
     const served = results.filter((r) => r === 'w1').length;

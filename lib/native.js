@@ -62,6 +62,10 @@ function dispatch() {
       debug('engine %d: %s', ev.id, ev.text);
       continue;
     }
+    if (ev.kind === EV.FAILED && ev.id === 0) {
+      process.emitWarning(`native-cluster engine failure: ${ev.text}`, 'NativeClusterWarning');
+      continue;
+    }
     if (ev.kind === EV.SHED) {
       onShed(ev.id);
       continue;

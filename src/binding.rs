@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -12,14 +12,24 @@ use napi_derive::napi;
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
-use crate::engine::{engine, group_token, Msg};
+use crate::engine::{engine, group_token, EnvId, Msg};
 use crate::event::{Event, ExitStatus, HandleFrame};
 use crate::protocol::handle::HandleType;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
 use std::time::Duration;
 
-static WAKE_JS: Mutex<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>> = Mutex::new(None);
+/// What the addon keeps per JS environment (the main thread, each worker thread), as napi
+/// instance data: the engine's name for the env and the function that wakes its JS.
+struct EnvState {
+    id: EnvId,
+    wake: ThreadsafeFunction<(), ErrorStrategy::Fatal>,
+}
+
+fn env_state(env: &Env) -> napi::Result<&'static mut EnvState> {
+    env.get_instance_data::<EnvState>()?
+        .ok_or_else(|| napi::Error::from_reason("native-cluster engine: init() was not called in this environment"))
+}
 
 /// The engine's one error convention: a thrown `Error` with a `code`, and for a failed system
 /// call its `errno` (negative, as Node's) and `syscall`. lib/native.js turns it into Node's
@@ -53,31 +63,32 @@ fn sys_error(env: &Env, err: std::io::Error, syscall: &str) -> napi::Error {
 
 /// Starts the engine; `callback` is called (with no arguments) whenever events are waiting.
 #[napi]
-pub fn init(env: Env, callback: JsFunction) -> napi::Result<()> {
+pub fn init(mut env: Env, callback: JsFunction) -> napi::Result<()> {
     let engine = engine().map_err(|e| sys_error(&env, e, "engine"))?;
-    let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
+    let mut wake: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
         callback.create_threadsafe_function(0, |_| Ok(Vec::<JsUnknown>::new()))?;
     // Only what JS refs keeps the event loop alive.
-    tsfn.unref(&env)?;
-    let for_engine = tsfn.clone();
-    if !engine.set_notify(Box::new(move || {
-        for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
-    })) {
-        return Err(napi::Error::from_reason("native-cluster engine: already initialised in this process"));
-    }
-    *crate::sync::lock(&WAKE_JS) = Some(tsfn);
+    wake.unref(&env)?;
+    let for_engine = wake.clone();
+    let id = engine.add_env(Box::new(move || {
+        // Fails only once the env is closing, when nobody is left to wake.
+        let _ = for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }));
+    env.set_instance_data(EnvState { id, wake }, (), |_| {})?;
+    // The thread is exiting: its channels close, its children keep running.
+    env.add_env_cleanup_hook(id, move |id| engine.remove_env(id))?;
     Ok(())
 }
 
-/// Whether the engine keeps the event loop alive (JS counts its ref'd children and channels).
+/// Whether the engine keeps this env's event loop alive (JS counts its ref'd children and
+/// channels).
 #[napi]
 pub fn set_keep_alive(env: Env, alive: bool) -> napi::Result<()> {
-    if let Some(tsfn) = crate::sync::lock(&WAKE_JS).as_mut() {
-        if alive {
-            tsfn.refer(&env)?;
-        } else {
-            tsfn.unref(&env)?;
-        }
+    let state = env_state(&env)?;
+    if alive {
+        state.wake.refer(&env)?;
+    } else {
+        state.wake.unref(&env)?;
     }
     Ok(())
 }
@@ -216,13 +227,12 @@ impl From<Event> for EngineEvent {
     }
 }
 
-/// Every event queued since the last call, in order.
+/// Every event queued for this env since the last call, in order.
 #[napi]
-pub fn drain() -> Vec<EngineEvent> {
-    match engine() {
-        Ok(e) => e.drain().into_iter().map(EngineEvent::from).collect(),
-        Err(_) => Vec::new(),
-    }
+pub fn drain(env: Env) -> napi::Result<Vec<EngineEvent>> {
+    let id = env_state(&env)?.id;
+    let events = engine().map_or_else(|_| Vec::new(), |e| e.drain(id));
+    Ok(events.into_iter().map(EngineEvent::from).collect())
 }
 
 #[napi(object)]
@@ -305,7 +315,7 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
     }
     let channel =
         channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
-    engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
+    engine.add_child(env_state(&env)?.id, Arc::new(Child::new(id, spawned.pid)), channel);
     Ok(SpawnResult { id, pid: spawned.pid, fds })
 }
 
@@ -395,10 +405,11 @@ pub fn cluster_seq() -> u32 {
 /// here, and made to listen with `backlog`). Returns the group's id.
 #[napi]
 pub fn round_robin_start(env: Env, fd: i32, backlog: i32, key: String) -> napi::Result<u32> {
+    let env_id = env_state(&env)?.id;
     let started = fds::dup(fd).and_then(|fd| {
         fds::set_nonblocking(fd.as_raw_fd())?;
         listen(&fd, backlog)?;
-        Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, None)))
+        Ok(engine()?.round_robin_start(env_id, RoundRobin::new(fd, key, None)))
     });
     started.map_err(|e| sys_error(&env, e, "listen"))
 }
@@ -414,8 +425,9 @@ pub fn round_robin_listen_unix(
     writable_all: bool,
     key: String,
 ) -> napi::Result<u32> {
+    let env_id = env_state(&env)?.id;
     let started = listen_unix(&path, backlog, readable_all, writable_all)
-        .and_then(|(fd, path)| Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, Some(path)))));
+        .and_then(|(fd, path)| Ok(engine()?.round_robin_start(env_id, RoundRobin::new(fd, key, Some(path)))));
     started.map_err(|e| sys_error(&env, e, "listen"))
 }
 

@@ -1,10 +1,12 @@
 //! The process's engine: one I/O thread running a `Reactor` over the engine's sources, the
-//! tables through which JS reaches channels and children, and the queue of events for JS.
+//! tables through which JS reaches channels and children, and the queues of events for JS.
 //!
-//! JS hands work over as commands (waking the thread through the reactor's waker) and receives
-//! events through one queue. The thread wakes JS only when that queue goes from empty to
-//! non-empty, and JS drains it in one call, so a burst of messages costs one crossing, not one
-//! each.
+//! Every JS environment (the main thread, each worker thread) that loads the addon is an
+//! `Env` with its own queue and wake-up; each child, channel and group belongs to the env that
+//! made it, and its events go there. JS hands work over as commands (waking the thread through
+//! the reactor's waker) and receives events through its queue. The thread wakes an env only
+//! when its queue goes from empty to non-empty, and JS drains it in one call, so a burst of
+//! messages costs one crossing, not one each.
 
 use std::collections::HashMap;
 use std::io;
@@ -52,6 +54,8 @@ pub enum Msg {
     Leave { chan: u32 },
     /// The last worker left: close the listener and every connection not handed out.
     Stop,
+    /// The env that owns a channel is gone: close it now, dropping what is queued.
+    CloseNow,
 }
 
 /// The engine's tokens: an object's id and its kind (a child and its channel share an id).
@@ -70,10 +74,20 @@ pub fn token_id(token: Token) -> u32 {
 
 type Notify = Box<dyn Fn() + Send + Sync>;
 
+/// A JS environment: the main thread or a worker thread.
+pub type EnvId = u32;
+
+/// An env's queue of events and how it is woken.
+struct Env {
+    events: Mutex<Vec<Event>>,
+    notify: Notify,
+}
+
 pub struct Engine {
     reactor: Arc<Handle<Msg>>,
-    events: Mutex<Vec<Event>>,
-    notify: OnceLock<Notify>,
+    envs: Mutex<HashMap<EnvId, Arc<Env>>>,
+    /// The env each child, channel and group id belongs to.
+    owners: Mutex<HashMap<u32, EnvId>>,
     next_id: AtomicU32,
     channels: Mutex<HashMap<u32, Arc<Channel>>>,
     children: Mutex<HashMap<u32, Arc<Child>>>,
@@ -107,8 +121,8 @@ pub fn engine() -> io::Result<&'static Engine> {
     let reactor = Reactor::new()?;
     let engine: &'static Engine = Box::leak(Box::new(Engine {
         reactor: reactor.handle(),
-        events: Mutex::new(Vec::new()),
-        notify: OnceLock::new(),
+        envs: Mutex::new(HashMap::new()),
+        owners: Mutex::new(HashMap::new()),
         next_id: AtomicU32::new(1),
         channels: Mutex::new(HashMap::new()),
         children: Mutex::new(HashMap::new()),
@@ -120,9 +134,28 @@ pub fn engine() -> io::Result<&'static Engine> {
 }
 
 impl Engine {
-    /// Sets how JS is woken; the first caller wins.
-    pub fn set_notify(&self, f: Notify) -> bool {
-        self.notify.set(f).is_ok()
+    /// A JS environment loaded the addon: `notify` wakes it when events are waiting.
+    pub fn add_env(&self, notify: Notify) -> EnvId {
+        let id = self.next_id();
+        lock(&self.envs).insert(id, Arc::new(Env { events: Mutex::new(Vec::new()), notify }));
+        id
+    }
+
+    /// A JS environment is going away (its thread exits): its channels close now and its
+    /// groups stop; its children keep running, as Node's do, and their exits are reaped and
+    /// told to nobody.
+    pub fn remove_env(&self, env: EnvId) {
+        lock(&self.envs).remove(&env);
+        let ids: Vec<u32> = lock(&self.owners).iter().filter(|(_, &e)| e == env).map(|(&id, _)| id).collect();
+        for id in ids {
+            if let Some(chan) = self.channel(id) {
+                chan.request_close();
+                self.post(channel_token(id), Msg::CloseNow);
+            }
+            if lock(&self.groups).contains_key(&id) {
+                self.post(group_token(id), Msg::Stop);
+            }
+        }
     }
 
     pub fn next_id(&self) -> u32 {
@@ -133,8 +166,9 @@ impl Engine {
         self.reactor.submit(Command::Post(to, msg));
     }
 
-    pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
+    pub fn add_child(&self, env: EnvId, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
         let id = child.id;
+        lock(&self.owners).insert(id, env);
         lock(&self.children).insert(id, child.clone());
         let add_channel = chan.map(|(chan, framing)| {
             lock(&self.channels).insert(id, chan.clone());
@@ -200,8 +234,9 @@ impl Engine {
     }
 
     /// JS thread: a cluster round-robin group serving its listener; returns its id.
-    pub fn round_robin_start(&self, group: RoundRobin) -> u32 {
+    pub fn round_robin_start(&self, env: EnvId, group: RoundRobin) -> u32 {
         let id = self.next_id();
+        lock(&self.owners).insert(id, env);
         lock(&self.groups).insert(id, group.counters());
         self.reactor.submit(Command::Add(group_token(id), Box::new(group)));
         id
@@ -221,24 +256,80 @@ impl Engine {
         }
     }
 
-    /// JS thread: take every queued event.
-    pub fn drain(&self) -> Vec<Event> {
-        std::mem::take(&mut *lock(&self.events))
+    /// JS thread: take every event queued for its env.
+    pub fn drain(&self, env: EnvId) -> Vec<Event> {
+        let Some(env) = lock(&self.envs).get(&env).cloned() else { return Vec::new() };
+        let events = std::mem::take(&mut *lock(&env.events));
+        events
     }
-}
 
-impl Report for Engine {
-    fn publish(&self, batch: Vec<Event>) {
+    /// Queues `batch` for `env`, waking it if its queue was empty.
+    fn deliver(env: &Env, batch: Vec<Event>) {
         let was_empty = {
-            let mut q = lock(&self.events);
+            let mut q = lock(&env.events);
             let was_empty = q.is_empty();
             append(&mut q, batch);
             was_empty
         };
         if was_empty {
-            if let Some(notify) = self.notify.get() {
-                notify();
+            (env.notify)();
+        }
+    }
+
+    /// Forgets the owner of ids that are gone from every table, once their last event is out.
+    fn forget_owners(&self, ids: Vec<u32>) {
+        let (channels, children, groups) = (lock(&self.channels), lock(&self.children), lock(&self.groups));
+        let gone: Vec<u32> = ids
+            .into_iter()
+            .filter(|id| !channels.contains_key(id) && !children.contains_key(id) && !groups.contains_key(id))
+            .collect();
+        drop((channels, children, groups));
+        let mut owners = lock(&self.owners);
+        for id in gone {
+            owners.remove(&id);
+        }
+    }
+}
+
+impl Report for Engine {
+    fn publish(&self, batch: Vec<Event>) {
+        let last: Vec<u32> = batch.iter().filter(|e| e.is_last()).map(Event::id).collect();
+        let routed = {
+            let owners = lock(&self.owners);
+            let envs = lock(&self.envs);
+            let env_of = |e: &Event| owners.get(&e.id()).and_then(|env| envs.get(env)).cloned();
+            let first = env_of(&batch[0]);
+            // The usual case: everything goes to one env (a single-threaded program).
+            if batch.iter().all(|e| env_of(e).map(|x| Arc::as_ptr(&x)) == first.as_ref().map(Arc::as_ptr)) {
+                vec![(first, batch)]
+            } else {
+                let mut routed: Vec<(Option<Arc<Env>>, Vec<Event>)> = Vec::new();
+                for e in batch {
+                    let env = env_of(&e);
+                    let key = env.as_ref().map(Arc::as_ptr);
+                    match routed.iter_mut().find(|(x, _)| x.as_ref().map(Arc::as_ptr) == key) {
+                        Some((_, events)) => events.push(e),
+                        None => routed.push((env, vec![e])),
+                    }
+                }
+                routed
             }
+        };
+        // Events of an env that is gone are dropped here (descriptors they carry close).
+        for (env, events) in routed {
+            if let Some(env) = env {
+                Engine::deliver(&env, events);
+            }
+        }
+        if !last.is_empty() {
+            self.forget_owners(last);
+        }
+    }
+
+    fn fatal(&self, what: &str) {
+        let envs: Vec<Arc<Env>> = lock(&self.envs).values().cloned().collect();
+        for env in envs {
+            Engine::deliver(&env, vec![Event::Failed { id: 0, source: "engine", what: what.to_owned() }]);
         }
     }
 

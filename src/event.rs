@@ -89,6 +89,32 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The id of the child, channel or group it is about.
+    pub fn id(&self) -> u32 {
+        match self {
+            Event::Messages { id, .. }
+            | Event::Frames { id, .. }
+            | Event::Internal { id, .. }
+            | Event::Handle { id, .. }
+            | Event::HandleLost { id }
+            | Event::BadFrame { id, .. }
+            | Event::Written { id, .. }
+            | Event::WriteFailed { id, .. }
+            | Event::Closed { id }
+            | Event::Exit { id, .. }
+            | Event::Shed { id }
+            | Event::Trace { id, .. }
+            | Event::Failed { id, .. } => *id,
+        }
+    }
+
+    /// The last event of a channel, child or group (after which its id may be forgotten).
+    pub fn is_last(&self) -> bool {
+        matches!(self, Event::Closed { .. } | Event::Exit { .. } | Event::Failed { .. })
+    }
+}
+
 /// A handle frame as it arrived: JSON text, or an advanced-mode frame with its header.
 #[derive(Debug)]
 pub enum HandleFrame {

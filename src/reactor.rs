@@ -172,6 +172,16 @@ pub trait Report {
     fn publish(&self, events: Vec<Event>);
     /// A source panicked and was dropped; what JS must learn about it goes into `events`.
     fn failed(&self, token: Token, what: &str, events: &mut Vec<Event>);
+    /// The loop itself panicked (and carries on).
+    fn fatal(&self, what: &str);
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 pub struct Reactor<M> {
@@ -205,48 +215,59 @@ impl<M: Send + 'static> Reactor<M> {
     pub fn run(mut self, report: &dyn Report) -> ! {
         let mut ready = vec![EpollEvent::empty(); 256];
         loop {
-            let timeout = self.turn.timers.peek().map_or(EpollTimeout::NONE, |Reverse((at, _))| {
-                let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
-            });
-            // EINTR (a signal to this thread) is an empty wake-up.
-            let n = self.epoll.wait(&mut ready, timeout).unwrap_or(0);
-            for ev in &ready[..n] {
-                if ev.data() == WAKER {
-                    let _ = self.handle.waker.read();
-                    let cmds = std::mem::take(&mut *lock(&self.handle.commands));
-                    for cmd in cmds {
-                        match cmd {
-                            Command::Add(token, source) => self.turn.added.push_back((token, source)),
-                            Command::Post(token, msg) => self.turn.posted.push_back((token, msg)),
-                        }
+            // A panic outside any source's call (the loop's own bookkeeping, publishing) is
+            // reported and the loop goes on: the thread never dies with JS waiting on it.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.turn(report, &mut ready))) {
+                report.fatal(&panic_text(panic.as_ref()));
+            }
+        }
+    }
+
+    /// One wait and everything it brings.
+    fn turn(&mut self, report: &dyn Report, ready: &mut [EpollEvent]) {
+        let timeout = self.turn.timers.peek().map_or(EpollTimeout::NONE, |Reverse((at, _))| {
+            let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+            EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+        });
+        // EINTR (a signal to this thread) is an empty wake-up; nothing else can fail on an
+        // epoll this loop owns, with a buffer it owns.
+        let n = self.epoll.wait(ready, timeout).unwrap_or(0);
+        for ev in &ready[..n] {
+            if ev.data() == WAKER {
+                // Resets the counter; EAGAIN means another wake-up already did.
+                let _ = self.handle.waker.read();
+                let cmds = std::mem::take(&mut *lock(&self.handle.commands));
+                for cmd in cmds {
+                    match cmd {
+                        Command::Add(token, source) => self.turn.added.push_back((token, source)),
+                        Command::Post(token, msg) => self.turn.posted.push_back((token, msg)),
                     }
-                } else {
-                    let flags = ev.events();
-                    let ready = Ready {
-                        writable: flags.contains(EpollFlags::EPOLLOUT),
-                        readable: flags.intersects(!EpollFlags::EPOLLOUT),
-                    };
-                    self.call(ev.data(), report, |s, cx| s.ready(cx, ready));
                 }
-                self.settle(report);
+            } else {
+                let flags = ev.events();
+                let ready = Ready {
+                    writable: flags.contains(EpollFlags::EPOLLOUT),
+                    readable: flags.intersects(!EpollFlags::EPOLLOUT),
+                };
+                self.call(ev.data(), report, |s, cx| s.ready(cx, ready));
             }
-            let now = Instant::now();
-            while let Some(&Reverse((at, token))) = self.turn.timers.peek() {
-                if at > now {
-                    break;
-                }
-                self.turn.timers.pop();
-                self.call(token, report, |s, cx| s.timer(cx));
-                self.settle(report);
+            self.settle(report);
+        }
+        let now = Instant::now();
+        while let Some(&Reverse((at, token))) = self.turn.timers.peek() {
+            if at > now {
+                break;
             }
-            let events = std::mem::take(&mut self.turn.events);
-            if !events.is_empty() {
-                report.publish(events);
-            }
-            if let Some(d) = self.turn.coalesce.take() {
-                std::thread::sleep(d);
-            }
+            self.turn.timers.pop();
+            self.call(token, report, |s, cx| s.timer(cx));
+            self.settle(report);
+        }
+        let events = std::mem::take(&mut self.turn.events);
+        if !events.is_empty() {
+            report.publish(events);
+        }
+        if let Some(d) = self.turn.coalesce.take() {
+            std::thread::sleep(d);
         }
     }
 
@@ -277,13 +298,8 @@ impl<M: Send + 'static> Reactor<M> {
             }
             Ok(()) => {}
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".into());
                 drop(source);
-                report.failed(token, &what, &mut self.turn.events);
+                report.failed(token, &panic_text(panic.as_ref()), &mut self.turn.events);
             }
         }
     }

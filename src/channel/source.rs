@@ -174,6 +174,7 @@ impl Source<Msg> for ChannelSource {
         match msg {
             Msg::Flush | Msg::Close => self.flush(cx),
             Msg::Drain => self.drain(cx),
+            Msg::CloseNow => self.close(cx),
             Msg::Watch(token) if !self.watchers.contains(&token) => self.watchers.push(token),
             Msg::SendHandle { frame, fd, hook } => self.send_handle(cx, frame, fd, hook),
             _ => {}
