@@ -62,8 +62,10 @@ function dispatch() {
       debug('engine %d: %s', ev.id, ev.text);
       continue;
     }
-    if (ev.kind === EV.FAILED && ev.id === 0) {
-      process.emitWarning(`native-cluster engine failure: ${ev.text}`, 'NativeClusterWarning');
+    // A failure of the loop itself, or of an object no JS owner stands for (a round-robin
+    // group): a warning. An owner reports its own (with a warning too).
+    if (ev.kind === EV.FAILED && (ev.id === 0 || !owners.has(ev.id))) {
+      process.emitWarning(`native-cluster engine failure (${ev.source}): ${ev.text}`, 'NativeClusterWarning');
       continue;
     }
     if (ev.kind === EV.SHED) {

@@ -129,6 +129,7 @@ pub fn engine() -> io::Result<&'static Engine> {
         groups: Mutex::new(HashMap::new()),
     }));
     std::thread::Builder::new().name("native-cluster-io".into()).spawn(move || reactor.run(engine))?;
+    // Cannot be set already: setting happens only here, under START.
     let _ = ENGINE.set(engine);
     Ok(engine)
 }

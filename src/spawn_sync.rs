@@ -130,6 +130,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
                     if limits.max_buffer.is_some_and(|m| out.len() > m) {
                         if errno.is_none() {
                             errno = Some(libc::ENOBUFS);
+                            // ESRCH: it has exited already, which is what was wanted.
                             let _ = child.kill(limits.kill_signal);
                         }
                         return false;
@@ -151,6 +152,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         if let Some(d) = deadline {
             if Instant::now() >= d && errno.is_none() {
                 errno = Some(libc::ETIMEDOUT);
+                // ESRCH: it has exited already, which is what was wanted.
                 let _ = child.kill(limits.kill_signal);
                 // Node stops waiting for output once the time is up; the pipes close below.
                 readers.clear();

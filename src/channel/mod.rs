@@ -664,6 +664,10 @@ impl Incoming<'_> {
         self.effects.needs_flush = true;
         match returned {
             Some(Returned { hook, fd, acked }) => {
+                if !acked {
+                    // Refused: no reply to it will come.
+                    self.replies.remove(&hook.key);
+                }
                 let msg = Msg::HandleReturned { chan: self.chan.id, key: hook.key, fd, acked };
                 self.effects.posts.push((hook.token, msg));
             }
