@@ -577,5 +577,18 @@ for (const impl of IMPLS) {
       }
       itSame(impl, 'validation error messages are the same as Node\'s', async (t, impl) => cases.map(([l, fn]) => [l, obs(impl.cp, fn, true)]));
     });
+
+    // Issue 12 item 4: glibc's posix_spawn leaves its internal signals (32, 33) ignored in the
+    // child unless told otherwise, and an ignored signal survives exec.
+    describe('signal dispositions', () => {
+      const masks = async (t, impl, options) => {
+        const r = await run(t, impl, 'cat', ['/proc/self/status'], options);
+        return r.stdout.split('\n').filter((l) => /^Sig(Ign|Blk):/.test(l));
+      };
+      itSame(impl, 'a child starts with no signal ignored or blocked (SigIgn, SigBlk)', (t, impl) => masks(t, impl, {}),
+        (lines) => assert.deepEqual(lines, ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']));
+      itSame(impl, 'likewise on the fork path (uid/gid given)', (t, impl) => masks(t, impl, { uid: process.getuid() }),
+        (lines) => assert.deepEqual(lines, ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']));
+    });
   });
 }

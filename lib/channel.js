@@ -118,7 +118,7 @@ class IpcChannel extends EventEmitter {
       this.#flushQueued = true;
       process.nextTick(flushTick, this);
       batching.add(this);
-      this.#batchTaken = this.#writeFrames(frame, [typeof callback === 'function' ? callback : null]);
+      this.#batchTaken = this.#writeFrames(frame, 1, [typeof callback === 'function' ? callback : null]);
       return this.#sendResult();
     }
     this.#frames.push(frame);
@@ -153,11 +153,13 @@ class IpcChannel extends EventEmitter {
     let r;
     try {
       r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
-    } catch (err) {
-      if (err.message === 'ERR_INVALID_HANDLE_TYPE') throw codes.ERR_INVALID_HANDLE_TYPE();
-      throw err;
+    } catch (engineErr) {
+      r = native.nodeError(engineErr);
+      // A descriptor that cannot be sent is the caller's error; a failed write is reported.
+      if (r.errno === undefined) throw r;
     }
     this.#sentHandles = true;
+    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : typeof r === 'number' ? 'queued' : r.code);
     this.#settle(r, [cb], ack, held, false);
     return result;
   }
@@ -177,32 +179,38 @@ class IpcChannel extends EventEmitter {
     this.#callbacks = [];
     this.#frameSize = 0;
     const data = frames.length === 1 ? frames[0] : this.#advanced ? Buffer.concat(frames) : frames.join('');
-    this.#writeFrames(data, callbacks, this.#batchTaken);
+    this.#writeFrames(data, frames.length, callbacks, this.#batchTaken);
   }
 
-  // Writes frames to the engine; returns whether it took them.
-  #writeFrames(data, callbacks, taken = false) {
+  // Writes `count` frames to the engine; returns whether it took them.
+  #writeFrames(data, count, callbacks, taken = false) {
     const wantsAck = callbacks.some((cb) => cb !== null);
     const ack = wantsAck ? ++this.#ackSeq : 0;
     const held = this.#handleInFlight();
-    const r = this.#advanced
-      ? native.binding.channelWriteBytes(this.#id, data, ack)
-      : native.binding.channelWrite(this.#id, data, ack);
+    let r;
+    try {
+      r = this.#advanced
+        ? native.binding.channelWriteBytes(this.#id, data, count, ack)
+        : native.binding.channelWrite(this.#id, data, count, ack);
+    } catch (engineErr) {
+      r = native.nodeError(engineErr);
+    }
     this.#settle(r, callbacks, ack, held, taken);
-    return r >= 0;
+    return typeof r === 'number';
   }
 
   // Callbacks and errors come after send() has returned, as Node's do. A child that has gone
   // fails a write the way Node's user sees it: an error only for what Node would have tried
   // to write after the child went (not for frames sent while it was there, nor for frames
   // Node would queue behind writes still waiting or failed).
+  // `r`: the bytes the engine still holds, or the error of a write that failed.
   #settle(r, callbacks, ack, held, taken) {
     const wantsAck = callbacks.some((cb) => cb !== null);
-    if (r < 0) {
-      if (PEER_GONE.has(r) && (taken || this.#writeFailed || this.#backlog)) {
+    if (typeof r !== 'number') {
+      if (PEER_GONE.has(r.errno) && (taken || this.#writeFailed || this.#backlog)) {
         if (wantsAck) process.nextTick(complete, callbacks, null);
       } else {
-        process.nextTick(() => this.#fail(callbacks, -r));
+        process.nextTick(() => this.#fail(callbacks, r.errno));
       }
     } else if (r === 0) {
       this.#backlog = false;
@@ -222,13 +230,14 @@ class IpcChannel extends EventEmitter {
   // Disconnect: hand over what is queued, then let the engine close once it is written.
   close() {
     this.flush();
+    native.debug('channel %d: closing once flushed', this.#id);
     native.binding.channelClose(this.#id);
   }
 
   // As Node: each send() that failed calls its callback or emits 'error', in order.
   #fail(callbacks, errno) {
     for (const cb of callbacks) {
-      const err = errnoException(-errno, 'write');
+      const err = errnoException(errno, 'write');
       if (cb === null) this.#onDeliver('error', err);
       else native.guarded(cb, undefined, err);
     }
@@ -248,12 +257,13 @@ class IpcChannel extends EventEmitter {
   // never calls those callbacks).
   onWriteFailed(errno) {
     this.#writeFailed = true;
-    const err = errnoException(-errno, 'write');
+    const err = native.nodeError({ errno, syscall: 'write' });
     for (const [, callbacks, held] of this.#awaiting.splice(0)) complete(callbacks, held ? err : null);
     this.#engineQueued = 0;
   }
 
   onHandleLost() {
+    native.debug('channel %d: handle lost after retransmissions', this.#id);
     process.emitWarning('Handle did not reach the receiving process correctly', 'SentHandleNotReceivedWarning');
   }
 
@@ -270,7 +280,7 @@ class IpcChannel extends EventEmitter {
       }
     }
     if (envelope === undefined) {
-      native.binding.closeFd(ev.num);
+      ev.fd.close();
       this.#onDeliver('error', codes.ERR_IPC_INVALID_MESSAGE(this.#advanced ? 'v8' : 'json'));
       return;
     }
@@ -281,6 +291,7 @@ class IpcChannel extends EventEmitter {
     this.#setRef(false);
     this.#open = false;
     batching.delete(this);
+    native.debug('channel %d: closed', this.#id);
   }
 
   onMessages(text) {

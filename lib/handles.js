@@ -5,7 +5,6 @@
 // protocol; this is the JS-object side of it.
 const net = require('node:net');
 const dgram = require('node:dgram');
-const native = require('./native');
 const { codes, errnoException } = require('./errors');
 const { socketLists } = require('./socket_list');
 
@@ -126,14 +125,15 @@ function unwrap(envelope) {
 
 // A libuv wrap around a received fd, of the kind the engine found it to be.
 function wrapFd(fd, kind) {
-  const wrap = kind === 'udp' ? newUdpWrap('udp4') : streamWrap(fd);
-  const err = typeof wrap === 'number' ? wrap : kind === 'udp' ? wrap.open(fd) : 0;
+  const wrap = kind === 'udp' ? newUdpWrap('udp4') : streamWrap(fd.raw);
+  const err = typeof wrap === 'number' ? wrap : kind === 'udp' ? wrap.open(fd.raw) : 0;
   if (err !== 0) closeAndThrow(fd, errnoException(err, 'open'));
+  fd.release();
   return wrap;
 }
 
 function closeAndThrow(fd, err) {
-  native.binding.closeFd(fd);
+  fd.close();
   throw err;
 }
 
@@ -145,7 +145,7 @@ function receive(child, envelope, fd, kind, emit, fail) {
   // The engine checked the fd against the outer envelope; a nested one must agree with it.
   const usable = KINDS[type]?.includes(kind) && (type !== 'dgram.Socket' || dgramType === 'udp4' || dgramType === 'udp6');
   if (!usable) {
-    native.binding.closeFd(fd);
+    fd.close();
     throw codes.ERR_INVALID_HANDLE_TYPE();
   }
   switch (type) {
@@ -159,10 +159,11 @@ function receive(child, envelope, fd, kind, emit, fail) {
       let socket;
       try {
         // node:net wraps the fd in a socket's TCP or Pipe, as Node's channel does.
-        socket = new net.Socket({ fd, readable: true, writable: true });
+        socket = new net.Socket({ fd: fd.raw, readable: true, writable: true });
       } catch (err) {
         closeAndThrow(fd, err);
       }
+      fd.release();
       if (key) socketLists(child).receiving(key).add(socket);
       emit(msg, socket);
       break;

@@ -1,6 +1,8 @@
 'use strict';
 // Loads the engine and routes its events to the objects that own each id.
 const path = require('node:path');
+const util = require('node:util');
+const { codes, errnoException } = require('./errors');
 
 if (process.platform !== 'linux') {
   const err = new Error(`native-cluster supports Linux only (this is ${process.platform})`);
@@ -19,8 +21,14 @@ try {
 
 const EV = {
   MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7, FRAMES: 8,
-  HANDLE: 9, HANDLE_LOST: 10,
+  HANDLE: 9, HANDLE_LOST: 10, FAILED: 11, TRACE: 12, SHED: 13,
 };
+
+// NODE_DEBUG=native-cluster traces spawns, channel lifecycle, handle states and round-robin
+// dispatch, the engine's part from the trace records it sends while this is on.
+let debug = util.debuglog('native-cluster', (fn) => {
+  debug = fn;
+});
 
 const owners = new Map();
 
@@ -50,10 +58,24 @@ function dispatch() {
       setImmediate(dispatch);
       return;
     }
+    if (ev.kind === EV.TRACE) {
+      debug('engine %d: %s', ev.id, ev.text);
+      continue;
+    }
+    // A failure of the loop itself, or of an object no JS owner stands for (a round-robin
+    // group): a warning. An owner reports its own (with a warning too).
+    if (ev.kind === EV.FAILED && (ev.id === 0 || !owners.has(ev.id))) {
+      process.emitWarning(`native-cluster engine failure (${ev.source}): ${ev.text}`, 'NativeClusterWarning');
+      continue;
+    }
+    if (ev.kind === EV.SHED) {
+      onShed(ev.id);
+      continue;
+    }
     const owner = owners.get(ev.id);
     if (owner !== undefined) guarded(owner.onEngineEvent, owner, ev);
     // A received descriptor nobody is left to take.
-    else if (ev.kind === EV.HANDLE) binding.closeFd(ev.num);
+    else if (ev.kind === EV.HANDLE) ev.fd.close();
   }
   backlog = [];
 }
@@ -72,7 +94,40 @@ function guarded(fn, self, ...args) {
   }
 }
 
+// The engine's one error convention is an error with a `code`, and for a failed system call
+// its (negative) `errno` and `syscall`; this is the one place it takes Node's shape. `syscall`
+// overrides the engine's name for the call (Node names some by what the user did).
+function nodeError(err, syscall) {
+  if (err === null || typeof err !== 'object') return err;
+  if (typeof err.errno === 'number') return errnoException(err.errno, syscall ?? err.syscall);
+  if (typeof err.code === 'string' && typeof codes[err.code] === 'function') return codes[err.code]();
+  return err;
+}
+
+// Round-robin ran out of descriptors and closes connections at once rather than let clients
+// wait; said once per process.
+let shedWarned = false;
+function onShed(group) {
+  debug('round-robin group %d: out of descriptors, closing connections at once', group);
+  if (shedWarned) return;
+  shedWarned = true;
+  process.emitWarning('The cluster primary ran out of file descriptors: new connections are closed at once ' +
+    '(counted as `shed` in engineStats()); raise its limit (ulimit -n)', 'NativeClusterWarning');
+}
+
+// Every channel's and round-robin group's counters, in one engine call. Channels show the pid
+// of their child where JS knows it.
+function engineStats() {
+  const stats = binding.stats();
+  for (const channel of stats.channels) {
+    const owner = owners.get(channel.id);
+    if (owner !== undefined && typeof owner.pid === 'number') channel.pid = owner.pid;
+  }
+  return stats;
+}
+
 binding.init(onWake);
+if (debug.enabled) binding.setTrace(true);
 
 // The engine keeps the event loop alive while anything JS counts as ref'd exists.
 let refs = 0;
@@ -83,4 +138,10 @@ function unref() {
   if (--refs === 0) binding.setKeepAlive(false);
 }
 
-module.exports = { binding, EV, owners, ref, unref, guarded };
+module.exports = {
+  binding, EV, owners, ref, unref, guarded, nodeError, engineStats,
+  // The current debuglog function (it replaces itself on first use).
+  get debug() {
+    return debug;
+  },
+};

@@ -98,16 +98,20 @@ class ChildProcessMethods {
 
     const traced = spawnTracing !== null && spawnTracing.hasSubscribers;
     if (traced) spawnTracing.start.publish({ process: this, options });
-    const r = native.binding.spawn({
-      ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
-      maxFrameSize,
-      advanced: serialization === 'advanced',
-    });
-    if (r.errno !== 0) {
-      const err = -r.errno;
-      const name = errnoName(err);
-      if (traced) spawnTracing.error.publish({ process: this, error: errnoException(err, 'spawn') });
-      if (!RUNTIME_SPAWN_ERRORS.has(name)) throw errnoException(err, 'spawn');
+    let r;
+    try {
+      r = native.binding.spawn({
+        ...engineSpawnSpec(options, this.spawnargs, envPairs, entries),
+        maxFrameSize,
+        advanced: serialization === 'advanced',
+      });
+    } catch (engineErr) {
+      const error = native.nodeError(engineErr, 'spawn');
+      if (typeof error.errno !== 'number') throw error;
+      if (traced) spawnTracing.error.publish({ process: this, error });
+      if (!RUNTIME_SPAWN_ERRORS.has(error.code)) throw error;
+      const err = error.errno;
+      const name = error.code;
       // Node sets the child up as far as it can unless it ran out of fds.
       const partial = name !== 'EMFILE' && name !== 'ENFILE';
       if (partial) stopReading(entries);
@@ -116,6 +120,7 @@ class ChildProcessMethods {
     }
     if (traced) spawnTracing.end.publish({ process: this });
     stopReading(entries);
+    native.debug('spawn %d: pid %d, %s %j', r.id, r.pid, options.file, this.spawnargs.slice(1));
     this[kId] = r.id;
     this.pid = r.pid;
     this._handle = { pid: r.pid };
@@ -160,7 +165,7 @@ class ChildProcessMethods {
   }
 
   _wrapPipe(fd, i) {
-    const socket = new net.Socket({ fd, readable: i > 0, writable: i === 0 || i > 2 });
+    const socket = new net.Socket({ fd: fd.release(), readable: i > 0, writable: i === 0 || i > 2 });
     if (i > 0) {
       this._closesNeeded++;
       socket.on('close', () => this._maybeClose());
@@ -205,7 +210,7 @@ class ChildProcessMethods {
     if (event === 'error') {
       this._peerError(value);
     } else if (event === 'handle') {
-      this._receiveHandle(value, ev.num, ev.reason);
+      this._receiveHandle(value, ev.fd, ev.fdKind);
     } else {
       this._emitMessage(event, value, undefined);
     }
@@ -225,7 +230,7 @@ class ChildProcessMethods {
 
   _receiveHandle(envelope, fd, kind) {
     if (!this[kChannel]) {
-      native.binding.closeFd(fd);
+      fd.close();
       return;
     }
     let settled = false;
@@ -278,7 +283,7 @@ class ChildProcessMethods {
         break;
       case EV.HANDLE:
         if (channel) channel.onHandle(ev);
-        else native.binding.closeFd(ev.num);
+        else ev.fd.close();
         break;
       case EV.HANDLE_LOST:
         this[kIpc]?.onHandleLost();
@@ -287,17 +292,34 @@ class ChildProcessMethods {
         this._peerError(badFrameError(ev));
         break;
       case EV.WRITTEN:
-        this[kIpc]?.onWritten(ev.num);
+        this[kIpc]?.onWritten(ev.ack);
         break;
       case EV.WRITE_FAILED:
-        this[kIpc]?.onWriteFailed(ev.num);
+        this[kIpc]?.onWriteFailed(ev.errno);
         break;
       case EV.CLOSED:
         this._onChannelClosed();
         break;
       case EV.EXIT:
-        this._onExit(ev.num ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
+        this._onExit(ev.exitCode ?? null, ev.signal === undefined || ev.signal === null ? null : signalNames[ev.signal]);
         break;
+      case EV.FAILED:
+        this._onEngineFailure(ev.source, ev.text);
+        break;
+    }
+  }
+
+  // The engine's thread failed on this child's work: said loudly, and nothing waits forever.
+  _onEngineFailure(source, what) {
+    const err = new Error(`native-cluster engine failure (${source}): ${what}`);
+    err.code = 'ERR_NATIVE_CLUSTER_ENGINE';
+    process.emitWarning(err);
+    if (this.listenerCount('error') > 0) native.guarded(this.emit, this, 'error', err);
+    if (source === 'channel' && this[kIpc]) {
+      this[kIpc].onWriteFailed(-os.constants.errno.EIO);
+      this._onChannelClosed();
+    } else if (source === 'child' && this._handle) {
+      this._onExit(null, null);
     }
   }
 
@@ -318,6 +340,7 @@ class ChildProcessMethods {
   }
 
   _onExit(exitCode, signalCode) {
+    native.debug('exit %d: pid %d, code %s, signal %s', this[kId], this.pid, exitCode, signalCode);
     if (signalCode) this.signalCode = signalCode;
     else this.exitCode = exitCode;
     if (this.stdin) this.stdin.destroy();
@@ -346,12 +369,14 @@ class ChildProcessMethods {
     if (this._handle) {
       // What send() has batched goes first: Node has written it by now.
       this[kIpc]?.flush();
-      const errno = native.binding.kill(this[kId], signal);
-      if (errno === 0) {
+      let err;
+      try {
+        native.binding.kill(this[kId], signal);
         this.killed = true;
         return true;
+      } catch (engineErr) {
+        err = native.nodeError(engineErr);
       }
-      const err = errnoException(-errno, 'kill');
       if (err.code === 'EINVAL' || err.code === 'ENOSYS') throw err;
       if (err.code !== 'ESRCH') this.emit('error', err);
     }
@@ -453,10 +478,6 @@ function closeHandle(handle) {
 
 function badFrameError(ev) {
   return codes[ev.code](ev.reason);
-}
-
-function errnoName(errno) {
-  return util.getSystemErrorName(errno);
 }
 
 // Node's rule once the child has exited: every readable stdio stream is resumed, a paused one

@@ -1,8 +1,8 @@
 //! The napi surface: converts JS values and delegates to the engine. No logic lives here.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, IntoRawFd};
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -12,46 +12,83 @@ use napi_derive::napi;
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
+use crate::engine::{engine, group_token, EnvId, Msg};
 use crate::event::{Event, ExitStatus, HandleFrame};
 use crate::protocol::handle::HandleType;
-use crate::reactor::{engine, Command};
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
 use std::time::Duration;
 
-static WAKE_JS: Mutex<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>> = Mutex::new(None);
+/// What the addon keeps per JS environment (the main thread, each worker thread), as napi
+/// instance data: the engine's name for the env and the function that wakes its JS.
+struct EnvState {
+    id: EnvId,
+    wake: ThreadsafeFunction<(), ErrorStrategy::Fatal>,
+}
 
-fn io_err(e: std::io::Error) -> napi::Error {
-    napi::Error::from_reason(format!("native-cluster engine: {e}"))
+fn env_state(env: &Env) -> napi::Result<&'static mut EnvState> {
+    env.get_instance_data::<EnvState>()?
+        .ok_or_else(|| napi::Error::from_reason("native-cluster engine: init() was not called in this environment"))
+}
+
+/// The engine's one error convention: a thrown `Error` with a `code`, and for a failed system
+/// call its `errno` (negative, as Node's) and `syscall`. lib/native.js turns it into Node's
+/// error shapes, in one place.
+fn engine_error(env: &Env, code: &str, errno: Option<i32>, syscall: Option<&str>) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+        let message = match syscall {
+            Some(syscall) => format!("{syscall} {code}"),
+            None => code.to_owned(),
+        };
+        let mut err = env.create_error(napi::Error::from_reason(message))?;
+        err.set_named_property("code", env.create_string(code)?)?;
+        if let Some(errno) = errno {
+            err.set_named_property("errno", env.create_int32(-errno)?)?;
+        }
+        if let Some(syscall) = syscall {
+            err.set_named_property("syscall", env.create_string(syscall)?)?;
+        }
+        Ok(napi::Error::from(err.into_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// A failed system call, in the engine's convention.
+fn sys_error(env: &Env, err: std::io::Error, syscall: &str) -> napi::Error {
+    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+    // nix names errnos as libc does ("EPIPE").
+    let code = format!("{:?}", nix::errno::Errno::from_raw(errno));
+    engine_error(env, &code, Some(errno), Some(syscall))
 }
 
 /// Starts the engine; `callback` is called (with no arguments) whenever events are waiting.
 #[napi]
-pub fn init(env: Env, callback: JsFunction) -> napi::Result<()> {
-    let engine = engine().map_err(io_err)?;
-    let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
+pub fn init(mut env: Env, callback: JsFunction) -> napi::Result<()> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "engine"))?;
+    let mut wake: ThreadsafeFunction<(), ErrorStrategy::Fatal> =
         callback.create_threadsafe_function(0, |_| Ok(Vec::<JsUnknown>::new()))?;
     // Only what JS refs keeps the event loop alive.
-    tsfn.unref(&env)?;
-    let for_engine = tsfn.clone();
-    if !engine.set_notify(Box::new(move || {
-        for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
-    })) {
-        return Err(napi::Error::from_reason("native-cluster engine: already initialised in this process"));
-    }
-    *WAKE_JS.lock().unwrap() = Some(tsfn);
+    wake.unref(&env)?;
+    let for_engine = wake.clone();
+    let id = engine.add_env(Box::new(move || {
+        // Fails only once the env is closing, when nobody is left to wake.
+        let _ = for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }));
+    env.set_instance_data(EnvState { id, wake }, (), |_| {})?;
+    // The thread is exiting: its channels close, its children keep running.
+    env.add_env_cleanup_hook(id, move |id| engine.remove_env(id))?;
     Ok(())
 }
 
-/// Whether the engine keeps the event loop alive (JS counts its ref'd children and channels).
+/// Whether the engine keeps this env's event loop alive (JS counts its ref'd children and
+/// channels).
 #[napi]
 pub fn set_keep_alive(env: Env, alive: bool) -> napi::Result<()> {
-    if let Some(tsfn) = WAKE_JS.lock().unwrap().as_mut() {
-        if alive {
-            tsfn.refer(&env)?;
-        } else {
-            tsfn.unref(&env)?;
-        }
+    let state = env_state(&env)?;
+    if alive {
+        state.wake.refer(&env)?;
+    } else {
+        state.wake.unref(&env)?;
     }
     Ok(())
 }
@@ -66,21 +103,70 @@ pub const EV_EXIT: u32 = 7;
 pub const EV_FRAMES: u32 = 8;
 pub const EV_HANDLE: u32 = 9;
 pub const EV_HANDLE_LOST: u32 = 10;
+pub const EV_FAILED: u32 = 11;
+pub const EV_TRACE: u32 = 12;
+pub const EV_SHED: u32 = 13;
 
-#[napi(object)]
+/// A descriptor the engine hands to JS. It is closed when JS closes it or lets it be
+/// collected, unless JS has given it to a Node object (`release`): the one place a received
+/// descriptor is closed.
+#[napi]
+pub struct ReceivedFd {
+    fd: Option<OwnedFd>,
+}
+
+#[napi]
+impl ReceivedFd {
+    /// The descriptor's number (-1 once released or closed).
+    #[napi(getter)]
+    pub fn raw(&self) -> i32 {
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// JS's object owns the descriptor from here on.
+    #[napi]
+    pub fn release(&mut self) -> i32 {
+        self.fd.take().map_or(-1, IntoRawFd::into_raw_fd)
+    }
+
+    #[napi]
+    pub fn close(&mut self) {
+        self.fd = None;
+    }
+}
+
+impl From<OwnedFd> for ReceivedFd {
+    fn from(fd: OwnedFd) -> Self {
+        ReceivedFd { fd: Some(fd) }
+    }
+}
+
+/// One engine event. `kind` says which fields are set; each field has one meaning.
+#[napi(object, object_from_js = false)]
 pub struct EngineEvent {
     pub kind: u32,
     pub id: u32,
-    /// Messages: a JSON array text; internal: one JSON message.
+    /// Messages: a JSON array text; internal and JSON handle frames: one JSON message;
+    /// failed: what failed.
     pub text: Option<String>,
-    /// Frames: advanced-mode frames back to back, each with its length header.
+    /// Frames: advanced-mode frames back to back, each with its length header; advanced
+    /// handle frames: that frame.
     pub data: Option<Buffer>,
+    /// Bad frame: the error code and what was wrong.
     pub code: Option<String>,
     pub reason: Option<String>,
-    /// Written: ack id; write failed: errno; exit: exit code; handle: the received fd (JS
-    /// owns it).
-    pub num: Option<i32>,
+    /// Written: every frame up to this ack id has left.
+    pub ack: Option<i64>,
+    /// Write failed: Node's (negative) errno.
+    pub errno: Option<i32>,
+    /// Exit: the exit code or the signal number (neither when the status was lost).
+    pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    /// Handle: the received descriptor and what kind of socket it is.
+    pub fd: Option<ReceivedFd>,
+    pub fd_kind: Option<String>,
+    /// Failed: which of the id's engine objects (`channel`, `child`, `group`).
+    pub source: Option<String>,
 }
 
 impl From<Event> for EngineEvent {
@@ -92,8 +178,13 @@ impl From<Event> for EngineEvent {
             data: None,
             code: None,
             reason: None,
-            num: None,
+            ack: None,
+            errno: None,
+            exit_code: None,
             signal: None,
+            fd: None,
+            fd_kind: None,
+            source: None,
         };
         match e {
             Event::Messages { id, mut batch, .. } => {
@@ -108,35 +199,40 @@ impl From<Event> for EngineEvent {
                     HandleFrame::Json(text) => (Some(text), None),
                     HandleFrame::V8(frame) => (None, Some(frame.into())),
                 };
-                let ev = base(EV_HANDLE, id);
-                EngineEvent { text, data, reason: Some(kind.name().into()), num: Some(fd.into_raw_fd()), ..ev }
+                let (fd, fd_kind) = (Some(fd.into()), Some(kind.name().into()));
+                EngineEvent { text, data, fd, fd_kind, ..base(EV_HANDLE, id) }
             }
             Event::HandleLost { id } => base(EV_HANDLE_LOST, id),
             Event::BadFrame { id, code, reason } => {
                 EngineEvent { code: Some(code.into()), reason: Some(reason.into()), ..base(EV_BAD_FRAME, id) }
             }
-            Event::Written { id, ack } => EngineEvent { num: Some(ack as i32), ..base(EV_WRITTEN, id) },
-            Event::WriteFailed { id, errno } => EngineEvent { num: Some(errno), ..base(EV_WRITE_FAILED, id) },
+            // JS numbers are exact to 2^53: ack ids, counted from 1, never get there.
+            Event::Written { id, ack } => EngineEvent { ack: Some(ack as i64), ..base(EV_WRITTEN, id) },
+            Event::WriteFailed { id, errno } => EngineEvent { errno: Some(-errno), ..base(EV_WRITE_FAILED, id) },
             Event::Closed { id } => base(EV_CLOSED, id),
             Event::Exit { id, status } => {
-                let (num, signal) = match status {
+                let (exit_code, signal) = match status {
                     ExitStatus::Code(c) => (Some(c), None),
                     ExitStatus::Signal(s) => (None, Some(s)),
                     ExitStatus::Unknown => (None, None),
                 };
-                EngineEvent { num, signal, ..base(EV_EXIT, id) }
+                EngineEvent { exit_code, signal, ..base(EV_EXIT, id) }
+            }
+            Event::Trace { id, text } => EngineEvent { text: Some(text), ..base(EV_TRACE, id) },
+            Event::Shed { id } => base(EV_SHED, id),
+            Event::Failed { id, source, what } => {
+                EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
         }
     }
 }
 
-/// Every event queued since the last call, in order.
+/// Every event queued for this env since the last call, in order.
 #[napi]
-pub fn drain() -> Vec<EngineEvent> {
-    match engine() {
-        Ok(e) => e.drain().into_iter().map(EngineEvent::from).collect(),
-        Err(_) => Vec::new(),
-    }
+pub fn drain(env: Env) -> napi::Result<Vec<EngineEvent>> {
+    let id = env_state(&env)?.id;
+    let events = engine().map_or_else(|_| Vec::new(), |e| e.drain(id));
+    Ok(events.into_iter().map(EngineEvent::from).collect())
 }
 
 #[napi(object)]
@@ -159,15 +255,13 @@ pub struct SpawnOptions {
     pub advanced: Option<bool>,
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct SpawnResult {
-    /// Engine id of the child and its channel (0 when the spawn failed).
+    /// Engine id of the child and its channel.
     pub id: u32,
     pub pid: i32,
-    /// 0, or the errno of a failed spawn.
-    pub errno: i32,
-    /// The parent's end of each "pipe" index (-1 elsewhere); JS owns these.
-    pub fds: Vec<i32>,
+    /// The parent's end of each "pipe" index, for the JS streams that wrap them.
+    pub fds: Vec<Option<ReceivedFd>>,
 }
 
 fn cstring(s: String) -> napi::Result<CString> {
@@ -200,17 +294,12 @@ fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
 }
 
 #[napi]
-pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
-    let engine = engine().map_err(io_err)?;
+pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "spawn"))?;
     let framing = Framing::new(opts.advanced.unwrap_or(false), opts.max_frame_size as usize);
     let spec = spec_from(opts)?;
     let ipc_index = spec.stdio.iter().position(|s| matches!(s, Stdio::Ipc));
-    let spawned = match spawn_process(&spec) {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(SpawnResult { id: 0, pid: 0, errno: e.raw_os_error().unwrap_or(libc::EINVAL), fds: Vec::new() })
-        }
-    };
+    let spawned = spawn_process(&spec).map_err(|e| sys_error(&env, e, "spawn"))?;
     let id = engine.next_id();
     let mut fds = Vec::with_capacity(spawned.ends.len());
     let mut channel_fd = None;
@@ -218,58 +307,70 @@ pub fn spawn(opts: SpawnOptions) -> napi::Result<SpawnResult> {
         match end {
             Some(fd) if Some(i) == ipc_index => {
                 channel_fd = Some(fd);
-                fds.push(-1);
+                fds.push(None);
             }
-            // Ownership passes to the JS stream that wraps it.
-            Some(fd) => fds.push(fd.into_raw_fd()),
-            None => fds.push(-1),
+            Some(fd) => fds.push(Some(fd.into())),
+            None => fds.push(None),
         }
     }
     let channel =
         channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
-    engine.add_child(Arc::new(Child::new(id, spawned.pid)), channel);
-    Ok(SpawnResult { id, pid: spawned.pid, errno: 0, fds })
+    engine.add_child(env_state(&env)?.id, Arc::new(Child::new(id, spawned.pid)), channel);
+    Ok(SpawnResult { id, pid: spawned.pid, fds })
 }
 
-/// Queues one or more whole frames. Returns the bytes still queued (0: written now), or a
-/// negative errno.
+/// Queues one or more whole frames. Returns the bytes still queued (0: written now); throws
+/// the engine's error for a closed channel.
 #[napi]
-pub fn channel_write(id: u32, data: String, ack: u32) -> f64 {
-    write_frames(id, data.as_bytes(), None, ack)
+pub fn channel_write(env: Env, id: u32, data: String, frames: u32, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, data.as_bytes(), frames, None, ack)
 }
 
 /// `channelWrite` for frames already in bytes (advanced mode).
 #[napi]
-pub fn channel_write_bytes(id: u32, data: Buffer, ack: u32) -> f64 {
-    write_frames(id, &data, None, ack)
+pub fn channel_write_bytes(env: Env, id: u32, data: Buffer, frames: u32, ack: i64) -> napi::Result<f64> {
+    write_frames(&env, id, &data, frames, None, ack)
 }
 
 /// Queues frames whose first is a `NODE_HANDLE` envelope of `handle_type` carrying `fd`.
 /// The fd is duplicated here, on the calling thread, so JS may close its own at once; it is
-/// refused (throwing `ERR_INVALID_HANDLE_TYPE`) unless a Node peer can use it as that type.
+/// refused (`ERR_INVALID_HANDLE_TYPE`) unless a Node peer can use it as that type.
 #[napi]
 pub fn channel_write_handle(
+    env: Env,
     id: u32,
     data: Either<String, Buffer>,
     fd: i32,
     handle_type: String,
     retransmit: bool,
-    ack: u32,
+    ack: i64,
 ) -> napi::Result<f64> {
-    let fd = match fds::dup(fd) {
-        Ok(fd) => fd,
-        Err(e) => return Ok(-(e.raw_os_error().unwrap_or(libc::EBADF) as f64)),
-    };
+    let fd = fds::dup(fd).map_err(|e| sys_error(&env, e, "write"))?;
     let usable =
         HandleType::parse(&handle_type).is_some_and(|ty| fds::kind(fd.as_raw_fd()).is_some_and(|k| ty.accepts(k)));
     if !usable {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "ERR_INVALID_HANDLE_TYPE"));
+        return Err(engine_error(&env, "ERR_INVALID_HANDLE_TYPE", None, None));
     }
     let bytes: &[u8] = match &data {
         Either::A(s) => s.as_bytes(),
         Either::B(b) => b,
     };
-    Ok(write_frames(id, bytes, Some(OutgoingHandle { fd: Arc::new(fd), retransmit }), ack))
+    write_frames(&env, id, bytes, 1, Some(OutgoingHandle { fd: Arc::new(fd), retransmit, hook: None }), ack)
+}
+
+fn write_frames(
+    env: &Env,
+    id: u32,
+    data: &[u8],
+    frames: u32,
+    handle: Option<OutgoingHandle>,
+    ack: i64,
+) -> napi::Result<f64> {
+    let ack = u64::try_from(ack).unwrap_or(0);
+    match engine().and_then(|e| e.write(id, data, frames, handle, ack)) {
+        Ok(n) => Ok(n as f64),
+        Err(e) => Err(sys_error(env, e, "write")),
+    }
 }
 
 /// Bytes written to the channel and not yet taken by the socket (0 for a closed channel).
@@ -285,83 +386,6 @@ pub fn channel_held(id: u32) -> i32 {
     engine().ok().and_then(|e| e.channel(id)).and_then(|c| c.held()).map_or(-1, |n| n as i32)
 }
 
-/// The next `NODE_CLUSTER` sequence number of this primary (shared with the engine's own
-/// `newconn`s).
-#[napi]
-pub fn cluster_seq() -> u32 {
-    crate::cluster::next_seq()
-}
-
-/// Starts round-robin distribution of the connections of a socket of this process (duplicated
-/// here, and made to listen with `backlog`). Returns the group's id, or a negative errno.
-#[napi]
-pub fn round_robin_start(fd: i32, backlog: i32, key: String) -> f64 {
-    let started = fds::dup(fd).and_then(|fd| {
-        fds::set_nonblocking(fd.as_raw_fd());
-        listen(&fd, backlog)?;
-        Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, None)))
-    });
-    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EBADF) as f64), f64::from)
-}
-
-/// Round-robin on a unix socket path the engine binds and listens on itself (closing a JS
-/// pipe server would remove the path). Returns the group's id, or a negative errno.
-#[napi]
-pub fn round_robin_listen_unix(path: String, backlog: i32, readable_all: bool, writable_all: bool, key: String) -> f64 {
-    let started = listen_unix(&path, backlog, readable_all, writable_all)
-        .and_then(|(fd, path)| Ok(engine()?.round_robin_start(RoundRobin::new(fd, key, Some(path)))));
-    started.map_or_else(|e| -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64), f64::from)
-}
-
-/// A bound `SO_REUSEPORT` TCP socket for one worker (SCHED_REUSEPORT); JS owns the returned fd.
-/// A negative number is an errno.
-#[napi]
-pub fn reuse_port_socket(address: Option<String>, port: u32, ipv6_only: bool) -> f64 {
-    let port = u16::try_from(port).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
-    match port.and_then(|port| crate::cluster::reuseport::bind(address.as_deref(), port, ipv6_only)) {
-        Ok(fd) => f64::from(fd.into_raw_fd()),
-        Err(e) => -(e.raw_os_error().unwrap_or(libc::EINVAL) as f64),
-    }
-}
-
-/// A worker (by its channel id) joins, or leaves, a round-robin group.
-#[napi]
-pub fn round_robin_add(id: u32, chan: u32) {
-    if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinAdd { id, chan });
-    }
-}
-
-#[napi]
-pub fn round_robin_remove(id: u32, chan: u32) {
-    if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinRemove { id, chan });
-    }
-}
-
-/// Closes the group's listener and the connections not handed out.
-#[napi]
-pub fn round_robin_close(id: u32) {
-    if let Ok(e) = engine() {
-        e.submit(Command::RoundRobinClose(id));
-    }
-}
-
-/// Closes a received fd that JS could not hand to a Node object.
-#[napi]
-pub fn close_fd(fd: i32) {
-    if fd >= 0 {
-        unsafe { libc::close(fd) };
-    }
-}
-
-fn write_frames(id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> f64 {
-    match engine().and_then(|e| e.write(id, data, handle, ack)) {
-        Ok(n) => n as f64,
-        Err(e) => -(e.raw_os_error().unwrap_or(libc::EPIPE) as f64),
-    }
-}
-
 /// Closes the channel once everything queued is written.
 #[napi]
 pub fn channel_close(id: u32) {
@@ -370,13 +394,174 @@ pub fn channel_close(id: u32) {
     }
 }
 
-/// Signals the child: 0, or an errno (`ESRCH` once it has been reaped).
+/// The next `NODE_CLUSTER` sequence number of this primary (shared with the engine's own
+/// `newconn`s).
 #[napi]
-pub fn kill(id: u32, signal: i32) -> i32 {
-    match engine().ok().and_then(|e| e.child(id)) {
-        Some(child) => child.kill(signal).err().unwrap_or(0),
-        None => libc::ESRCH,
+pub fn cluster_seq() -> u32 {
+    crate::cluster::next_seq()
+}
+
+/// Starts round-robin distribution of the connections of a socket of this process (duplicated
+/// here, and made to listen with `backlog`). Returns the group's id.
+#[napi]
+pub fn round_robin_start(env: Env, fd: i32, backlog: i32, key: String) -> napi::Result<u32> {
+    let env_id = env_state(&env)?.id;
+    let started = fds::dup(fd).and_then(|fd| {
+        fds::set_nonblocking(fd.as_raw_fd())?;
+        listen(&fd, backlog)?;
+        Ok(engine()?.round_robin_start(env_id, RoundRobin::new(fd, key, None)))
+    });
+    started.map_err(|e| sys_error(&env, e, "listen"))
+}
+
+/// Round-robin on a unix socket path the engine binds and listens on itself (closing a JS
+/// pipe server would remove the path). Returns the group's id.
+#[napi]
+pub fn round_robin_listen_unix(
+    env: Env,
+    path: String,
+    backlog: i32,
+    readable_all: bool,
+    writable_all: bool,
+    key: String,
+) -> napi::Result<u32> {
+    let env_id = env_state(&env)?.id;
+    let started = listen_unix(&path, backlog, readable_all, writable_all)
+        .and_then(|(fd, path)| Ok(engine()?.round_robin_start(env_id, RoundRobin::new(fd, key, Some(path)))));
+    started.map_err(|e| sys_error(&env, e, "listen"))
+}
+
+/// A bound `SO_REUSEPORT` TCP socket for one worker (SCHED_REUSEPORT), for JS to own.
+#[napi]
+pub fn reuse_port_socket(env: Env, address: Option<String>, port: u32, ipv6_only: bool) -> napi::Result<ReceivedFd> {
+    let port = u16::try_from(port).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    match port.and_then(|port| crate::cluster::reuseport::bind(address.as_deref(), port, ipv6_only)) {
+        Ok(fd) => Ok(fd.into()),
+        Err(e) => Err(sys_error(&env, e, "bind")),
     }
+}
+
+/// A worker (by its channel id) joins, or leaves, a round-robin group.
+#[napi]
+pub fn round_robin_add(id: u32, chan: u32) {
+    if let Ok(e) = engine() {
+        e.round_robin_add(id, chan);
+    }
+}
+
+#[napi]
+pub fn round_robin_remove(id: u32, chan: u32) {
+    if let Ok(e) = engine() {
+        e.post(group_token(id), Msg::Leave { chan });
+    }
+}
+
+/// Closes the group's listener and the connections not handed out.
+#[napi]
+pub fn round_robin_close(id: u32) {
+    if let Ok(e) = engine() {
+        e.post(group_token(id), Msg::Stop);
+    }
+}
+
+/// One channel's counters and state.
+#[napi(object, object_from_js = false)]
+pub struct ChannelStats {
+    pub id: u32,
+    pub bytes_in: f64,
+    pub frames_in: f64,
+    pub bytes_out: f64,
+    pub frames_out: f64,
+    /// Bytes written and not yet taken by the socket.
+    pub queued_bytes: f64,
+    pub handle_in_flight: bool,
+    /// Sends held behind the handle in flight.
+    pub held_sends: u32,
+    pub fds_in: f64,
+    pub fds_out: f64,
+    /// Descriptors the channel holds: a handle in flight, received ones awaiting their frame.
+    pub fds_held: f64,
+    /// Not disconnected.
+    pub open: bool,
+}
+
+/// One round-robin group's counters.
+#[napi(object, object_from_js = false)]
+pub struct GroupStats {
+    pub id: u32,
+    pub workers: f64,
+    pub pending: f64,
+    pub awaiting_ack: f64,
+    pub awaiting_reply: f64,
+    pub dispatched: f64,
+    pub shed: f64,
+    /// Descriptors the group holds: its listener, its reserve and the connections here.
+    pub fds_held: f64,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct EngineStats {
+    pub channels: Vec<ChannelStats>,
+    pub groups: Vec<GroupStats>,
+}
+
+/// Every channel's and round-robin group's counters, in one call.
+#[napi]
+pub fn stats() -> EngineStats {
+    let Ok(e) = engine() else { return EngineStats { channels: Vec::new(), groups: Vec::new() } };
+    let (channels, groups) = (e.channels(), e.groups());
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let channels = channels
+        .iter()
+        .map(|c| {
+            let s = c.snapshot();
+            let k = &c.counters;
+            ChannelStats {
+                id: c.id,
+                bytes_in: n(&k.bytes_in),
+                frames_in: n(&k.frames_in),
+                bytes_out: n(&k.bytes_out),
+                frames_out: n(&k.frames_out),
+                queued_bytes: s.queued as f64,
+                handle_in_flight: s.handle_in_flight,
+                held_sends: s.held as u32,
+                fds_in: n(&k.fds_in),
+                fds_out: n(&k.fds_out),
+                fds_held: n(&k.fds_waiting) + f64::from(u8::from(s.handle_in_flight)),
+                open: s.open,
+            }
+        })
+        .collect();
+    let groups = groups
+        .iter()
+        .map(|(id, g)| GroupStats {
+            id: *id,
+            workers: n(&g.workers),
+            pending: n(&g.pending),
+            awaiting_ack: n(&g.awaiting_ack),
+            awaiting_reply: n(&g.awaiting_reply),
+            dispatched: n(&g.dispatched),
+            shed: n(&g.shed),
+            fds_held: n(&g.fds_held),
+        })
+        .collect();
+    EngineStats { channels, groups }
+}
+
+/// Trace records for `NODE_DEBUG=native-cluster` on or off.
+#[napi]
+pub fn set_trace(on: bool) {
+    crate::engine::set_tracing(on);
+}
+
+/// Signals the child; throws `ESRCH` once it has been reaped.
+#[napi]
+pub fn kill(env: Env, id: u32, signal: i32) -> napi::Result<()> {
+    let result = match engine().ok().and_then(|e| e.child(id)) {
+        Some(child) => child.kill(signal),
+        None => Err(libc::ESRCH),
+    };
+    result.map_err(|errno| sys_error(&env, std::io::Error::from_raw_os_error(errno), "kill"))
 }
 
 #[napi(object)]

@@ -5,10 +5,14 @@
 //! kernels without pidfds, by `waitpid(pid, WNOHANG)` polling of that pid alone.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
 
-use crate::event::ExitStatus;
+use std::time::Duration;
+
+use crate::engine::{channel_token, engine, Msg};
+use crate::event::{Event, ExitStatus};
+use crate::reactor::{Cx, Interest, Ready, Source};
 
 pub struct Child {
     pub id: u32,
@@ -21,6 +25,7 @@ pub struct Child {
 
 impl Child {
     pub fn new(id: u32, pid: libc::pid_t) -> Self {
+        // SAFETY: pidfd_open takes a pid and flags, no memory; nix has no wrapper for it.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
@@ -29,14 +34,19 @@ impl Child {
 
     /// Sends `sig` (0 probes). Returns the errno on failure; `ESRCH` once the child is gone.
     pub fn kill(&self, sig: i32) -> Result<(), i32> {
-        let reaped = self.reaped.lock().unwrap();
+        let reaped = crate::sync::lock(&self.reaped);
         if *reaped {
             return Err(libc::ESRCH);
         }
+        // Raw calls: nix has no pidfd_send_signal, and its `kill` takes only the signals its
+        // `Signal` enum names (no real-time ones).
         let r = match &self.pidfd {
+            // SAFETY: a pidfd we own, a signal number and a null siginfo, which the call allows.
             Some(fd) => unsafe {
                 libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
             },
+            // SAFETY: kill takes no memory; the pid is ours and not yet reaped (checked above
+            // under the same lock that reaping takes), so it cannot have been reused.
             None => unsafe { libc::kill(self.pid, sig) as libc::c_long },
         };
         if r < 0 {
@@ -46,9 +56,13 @@ impl Child {
         }
     }
 
+    pub fn reaped(&self) -> bool {
+        *crate::sync::lock(&self.reaped)
+    }
+
     /// Reaps the child if it has exited. `None` while it is still running.
     pub fn try_reap(&self) -> Option<ExitStatus> {
-        let mut reaped = self.reaped.lock().unwrap();
+        let mut reaped = crate::sync::lock(&self.reaped);
         if *reaped {
             return None;
         }
@@ -61,9 +75,77 @@ impl Child {
     }
 }
 
+/// Without a pidfd, a child is polled this often.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The source that reports a child's exit: woken by its pidfd, or by a timer without one.
+pub struct ExitWatcher {
+    child: Arc<Child>,
+    /// The child has a channel, whose last messages are delivered before the exit.
+    has_channel: bool,
+}
+
+impl ExitWatcher {
+    pub fn new(child: Arc<Child>, has_channel: bool) -> Self {
+        ExitWatcher { child, has_channel }
+    }
+
+    fn check(&mut self, cx: &mut Cx<'_, Msg>) {
+        let Some(status) = self.child.try_reap() else { return };
+        if self.has_channel {
+            // Messages are delivered in the order posted: the channel reads everything the
+            // child wrote before this exit is reported.
+            cx.post(channel_token(self.child.id), Msg::Drain);
+        }
+        cx.post(cx.token(), Msg::Exited(status));
+    }
+}
+
+impl Source<Msg> for ExitWatcher {
+    fn start(&mut self, cx: &mut Cx<'_, Msg>) {
+        let registered = match &self.child.pidfd {
+            Some(fd) => cx.register(fd.as_fd(), Interest::Read).is_ok(),
+            None => false,
+        };
+        if !registered {
+            cx.timer(POLL);
+        }
+        // It may have exited before it was watched; a pidfd reports that too.
+    }
+
+    fn ready(&mut self, cx: &mut Cx<'_, Msg>, _ready: Ready) {
+        self.check(cx);
+    }
+
+    fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
+        self.check(cx);
+        if !self.child.reaped() {
+            cx.timer(POLL);
+        }
+    }
+
+    fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
+        if let Msg::Exited(status) = msg {
+            if let Some(fd) = &self.child.pidfd {
+                // The pidfd stays open with the child's entry in JS's table; stop hearing of it.
+                let _ = cx.deregister(fd.as_fd());
+            }
+            if let Ok(e) = engine() {
+                e.forget_child(self.child.id);
+            }
+            cx.events().push(Event::Exit { id: self.child.id, status });
+            cx.remove_self();
+        }
+    }
+}
+
+// Raw waitid/waitpid: nix's `WaitStatus` reports a signal death through its `Signal` enum,
+// which cannot name real-time signals.
 fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
+    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
+        // SAFETY: a pidfd we own and an out-parameter of the right type.
         let r = unsafe { libc::waitid(libc::P_PIDFD, fd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG) };
         if r == 0 {
             break;
@@ -75,9 +157,11 @@ fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
             _ => return None,
         }
     }
+    // SAFETY: waitid filled `info` for a child event (si_pid is 0 when WNOHANG found none).
     if unsafe { info.si_pid() } == 0 {
         return None;
     }
+    // SAFETY: as above; si_status is set for CLD_* codes.
     let status = unsafe { info.si_status() };
     Some(match info.si_code {
         libc::CLD_EXITED => ExitStatus::Code(status),
@@ -88,6 +172,7 @@ fn wait_pidfd(fd: RawFd) -> Option<ExitStatus> {
 
 fn wait_pid(pid: libc::pid_t) -> Option<ExitStatus> {
     let mut status = 0;
+    // SAFETY: our own child's pid and an int out-parameter.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     if r == 0 {
         return None;

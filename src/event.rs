@@ -2,6 +2,7 @@
 
 use std::os::fd::OwnedFd;
 
+use crate::channel::outbox::AckId;
 use crate::protocol::handle::FdKind;
 
 /// How a child ended.
@@ -54,7 +55,7 @@ pub enum Event {
     /// Every frame up to the one with this ack id has left the process.
     Written {
         id: u32,
-        ack: u32,
+        ack: AckId,
     },
     /// Writing failed; queued frames are lost and the channel is closing.
     WriteFailed {
@@ -69,6 +70,49 @@ pub enum Event {
         id: u32,
         status: ExitStatus,
     },
+    /// The engine's work for this id failed (a panic on the I/O thread): the channel is
+    /// closed, or the child is no longer watched.
+    /// A round-robin group closed its first connection for want of descriptors.
+    Shed {
+        id: u32,
+    },
+    /// A trace record for `NODE_DEBUG=native-cluster` (only while JS asked for them).
+    Trace {
+        id: u32,
+        text: String,
+    },
+    Failed {
+        id: u32,
+        /// `channel`, `child` or `group`.
+        source: &'static str,
+        what: String,
+    },
+}
+
+impl Event {
+    /// The id of the child, channel or group it is about.
+    pub fn id(&self) -> u32 {
+        match self {
+            Event::Messages { id, .. }
+            | Event::Frames { id, .. }
+            | Event::Internal { id, .. }
+            | Event::Handle { id, .. }
+            | Event::HandleLost { id }
+            | Event::BadFrame { id, .. }
+            | Event::Written { id, .. }
+            | Event::WriteFailed { id, .. }
+            | Event::Closed { id }
+            | Event::Exit { id, .. }
+            | Event::Shed { id }
+            | Event::Trace { id, .. }
+            | Event::Failed { id, .. } => *id,
+        }
+    }
+
+    /// The last event of a channel, child or group (after which its id may be forgotten).
+    pub fn is_last(&self) -> bool {
+        matches!(self, Event::Closed { .. } | Event::Exit { .. } | Event::Failed { .. })
+    }
 }
 
 /// A handle frame as it arrived: JSON text, or an advanced-mode frame with its header.

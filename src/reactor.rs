@@ -1,474 +1,306 @@
-//! The engine's one I/O thread: an epoll loop over every channel and child of the process.
-//!
-//! JS hands work over as commands (waking the thread through an eventfd) and receives events
-//! through one queue. The thread wakes JS only when that queue goes from empty to non-empty,
-//! and JS drains it in one call, so a burst of messages costs one crossing, not one each.
+//! The event loop, knowing nothing of what it drives (mio's `Poll`/`Registry` against its
+//! `event::Source`). It owns epoll, the waker other threads post through, and one-shot
+//! timers, which drive epoll's timeout. Everything else is a `Source`: a channel, a child's
+//! exit watcher, a round-robin listener. A source is called when its fd is ready, when a
+//! timer it set is due, and with the messages posted to it (by JS through the waker, or by
+//! another source); it reaches the loop only through its `Cx`. Adding a kind of source adds a
+//! `Source` impl and touches nothing here.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::channel::{Channel, Framing, OutgoingHandle, ReadEffects, ReadOutcome, Reader, WriteResult};
-use crate::child::Child;
-use crate::cluster::newconn;
-use crate::cluster::round_robin::RoundRobin;
-use crate::event::{append, Event};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
-pub enum Command {
-    AddChannel {
-        chan: Arc<Channel>,
-        framing: Framing,
-    },
-    AddChild(Arc<Child>),
-    /// A channel's queue became non-empty: watch it for writability.
-    Flush(u32),
-    /// JS disconnected: close once flushed.
-    Close(u32),
-    /// A cluster round-robin group starts serving its listener.
-    RoundRobinStart {
-        id: u32,
-        group: RoundRobin,
-    },
-    /// A worker's channel joins or leaves a group.
-    RoundRobinAdd {
-        id: u32,
-        chan: u32,
-    },
-    RoundRobinRemove {
-        id: u32,
-        chan: u32,
-    },
-    /// The last worker left: close the listener and every connection not handed out.
-    RoundRobinClose(u32),
+use crate::event::Event;
+use crate::sync::lock;
+
+/// Names a source; chosen by whoever adds it. `u64::MAX` is the waker's.
+pub type Token = u64;
+const WAKER: Token = u64::MAX;
+
+/// What a source is woken with when its fd is ready.
+#[derive(Clone, Copy, Debug)]
+pub struct Ready {
+    pub writable: bool,
+    /// Readable, hung up or in error: anything a read will tell apart.
+    pub readable: bool,
 }
 
-type Notify = Box<dyn Fn() + Send + Sync>;
-
-pub struct Engine {
-    epoll: OwnedFd,
-    waker: OwnedFd,
-    commands: Mutex<Vec<Command>>,
-    events: Mutex<Vec<Event>>,
-    notify: OnceLock<Notify>,
-    next_id: AtomicU32,
-    channels: Mutex<HashMap<u32, Arc<Channel>>>,
-    children: Mutex<HashMap<u32, Arc<Child>>>,
+/// Which readiness a source wants to hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    ReadWrite,
+    /// Registered but silent (a listener out of descriptors).
+    None,
 }
 
-const WAKER: u64 = u64::MAX;
-const KIND_CHANNEL: u64 = 0;
-const KIND_CHILD: u64 = 1;
-const KIND_LISTENER: u64 = 2;
-/// Poll interval for children on kernels without pidfds.
-const POLL_MS: i32 = 20;
-/// While a peer floods a channel, the thread pauses this long between reads so each read
-/// takes many frames: a fraction of the syscalls and JS wake-ups, for this much latency on a
-/// one-way stream (never on a round trip).
-const COALESCE: std::time::Duration = std::time::Duration::from_micros(100);
-
-fn token(id: u32, kind: u64) -> u64 {
-    ((id as u64) << 2) | kind
-}
-
-static ENGINE: OnceLock<&'static Engine> = OnceLock::new();
-
-/// The process's engine, started on first use.
-pub fn engine() -> io::Result<&'static Engine> {
-    if let Some(e) = ENGINE.get() {
-        return Ok(e);
-    }
-    let epoll = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-    let waker = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-    // SAFETY: fresh fds owned from here on.
-    let (epoll, waker) = unsafe { (OwnedFd::from_raw_fd(epoll), OwnedFd::from_raw_fd(waker)) };
-    let engine = Engine {
-        epoll,
-        waker,
-        commands: Mutex::new(Vec::new()),
-        events: Mutex::new(Vec::new()),
-        notify: OnceLock::new(),
-        next_id: AtomicU32::new(1),
-        channels: Mutex::new(HashMap::new()),
-        children: Mutex::new(HashMap::new()),
-    };
-    let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKER };
-    cvt(unsafe { libc::epoll_ctl(engine.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, engine.waker.as_raw_fd(), &mut ev) })?;
-    let mut started = false;
-    let e = *ENGINE.get_or_init(|| {
-        started = true;
-        Box::leak(Box::new(engine))
-    });
-    if started {
-        std::thread::Builder::new().name("native-cluster-io".into()).spawn(move || Io::default().run(e))?;
-    }
-    Ok(e)
-}
-
-fn cvt(r: libc::c_int) -> io::Result<RawFd> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
+impl Interest {
+    fn flags(self) -> EpollFlags {
+        match self {
+            Interest::Read => EpollFlags::EPOLLIN,
+            Interest::ReadWrite => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
+            Interest::None => EpollFlags::empty(),
+        }
     }
 }
 
-impl Engine {
-    /// Sets how JS is woken; the first caller wins.
-    pub fn set_notify(&self, f: Notify) -> bool {
-        self.notify.set(f).is_ok()
+/// Something the loop drives. `M` is what can be posted to it.
+pub trait Source<M>: Send {
+    /// Just added: register fds, set timers.
+    fn start(&mut self, _cx: &mut Cx<'_, M>) {}
+    /// Its registered fd is ready.
+    fn ready(&mut self, _cx: &mut Cx<'_, M>, _ready: Ready) {}
+    /// A timer it set is due.
+    fn timer(&mut self, _cx: &mut Cx<'_, M>) {}
+    /// A message posted to it.
+    fn message(&mut self, cx: &mut Cx<'_, M>, msg: M);
+}
+
+/// A source's view of the loop during one call.
+pub struct Cx<'a, M> {
+    token: Token,
+    epoll: &'a Epoll,
+    turn: &'a mut Turn<M>,
+    remove: bool,
+}
+
+/// What the calls of one turn accumulate.
+struct Turn<M> {
+    /// Events for JS, published once per turn.
+    events: Vec<Event>,
+    posted: VecDeque<(Token, M)>,
+    added: VecDeque<(Token, Box<dyn Source<M>>)>,
+    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    /// Pause before the next wait so the next reads take more at once.
+    coalesce: Option<Duration>,
+}
+
+impl<M> Cx<'_, M> {
+    pub fn token(&self) -> Token {
+        self.token
     }
 
-    pub fn next_id(&self) -> u32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// Where events for JS go (in order; published at the end of the turn).
+    pub fn events(&mut self) -> &mut Vec<Event> {
+        &mut self.turn.events
     }
 
-    pub fn submit(&self, cmd: Command) {
-        self.submit_all([cmd]);
+    /// Watches `fd` for this source.
+    pub fn register(&self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
+        Ok(self.epoll.add(fd, EpollEvent::new(interest.flags(), self.token))?)
     }
 
+    pub fn reregister(&self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
+        Ok(self.epoll.modify(fd, &mut EpollEvent::new(interest.flags(), self.token))?)
+    }
+
+    /// Stops watching `fd` (closing it does as much).
+    pub fn deregister(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        Ok(self.epoll.delete(fd)?)
+    }
+
+    /// Calls this source's `timer` once, `after` from now.
+    pub fn timer(&mut self, after: Duration) {
+        self.turn.timers.push(Reverse((Instant::now() + after, self.token)));
+    }
+
+    /// Queues `msg` for `to`, delivered in this turn after the current call returns, in the
+    /// order posted. A message to a source that is gone is dropped (what it owns is closed).
+    pub fn post(&mut self, to: Token, msg: M) {
+        self.turn.posted.push_back((to, msg));
+    }
+
+    /// Adds a source, started after the current call returns.
+    pub fn add(&mut self, token: Token, source: Box<dyn Source<M>>) {
+        self.turn.added.push_back((token, source));
+    }
+
+    /// This source is finished: it is dropped after the current call returns.
+    pub fn remove_self(&mut self) {
+        self.remove = true;
+    }
+
+    /// Asks for a pause of `d` before the next wait (a flood being read in larger pieces).
+    pub fn coalesce(&mut self, d: Duration) {
+        self.turn.coalesce = Some(d);
+    }
+}
+
+/// What another thread hands the loop.
+pub enum Command<M> {
+    Add(Token, Box<dyn Source<M>>),
+    Post(Token, M),
+}
+
+/// The thread-safe end of a reactor: queues commands and wakes the loop.
+pub struct Handle<M> {
+    commands: Mutex<Vec<Command<M>>>,
+    waker: EventFd,
+}
+
+impl<M> Handle<M> {
     /// Queues commands with one wake-up at most: each wake-up can cost the calling (JS) thread
     /// its CPU to the I/O thread.
-    fn submit_all(&self, cmds: impl IntoIterator<Item = Command>) {
+    pub fn submit_all(&self, cmds: impl IntoIterator<Item = Command<M>>) {
         let was_empty = {
-            let mut q = self.commands.lock().unwrap();
+            let mut q = lock(&self.commands);
             let before = q.len();
             q.extend(cmds);
             before == 0 && !q.is_empty()
         };
+        // EAGAIN means the counter is already non-zero: the loop is awake anyway.
         if was_empty {
-            let one: u64 = 1;
-            unsafe { libc::write(self.waker.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            let _ = self.waker.write(1);
         }
     }
 
-    pub fn add_child(&self, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
-        self.children.lock().unwrap().insert(child.id, child.clone());
-        let add_channel = chan.map(|(chan, framing)| {
-            self.channels.lock().unwrap().insert(chan.id, chan.clone());
-            Command::AddChannel { chan, framing }
-        });
-        self.submit_all(add_channel.into_iter().chain([Command::AddChild(child)]));
+    pub fn submit(&self, cmd: Command<M>) {
+        self.submit_all([cmd]);
     }
+}
 
-    pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
-        self.channels.lock().unwrap().get(&id).cloned()
-    }
+/// How the loop reports outside itself.
+pub trait Report {
+    /// The events of one turn, in order (never empty).
+    fn publish(&self, events: Vec<Event>);
+    /// A source panicked and was dropped; what JS must learn about it goes into `events`.
+    fn failed(&self, token: Token, what: &str, events: &mut Vec<Event>);
+    /// The loop itself panicked (and carries on).
+    fn fatal(&self, what: &str);
+}
 
-    pub fn child(&self, id: u32) -> Option<Arc<Child>> {
-        self.children.lock().unwrap().get(&id).cloned()
-    }
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
 
-    /// JS thread: write a frame. Errors carry the errno.
-    pub fn write(&self, id: u32, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
-        let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
-        match chan.write(data, handle, ack)? {
-            WriteResult::Queued(n) => Ok(n),
-            // Not written yet; JS learns when from the ack.
-            WriteResult::Held => Ok(data.len().max(1)),
-            WriteResult::NeedsFlush(n) => {
-                self.submit(Command::Flush(id));
-                Ok(n)
-            }
-        }
-    }
+pub struct Reactor<M> {
+    epoll: Epoll,
+    handle: Arc<Handle<M>>,
+    sources: HashMap<Token, Box<dyn Source<M>>>,
+    turn: Turn<M>,
+}
 
-    /// JS thread: a cluster round-robin group serving `listener`; returns its id.
-    pub fn round_robin_start(&self, group: RoundRobin) -> u32 {
-        let id = self.next_id();
-        self.submit(Command::RoundRobinStart { id, group });
-        id
-    }
-
-    pub fn close(&self, id: u32) {
-        if let Some(chan) = self.channel(id) {
-            chan.request_close();
-            self.submit(Command::Close(id));
-        }
-    }
-
-    /// JS thread: take every queued event.
-    pub fn drain(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.events.lock().unwrap())
-    }
-
-    fn publish(&self, batch: Vec<Event>) {
-        if batch.is_empty() {
-            return;
-        }
-        let was_empty = {
-            let mut q = self.events.lock().unwrap();
-            let was_empty = q.is_empty();
-            append(&mut q, batch);
-            was_empty
+impl<M: Send + 'static> Reactor<M> {
+    pub fn new() -> io::Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let waker = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        epoll.add(waker.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKER))?;
+        let handle = Arc::new(Handle { commands: Mutex::new(Vec::new()), waker });
+        let turn = Turn {
+            events: Vec::new(),
+            posted: VecDeque::new(),
+            added: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            coalesce: None,
         };
-        if was_empty {
-            if let Some(notify) = self.notify.get() {
-                notify();
-            }
-        }
+        Ok(Reactor { epoll, handle, sources: HashMap::new(), turn })
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) {
-        let mut ev = libc::epoll_event { events, u64: data };
-        unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev) };
+    pub fn handle(&self) -> Arc<Handle<M>> {
+        self.handle.clone()
     }
-}
 
-/// State only the I/O thread touches.
-#[derive(Default)]
-struct Io {
-    readers: HashMap<u32, (Arc<Channel>, Reader)>,
-    watched: HashMap<u32, Arc<Child>>,
-    /// Children without a pidfd, polled by pid.
-    polled: Vec<Arc<Child>>,
-    events: Vec<Event>,
-    /// A channel was read mid-flood this turn: pause before the next.
-    coalesce: bool,
-    /// Cluster round-robin groups by id.
-    groups: HashMap<u32, RoundRobin>,
-}
-
-const IN: u32 = libc::EPOLLIN as u32;
-const OUT: u32 = libc::EPOLLOUT as u32;
-
-impl Io {
-    fn run(mut self, e: &'static Engine) {
-        let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    /// Runs the loop on this thread, forever.
+    pub fn run(mut self, report: &dyn Report) -> ! {
+        let mut ready = vec![EpollEvent::empty(); 256];
         loop {
-            let paused = self.groups.values().any(|g| g.paused);
-            let timeout = if self.polled.is_empty() && !paused { -1 } else { POLL_MS };
-            let n = unsafe { libc::epoll_wait(e.epoll.as_raw_fd(), ready.as_mut_ptr(), ready.len() as i32, timeout) };
-            let n = if n < 0 { 0 } else { n as usize };
-            // Exits are handled after every channel of this turn, so a child's last messages
-            // are always delivered before its 'exit'.
-            let mut exited = Vec::new();
-            for ev in &ready[..n] {
-                let (flags, data) = (ev.events, ev.u64);
-                if data == WAKER {
-                    let mut buf = 0u64;
-                    unsafe { libc::read(e.waker.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
-                    let cmds = std::mem::take(&mut *e.commands.lock().unwrap());
-                    for cmd in cmds {
-                        self.command(e, cmd);
+            // A panic outside any source's call (the loop's own bookkeeping, publishing) is
+            // reported and the loop goes on: the thread never dies with JS waiting on it.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.turn(report, &mut ready))) {
+                report.fatal(&panic_text(panic.as_ref()));
+            }
+        }
+    }
+
+    /// One wait and everything it brings.
+    fn turn(&mut self, report: &dyn Report, ready: &mut [EpollEvent]) {
+        let timeout = self.turn.timers.peek().map_or(EpollTimeout::NONE, |Reverse((at, _))| {
+            let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+            EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+        });
+        // EINTR (a signal to this thread) is an empty wake-up; nothing else can fail on an
+        // epoll this loop owns, with a buffer it owns.
+        let n = self.epoll.wait(ready, timeout).unwrap_or(0);
+        for ev in &ready[..n] {
+            if ev.data() == WAKER {
+                // Resets the counter; EAGAIN means another wake-up already did.
+                let _ = self.handle.waker.read();
+                let cmds = std::mem::take(&mut *lock(&self.handle.commands));
+                for cmd in cmds {
+                    match cmd {
+                        Command::Add(token, source) => self.turn.added.push_back((token, source)),
+                        Command::Post(token, msg) => self.turn.posted.push_back((token, msg)),
                     }
-                    continue;
                 }
-                let id = (data >> 2) as u32;
-                match data & 3 {
-                    KIND_CHANNEL => {
-                        if flags & OUT != 0 {
-                            self.flush(e, id);
-                        }
-                        if flags & !OUT != 0 {
-                            self.read(e, id);
-                        }
-                    }
-                    KIND_CHILD => exited.push(id),
-                    KIND_LISTENER => self.accept(e, id),
-                    _ => {}
-                }
+            } else {
+                let flags = ev.events();
+                let ready = Ready {
+                    writable: flags.contains(EpollFlags::EPOLLOUT),
+                    readable: flags.intersects(!EpollFlags::EPOLLOUT),
+                };
+                self.call(ev.data(), report, |s, cx| s.ready(cx, ready));
             }
-            for id in exited {
-                if let Some(child) = self.watched.get(&id).cloned() {
-                    self.reap(e, &child);
-                }
-            }
-            for child in std::mem::take(&mut self.polled) {
-                if !self.reap(e, &child) {
-                    self.polled.push(child);
-                }
-            }
-            // Listeners paused for want of descriptors are tried again every POLL_MS.
-            for (&gid, group) in self.groups.iter_mut().filter(|(_, g)| g.paused) {
-                group.paused = false;
-                e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), IN, token(gid, KIND_LISTENER));
-            }
-            e.publish(std::mem::take(&mut self.events));
-            if std::mem::take(&mut self.coalesce) {
-                std::thread::sleep(COALESCE);
-            }
+            self.settle(report);
         }
-    }
-
-    fn command(&mut self, e: &Engine, cmd: Command) {
-        match cmd {
-            Command::AddChannel { chan, framing } => {
-                if let Some(fd) = chan.raw_fd() {
-                    e.ctl(libc::EPOLL_CTL_ADD, fd, IN, token(chan.id, KIND_CHANNEL));
-                    self.readers.insert(chan.id, (chan, Reader::new(fd, framing)));
-                }
-            }
-            Command::AddChild(child) => match &child.pidfd {
-                Some(fd) => {
-                    e.ctl(libc::EPOLL_CTL_ADD, fd.as_raw_fd(), IN, token(child.id, KIND_CHILD));
-                    self.watched.insert(child.id, child);
-                }
-                None => self.polled.push(child),
-            },
-            Command::Flush(id) => self.flush(e, id),
-            Command::Close(id) => self.flush(e, id),
-            Command::RoundRobinStart { id, group } => {
-                e.ctl(libc::EPOLL_CTL_ADD, group.listener.as_raw_fd(), IN, token(id, KIND_LISTENER));
-                self.groups.insert(id, group);
-            }
-            Command::RoundRobinAdd { id, chan } => {
-                if let Some(group) = self.groups.get_mut(&id) {
-                    group.add(chan);
-                }
-                self.dispatch(e);
-            }
-            Command::RoundRobinRemove { id, chan } => {
-                if let Some(group) = self.groups.get_mut(&id) {
-                    group.remove(chan);
-                }
-            }
-            Command::RoundRobinClose(id) => {
-                if let Some(group) = self.groups.remove(&id) {
-                    e.ctl(libc::EPOLL_CTL_DEL, group.listener.as_raw_fd(), 0, 0);
-                }
-            }
-        }
-    }
-
-    fn accept(&mut self, e: &Engine, id: u32) {
-        let Some(group) = self.groups.get_mut(&id) else { return };
-        if group.accept().is_err() {
-            // Out of descriptors (or worse): stop watching until a connection is let go, rather
-            // than spin on a listener we cannot take from.
-            e.ctl(libc::EPOLL_CTL_MOD, group.listener.as_raw_fd(), 0, token(id, KIND_LISTENER));
-            group.paused = true;
-        }
-        self.dispatch(e);
-    }
-
-    /// Hands pending connections to free workers, in every group.
-    fn dispatch(&mut self, e: &Engine) {
-        let Io { groups, readers, .. } = self;
-        let mut to_flush = Vec::new();
-        for (&gid, group) in groups.iter_mut().filter(|(_, g)| g.has_pending()) {
-            group.dispatch(|chan_id, key, conn| {
-                let Some((chan, reader)) = readers.get_mut(&chan_id) else { return false };
-                // Free: no handle awaiting its ACK. The next goes out as soon as it arrives.
-                if chan.held().is_some() {
-                    return false;
-                }
-                let seq = crate::cluster::next_seq();
-                let frame = newconn::frame(key, seq, chan.advanced);
-                match chan.write(&frame, Some(OutgoingHandle { fd: conn.clone(), retransmit: false }), 0) {
-                    Ok(written) => {
-                        reader.newconns.insert(seq, (gid, conn.clone()));
-                        if matches!(written, WriteResult::NeedsFlush(_)) {
-                            to_flush.push(chan_id);
-                        }
-                        true
-                    }
-                    Err(_) => false,
-                }
-            });
-        }
-        for id in to_flush {
-            self.flush(e, id);
-        }
-    }
-
-    /// Workers answered `newconn`s: an accepted connection's copy here is closed (dropped),
-    /// a refused one goes to the next worker.
-    fn newconn_replies(&mut self, e: &Engine, replies: Vec<(u32, Arc<OwnedFd>, bool)>) {
-        for (gid, conn, accepted) in replies {
-            if let Some(group) = self.groups.get_mut(&gid).filter(|_| !accepted) {
-                group.requeue(conn);
-            }
-        }
-        self.dispatch(e);
-    }
-
-    /// Writes what the socket takes; arms EPOLLOUT while anything is left, closes the channel
-    /// if JS asked for that and the queue has drained.
-    fn flush(&mut self, e: &Engine, id: u32) {
-        let Some((chan, _)) = self.readers.get(&id) else { return };
-        let chan = chan.clone();
-        let Some(fd) = chan.raw_fd() else { return };
-        let watch = match chan.flush(&mut self.events) {
-            Ok(true) if chan.ready_to_close() => return self.close(e, id),
-            Ok(drained) => drained,
-            Err(err) => {
-                // The peer is gone for writing; keep reading what it sent before that.
-                self.events.push(Event::WriteFailed { id, errno: err.raw_os_error().unwrap_or(libc::EPIPE) });
-                chan.discard_queue();
-                if chan.ready_to_close() {
-                    return self.close(e, id);
-                }
-                true
-            }
-        };
-        // Only a change of what is watched costs a syscall (a handle exchange flushes a lot).
-        let want_out = !watch;
-        if let Some((_, reader)) = self.readers.get_mut(&id) {
-            if reader.watching_out != want_out {
-                reader.watching_out = want_out;
-                e.ctl(libc::EPOLL_CTL_MOD, fd, if want_out { IN | OUT } else { IN }, token(id, KIND_CHANNEL));
-            }
-        }
-    }
-
-    /// Reads a channel. Returns false once it has ended (and been closed).
-    fn read(&mut self, e: &Engine, id: u32) -> bool {
-        let Some((chan, reader)) = self.readers.get_mut(&id) else { return false };
-        self.coalesce |= reader.flooding(chan);
-        let mut effects = ReadEffects::default();
-        let outcome = reader.read(chan, &mut self.events, &mut effects);
-        if effects.needs_flush {
-            self.flush(e, id);
-        }
-        if effects.settled || !effects.replies.is_empty() {
-            self.newconn_replies(e, effects.replies);
-        }
-        match outcome {
-            ReadOutcome::Ended => {
-                self.close(e, id);
-                false
-            }
-            ReadOutcome::Drained | ReadOutcome::Yielded => true,
-        }
-    }
-
-    /// Closes a channel. Connections it was handed and had not answered for are closed with
-    /// it (the worker may have started on them); its groups carry on without it.
-    fn close(&mut self, e: &Engine, id: u32) {
-        for group in self.groups.values_mut() {
-            group.remove(id);
-        }
-        if let Some((chan, _)) = self.readers.remove(&id) {
-            if let Some(fd) = chan.raw_fd() {
-                e.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-            }
-            if chan.close() {
-                self.events.push(Event::WriteFailed { id, errno: libc::EPIPE });
-            }
-            e.channels.lock().unwrap().remove(&id);
-            self.events.push(Event::Closed { id });
-        }
-        self.dispatch(e);
-    }
-
-    /// Reaps `child` if it has exited; returns whether it did.
-    fn reap(&mut self, e: &Engine, child: &Arc<Child>) -> bool {
-        let Some(status) = child.try_reap() else { return false };
-        // Deliver everything the child wrote before its exit is reported.
-        while self.readers.contains_key(&child.id) {
-            let before = self.events.len();
-            if !self.read(e, child.id) || self.events.len() == before {
+        let now = Instant::now();
+        while let Some(&Reverse((at, token))) = self.turn.timers.peek() {
+            if at > now {
                 break;
             }
+            self.turn.timers.pop();
+            self.call(token, report, |s, cx| s.timer(cx));
+            self.settle(report);
         }
-        if let Some(fd) = &child.pidfd {
-            e.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0);
+        let events = std::mem::take(&mut self.turn.events);
+        if !events.is_empty() {
+            report.publish(events);
         }
-        self.watched.remove(&child.id);
-        e.children.lock().unwrap().remove(&child.id);
-        self.events.push(Event::Exit { id: child.id, status });
-        true
+        if let Some(d) = self.turn.coalesce.take() {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// Starts added sources and delivers posted messages until none are left.
+    fn settle(&mut self, report: &dyn Report) {
+        loop {
+            if let Some((token, source)) = self.turn.added.pop_front() {
+                self.sources.insert(token, source);
+                self.call(token, report, |s, cx| s.start(cx));
+            } else if let Some((token, msg)) = self.turn.posted.pop_front() {
+                self.call(token, report, |s, cx| s.message(cx, msg));
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Calls one source, taken out of the table meanwhile so it can post to the others. A
+    /// panic drops the source (closing what it owns) and is reported; the loop carries on.
+    fn call(&mut self, token: Token, report: &dyn Report, f: impl FnOnce(&mut dyn Source<M>, &mut Cx<'_, M>)) {
+        let Some(mut source) = self.sources.remove(&token) else { return };
+        let mut cx = Cx { token, epoll: &self.epoll, turn: &mut self.turn, remove: false };
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(source.as_mut(), &mut cx)));
+        let remove = cx.remove;
+        match outcome {
+            Ok(()) if !remove => {
+                self.sources.insert(token, source);
+            }
+            Ok(()) => {}
+            Err(panic) => {
+                drop(source);
+                report.failed(token, &panic_text(panic.as_ref()), &mut self.turn.events);
+            }
+        }
     }
 }

@@ -1,14 +1,19 @@
 //! Process creation with posix_spawn (glibc's is `CLONE_VFORK`-based, so its cost does not
 //! grow with the parent's heap as Node's `fork()`-based spawn does).
 //!
-//! The child gets exactly the requested stdio at fds `0..n`, every signal disposition 1–31
-//! reset to default and an empty signal mask (Node ignores SIGPIPE and SIGXFSZ; its children
-//! must not inherit that). uid/gid need steps posix_spawn cannot do, so only those requests
+//! The child gets exactly the requested stdio at fds `0..n`, every signal disposition reset
+//! to default, real-time and glibc-internal ones included, and an empty signal mask (Node
+//! ignores SIGPIPE and SIGXFSZ; its children must not inherit that). uid/gid need steps posix_spawn cannot do, so only those requests
 //! take a fork path.
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{setsockopt, sockopt, AddressFamily, SockFlag, SockType};
+use nix::unistd::AccessFlags;
 
 /// What the child gets at one fd index.
 pub enum Stdio {
@@ -42,51 +47,42 @@ pub struct Spawned {
 /// Socket buffer size for pipes and the IPC channel: larger than the default so bursts of
 /// small frames, big frames and bulk output need fewer wake-ups (unprivileged maximum here
 /// is 4 MiB).
-const SOCKET_BUFFER: libc::c_int = 1 << 20;
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+const SOCKET_BUFFER: usize = 1 << 20;
 
 fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
-    // SAFETY: fresh fds.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)?)
+}
+
+/// A descriptor number the caller holds open for the duration of the spawn.
+fn borrow(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: JS's stdio object (or the engine's own end) keeps it open during this call; a
+    // number that is not open makes the syscall fail with EBADF.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// A close-on-exec duplicate numbered at least `min`, so no dup2 onto `0..min` can clobber it.
 fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
-    let d = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
+    let d = fcntl(borrow(fd)?, FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: a fresh descriptor, owned from here on.
     Ok(unsafe { OwnedFd::from_raw_fd(d) })
 }
 
-fn set_blocking(fd: RawFd) {
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
+fn set_blocking(fd: RawFd) -> io::Result<()> {
+    let fd = borrow(fd)?;
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    if flags.contains(OFlag::O_NONBLOCK) {
+        fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     }
+    Ok(())
 }
 
-fn set_buffers(fd: RawFd) {
-    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
-        let v = SOCKET_BUFFER;
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of_val(&v) as u32,
-            )
-        };
-    }
+fn set_buffers(fd: &OwnedFd) {
+    // Best effort: a smaller buffer costs wake-ups, not correctness.
+    let _ = setsockopt(fd, sockopt::SndBuf, &SOCKET_BUFFER);
+    let _ = setsockopt(fd, sockopt::RcvBuf, &SOCKET_BUFFER);
 }
 
 /// Finds `file` on the child's `PATH` (as libuv's execvp does with the child's environment).
@@ -106,10 +102,10 @@ fn resolve(file: &CStr, envp: &[CString]) -> io::Result<CString> {
         cand.push(b'/');
         cand.extend_from_slice(bytes);
         let cand = CString::new(cand).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        if unsafe { libc::access(cand.as_ptr(), libc::X_OK) } == 0 {
-            return Ok(cand);
+        match nix::unistd::access(cand.as_c_str(), AccessFlags::X_OK) {
+            Ok(()) => return Ok(cand),
+            Err(e) => denied |= e == Errno::EACCES,
         }
-        denied |= io::Error::last_os_error().raw_os_error() == Some(libc::EACCES);
     }
     Err(io::Error::from_raw_os_error(if denied { libc::EACCES } else { libc::ENOENT }))
 }
@@ -137,16 +133,16 @@ fn plan(stdio: &[Stdio]) -> io::Result<Plan> {
                     // A child's stdio must block, as libuv makes it: most programs treat EAGAIN
                     // as an error. The flag lives in the shared file description, so the
                     // parent's copy changes too, as under Node.
-                    set_blocking(src.as_raw_fd());
+                    set_blocking(src.as_raw_fd())?;
                 }
                 (Some(src), None)
             }
             Stdio::Pipe | Stdio::Ipc => {
                 let (parent, child) = socketpair()?;
-                set_buffers(parent.as_raw_fd());
-                set_buffers(child.as_raw_fd());
+                set_buffers(&parent);
+                set_buffers(&child);
                 if matches!(s, Stdio::Ipc) {
-                    unsafe { libc::fcntl(parent.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                    fcntl(&parent, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
                 }
                 let child = if child.as_raw_fd() < n { dup_above(child.as_raw_fd(), n)? } else { child };
                 (Some(child), Some(parent))
@@ -177,18 +173,21 @@ type AddClosefrom = unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, 
 
 /// Looks up a glibc extension at run time, so the addon loads on a glibc without it.
 fn glibc_fn(name: &CStr) -> *mut libc::c_void {
+    // SAFETY: dlsym reads a NUL-terminated name; a missing symbol is null.
     unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
 }
 
 struct FileActions(libc::posix_spawn_file_actions_t);
 impl Drop for FileActions {
     fn drop(&mut self) {
+        // SAFETY: made only from an initialised object (see `posix_spawn`); destroyed once.
         unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
     }
 }
 struct Attr(libc::posix_spawnattr_t);
 impl Drop for Attr {
     fn drop(&mut self) {
+        // SAFETY: made only from an initialised object (see `posix_spawn`); destroyed once.
         unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
     }
 }
@@ -201,7 +200,30 @@ fn check(r: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// Adds `sig` to `set` by its bit. glibc's `sigaddset` refuses its internal signals (32 and
+/// 33), and its posix_spawn leaves those ignored in the child unless they are in the set of
+/// defaults; an ignored signal survives exec, and Node's children have none ignored.
+fn add_signal(set: &mut libc::sigset_t, sig: libc::c_int) {
+    let bits = libc::c_ulong::BITS as usize;
+    let bit = (sig - 1) as usize;
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    assert!(sig >= 1 && bit / bits < words, "signal {sig} outside sigset_t");
+    // SAFETY: glibc's sigset_t is an array of `words` unsigned longs with bit `sig - 1` for
+    // signal `sig` (checked in range above).
+    unsafe { *(set as *mut libc::sigset_t).cast::<libc::c_ulong>().add(bit / bits) |= 1 << (bit % bits) };
+}
+
+/// Every signal a child can inherit a disposition for: standard and real-time, internal ones
+/// included (SIGKILL and SIGSTOP cannot be changed).
+fn all_resettable_signals() -> impl Iterator<Item = libc::c_int> {
+    (1..=libc::SIGRTMAX()).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP)
+}
+
 fn posix_spawn(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid_t> {
+    // SAFETY: the posix_spawn objects are zeroed then initialised before any other use, and
+    // destroyed by their Drop; every pointer passed (paths, argv, envp, the sigsets) outlives
+    // the calls, argv/envp are NULL-terminated arrays of C strings (`ptrs`), and the dlsym'd
+    // functions are transmuted to their documented glibc signatures.
     unsafe {
         let mut fa = FileActions(std::mem::zeroed());
         check(libc::posix_spawn_file_actions_init(&mut fa.0))?;
@@ -238,10 +260,8 @@ fn posix_spawn(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::p
         check(libc::posix_spawnattr_setflags(&mut attr.0, flags as libc::c_short))?;
         let mut defaults: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut defaults);
-        for sig in 1..32 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaddset(&mut defaults, sig);
-            }
+        for sig in all_resettable_signals() {
+            add_signal(&mut defaults, sig);
         }
         check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -263,39 +283,45 @@ fn fork_exec(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid
     let envp = ptrs(&spec.envp);
     let sources: Vec<RawFd> = plan.sources.iter().map(|s| s.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
     let n = sources.len() as RawFd;
-    let mut pipe = [0; 2];
-    cvt(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     // Above the stdio range, so the child's dup2s and close_range leave it alone.
     let wr = if wr.as_raw_fd() < n { dup_above(wr.as_raw_fd(), n)? } else { wr };
     // Block signals so the child cannot run a parent handler before it resets dispositions.
+    // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) value.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigsets owned by this frame; pthread_sigmask cannot fail with these args.
     unsafe {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
+    // SAFETY: the child only runs `child_after_fork`, which makes async-signal-safe calls on
+    // data prepared before the fork, and ends in exec or _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // SAFETY: see above; this is the child.
         unsafe { child_after_fork(spec, file, &sources, n, wr.as_raw_fd(), &argv, &envp) }
     }
     let fork_err = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     drop(wr);
     if pid < 0 {
         return Err(fork_err);
     }
-    let mut errno: libc::c_int = 0;
+    let mut report = [0u8; 4];
     let got = loop {
-        let r = unsafe { libc::read(rd.as_raw_fd(), (&mut errno as *mut libc::c_int).cast(), 4) };
-        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break r;
+        match nix::unistd::read(&rd, &mut report) {
+            Err(Errno::EINTR) => {}
+            r => break r.unwrap_or(0),
         }
     };
     if got == 4 {
-        let mut status = 0;
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(io::Error::from_raw_os_error(errno));
+        // The child exec'd nothing and exited at once: reap it so no zombie is left. Its
+        // status says nothing the reported errno does not.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        return Err(io::Error::from_raw_os_error(libc::c_int::from_ne_bytes(report)));
     }
     Ok(pid)
 }
@@ -314,7 +340,9 @@ unsafe fn child_after_fork(
         libc::write(report, (&e as *const libc::c_int).cast(), 4);
         libc::_exit(127)
     };
-    for sig in 1..32 {
+    // glibc refuses its internal signals here (EINVAL), which is harmless: they are not
+    // ignored in this process, and exec resets handled signals to their defaults.
+    for sig in all_resettable_signals() {
         libc::signal(sig, libc::SIG_DFL);
     }
     if spec.detached && libc::setsid() < 0 {

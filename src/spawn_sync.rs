@@ -54,7 +54,16 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
     let mut readers = Vec::new();
     for (index, end) in spawned.ends.into_iter().enumerate() {
         let Some(fd) = end else { continue };
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        if let Err(e) = fds::set_nonblocking(fd.as_raw_fd()) {
+            // Reading would block the poll loop; give up on the run (the child is reaped).
+            let _ = child.kill(libc::SIGKILL);
+            return SyncOutcome {
+                pid: spawned.pid,
+                status: Some(wait_blocking(&child)),
+                output,
+                errno: e.raw_os_error(),
+            };
+        }
         if index == 0 {
             output[index] = None;
             // Without input the child reads EOF at once: the fd is dropped here.
@@ -87,6 +96,9 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         }
         // Rounded up, so a deadline is never polled for early over and over.
         let ms = wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32);
+        // Raw poll: the set is rebuilt each turn from descriptors this function owns, which
+        // nix's borrowing PollFd would make no simpler.
+        // SAFETY: `fds` is a live array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break;
@@ -111,12 +123,14 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
             }
             let out = output[r.index].as_mut().expect("an output pipe has a buffer");
             loop {
+                // SAFETY: reads into `buf`, of `buf.len()` bytes, from a descriptor we own.
                 let k = unsafe { libc::read(r.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if k > 0 {
                     out.extend_from_slice(&buf[..k as usize]);
                     if limits.max_buffer.is_some_and(|m| out.len() > m) {
                         if errno.is_none() {
                             errno = Some(libc::ENOBUFS);
+                            // ESRCH: it has exited already, which is what was wanted.
                             let _ = child.kill(limits.kill_signal);
                         }
                         return false;
@@ -138,6 +152,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         if let Some(d) = deadline {
             if Instant::now() >= d && errno.is_none() {
                 errno = Some(libc::ETIMEDOUT);
+                // ESRCH: it has exited already, which is what was wanted.
                 let _ = child.kill(limits.kill_signal);
                 // Node stops waiting for output once the time is up; the pipes close below.
                 readers.clear();
@@ -160,6 +175,7 @@ fn wait_blocking(child: &Child) -> ExitStatus {
         match &child.pidfd {
             Some(fd) => {
                 let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one live pollfd. EINTR only means another turn of this loop.
                 unsafe { libc::poll(&mut p, 1, -1) };
             }
             None => std::thread::sleep(NO_PIDFD_POLL),

@@ -3,7 +3,7 @@
 // to the same address, and listens on it; the kernel spreads connections across them. The
 // primary keeps no copy, so a worker that leaves takes its socket (and only its own queue of
 // connections) with it.
-const { binding } = require('../native');
+const { binding, nodeError } = require('../native');
 const { streamWrap } = require('../handles');
 const { UV_TCP_IPV6ONLY } = require('./messages');
 
@@ -19,17 +19,20 @@ class ReusePortHandle {
 
   add(worker, reply) {
     this.workers.set(worker.id, worker);
-    const fd = binding.reusePortSocket(this.address, this.port, this.ipv6Only);
-    if (fd < 0) {
-      reply(fd, null);
+    let fd;
+    try {
+      fd = binding.reusePortSocket(this.address, this.port, this.ipv6Only);
+    } catch (err) {
+      reply(nodeError(err).errno, null);
       return;
     }
-    const wrap = streamWrap(fd);
+    const wrap = streamWrap(fd.raw);
     if (typeof wrap === 'number') {
-      binding.closeFd(fd);
+      fd.close();
       reply(wrap, null);
       return;
     }
+    fd.release();
     if (this.port === 0) {
       const bound = {};
       wrap.getsockname(bound);

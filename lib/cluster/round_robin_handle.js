@@ -5,7 +5,7 @@
 // to another worker. A busy primary event loop does not hold connections up. This object only
 // opens the listener and tells the engine who takes part.
 const net = require('node:net');
-const { binding } = require('../native');
+const { binding, nodeError } = require('../native');
 const { ipcChannelOf } = require('../subprocess');
 const { codes } = require('../errors');
 const { UV_TCP_IPV6ONLY } = require('./messages');
@@ -23,11 +23,13 @@ class RoundRobinHandle {
       // An fd of this process (kept open, as Node does), or a unix socket path bound by the
       // engine (closing a JS pipe server would remove the path).
       if (!(fd >= 0) && typeof address !== 'string') throw codes.ERR_INVALID_ARG_TYPE('address', 'string', address);
-      const r = fd >= 0
-        ? binding.roundRobinStart(fd, backlog | 0, key)
-        : binding.roundRobinListenUnix(address, backlog | 0, Boolean(readableAll), Boolean(writableAll), key);
-      if (r < 0) this.errno = r;
-      else this.id = r;
+      try {
+        this.id = fd >= 0
+          ? binding.roundRobinStart(fd, backlog | 0, key)
+          : binding.roundRobinListenUnix(address, backlog | 0, Boolean(readableAll), Boolean(writableAll), key);
+      } catch (err) {
+        this.errno = nodeError(err).errno;
+      }
       return;
     }
     // TCP: node:net resolves and binds exactly as Node's primary would; the engine takes over
@@ -44,9 +46,11 @@ class RoundRobinHandle {
       const handle = server._handle;
       this.sockname = {};
       handle.getsockname(this.sockname);
-      const r = binding.roundRobinStart(handle.fd, backlog | 0, key);
-      if (r < 0) this.errno = r;
-      else this.id = r;
+      try {
+        this.id = binding.roundRobinStart(handle.fd, backlog | 0, key);
+      } catch (err) {
+        this.errno = nodeError(err).errno;
+      }
       server.close();
     });
     this.server.once('error', (err) => {

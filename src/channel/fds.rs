@@ -2,37 +2,23 @@
 //! and telling what kind of socket a descriptor is.
 
 use std::collections::VecDeque;
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
 
 use crate::protocol::handle::FdKind;
 
 /// One `send` on a socket, carrying `fd` (one `SCM_RIGHTS` descriptor) when given.
 pub fn send(sock: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<usize> {
     // MSG_NOSIGNAL: a dead peer is an EPIPE error, never a signal.
-    let n = match fd {
-        None => unsafe { libc::send(sock, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) },
-        Some(fd) => unsafe {
-            let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-            let mut cmsg = [0u64; 4];
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cmsg.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-            libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)
-        },
+    let flags = MsgFlags::MSG_NOSIGNAL;
+    let sent = match fd {
+        None => nix::sys::socket::send(sock, data, flags),
+        Some(fd) => sendmsg::<UnixAddr>(sock, &[IoSlice::new(data)], &[ControlMessage::ScmRights(&[fd])], flags, None),
     };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    Ok(sent?)
 }
 
 /// What one `recvmsg` brought besides bytes.
@@ -44,48 +30,34 @@ pub struct Received {
 
 /// Receives bytes; descriptors that ride along are appended to `fds`, close-on-exec.
 pub fn recv(sock: RawFd, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io::Result<Received> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // 256 bytes, as libuv: room for 60 descriptors in one message.
-    let mut cmsg = [0u64; 32];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg);
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if msg.msg_controllen > 0 {
-        take_fds(&msg, fds);
-    }
-    Ok(Received { len: n as usize, truncated: msg.msg_flags & libc::MSG_CTRUNC != 0 })
-}
-
-fn take_fds(msg: &libc::msghdr, fds: &mut VecDeque<OwnedFd>) {
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c) as *const RawFd;
-                let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
-                for i in 0..n {
-                    // SAFETY: the kernel just installed these descriptors for us.
-                    fds.push_back(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
-                }
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
+    let mut cmsg = [0u8; 256];
+    let mut iov = [IoSliceMut::new(buf)];
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT;
+    let msg = recvmsg::<UnixAddr>(sock, &mut iov, Some(&mut cmsg), flags)?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(received) = c {
+            // SAFETY: the kernel just installed these descriptors in this process for us.
+            fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
+    Ok(Received { len: msg.bytes, truncated: msg.flags.contains(MsgFlags::MSG_CTRUNC) })
+}
+
+/// A descriptor number JS passed in, for the duration of one call.
+fn borrow(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: used only within the engine call JS made with it, while JS's object holds it
+    // open; a number that is not open makes the syscall fail with EBADF.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// A close-on-exec duplicate of a descriptor someone else owns.
 pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
-    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor.
+    let r = fcntl(borrow(fd)?, FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    // SAFETY: a fresh descriptor, owned from here on.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
@@ -106,16 +78,16 @@ pub fn kind(fd: RawFd) -> Option<FdKind> {
 fn sockopt(fd: RawFd, opt: libc::c_int) -> Option<libc::c_int> {
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int-sized out buffer with its length (nix has no SO_DOMAIN option); a bad fd
+    // or non-socket is an error.
     let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, opt, (&mut v as *mut libc::c_int).cast(), &mut len) };
     (r == 0).then_some(v)
 }
 
 /// Received descriptors go to libuv, which expects non-blocking ones.
-pub fn set_nonblocking(fd: RawFd) {
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    let fd = borrow(fd)?;
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
 }

@@ -78,6 +78,7 @@ fn find_newline(hay: &[u8]) -> Option<usize> {
         return None;
     }
     // glibc's memchr is vectorised; frames of hundreds of MiB are scanned once each.
+    // SAFETY: memchr reads at most `hay.len()` bytes of `hay`.
     let p = unsafe { libc::memchr(hay.as_ptr().cast(), b'\n' as i32, hay.len()) };
     if p.is_null() {
         None

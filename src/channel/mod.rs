@@ -5,23 +5,27 @@ pub mod json_frame;
 pub mod length_frame;
 pub mod outbox;
 pub mod read_buffer;
+pub mod source;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::reactor::Token;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cluster::newconn;
+use crate::engine::Msg;
 use crate::errors;
 use crate::event::{push_frame, push_message, Event, HandleFrame};
+use crate::protocol::cluster;
 use crate::protocol::handle::{classify_v8, json_handle_type, HandleType, V8Kind, ACK_V8, NACK_V8};
 use crate::protocol::internal::{classify_json, Kind, ACK_LINE, NACK_LINE};
 use json_frame::LineSplitter;
 use length_frame::Frame as LengthFrame;
 use length_frame::LengthSplitter;
-use outbox::Outbox;
+use outbox::{AckId, Outbox};
 use read_buffer::Frame;
 
 /// The part of a channel both threads touch. JS writes through it; the I/O thread reads,
@@ -34,28 +38,93 @@ pub struct Channel {
     state: Mutex<State>,
     /// Set by every write; lets the reader tell a one-way flood from a conversation.
     wrote: AtomicBool,
+    pub counters: Counters,
+}
+
+/// What went through a channel, for `engineStats()`. Written by one thread each (out: the
+/// writer, in: the I/O thread), once per batch, never per message.
+#[derive(Default)]
+pub struct Counters {
+    pub bytes_in: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub frames_out: AtomicU64,
+    /// Descriptors received with handle frames / sent with them.
+    pub fds_in: AtomicU64,
+    pub fds_out: AtomicU64,
+    /// Received descriptors waiting for their handle frame.
+    pub fds_waiting: AtomicU64,
+}
+
+/// A channel's state as `engineStats()` shows it.
+pub struct Snapshot {
+    /// Bytes written and not yet taken by the socket.
+    pub queued: usize,
+    /// A handle awaits the peer's ACK (its descriptor is held until then).
+    pub handle_in_flight: bool,
+    /// Sends held behind it.
+    pub held: usize,
+    pub open: bool,
 }
 
 struct State {
-    /// `None` once closed.
-    fd: Option<OwnedFd>,
+    lifecycle: Lifecycle,
     outbox: Outbox,
     /// EPOLLOUT is armed (the I/O thread owns flushing until the queue drains).
     flushing: bool,
-    /// JS disconnected: close as soon as the queue has drained.
-    closing: bool,
-    /// Node's rule: one handle in flight, every later send held until its ACK or NACK.
+    /// Node's rule: one handle in flight (`None`: idle), every later send held until its ACK
+    /// or NACK.
     in_flight: Option<InFlight>,
     held: VecDeque<Held>,
+}
+
+/// A channel's life: open; closing once JS disconnected (what is queued is still written,
+/// replies still go out, nothing new is taken); closed once flushed, or at the peer's EOF or
+/// an error (the socket is gone and every write fails with EPIPE).
+enum Lifecycle {
+    Open(OwnedFd),
+    Closing(OwnedFd),
+    Closed,
+}
+
+impl Lifecycle {
+    /// The socket, while there is one.
+    fn fd(&self) -> Option<RawFd> {
+        match self {
+            Lifecycle::Open(fd) | Lifecycle::Closing(fd) => Some(fd.as_raw_fd()),
+            Lifecycle::Closed => None,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self, Lifecycle::Open(_))
+    }
+
+    /// Open → closing; a closing or closed channel stays as it is.
+    fn close_when_flushed(&mut self) {
+        *self = match std::mem::replace(self, Lifecycle::Closed) {
+            Lifecycle::Open(fd) | Lifecycle::Closing(fd) => Lifecycle::Closing(fd),
+            Lifecycle::Closed => Lifecycle::Closed,
+        };
+    }
 }
 
 /// A handle JS sends: a duplicate of its descriptor the channel owns, and whether Node would
 /// retransmit it after a NACK (a `net.Socket` the sender let go of).
 pub struct OutgoingHandle {
-    /// Shared with whoever must keep the descriptor until the peer answers (the cluster
-    /// primary keeps a connection until the worker has accepted it).
+    /// Shared by the write queue and the handle in flight, both the channel's.
     pub fd: Arc<OwnedFd>,
     pub retransmit: bool,
+    /// Who gets the descriptor back once the peer has answered (JS's handles: nobody, the
+    /// channel closes its copy).
+    pub hook: Option<HandleHook>,
+}
+
+/// The source a sent handle goes back to, and the key it knows the hand-off by.
+#[derive(Clone, Copy, Debug)]
+pub struct HandleHook {
+    pub token: Token,
+    pub key: u32,
 }
 
 struct InFlight {
@@ -64,13 +133,31 @@ struct InFlight {
     /// The frame, for a handle Node would retransmit after a NACK.
     resend: Option<Vec<u8>>,
     retransmissions: u32,
+    hook: Option<HandleHook>,
+}
+
+/// A handle sent with a hook, answered by the peer: its descriptor goes back to its sender.
+pub struct Returned {
+    pub hook: HandleHook,
+    pub fd: OwnedFd,
+    pub acked: bool,
+}
+
+impl InFlight {
+    /// Gives the descriptor back to its hook, if it has one. The write queue has let go of
+    /// its share once the frame left; a peer that answered before that gets a duplicate.
+    fn returned(self, acked: bool) -> Option<Returned> {
+        let hook = self.hook?;
+        let fd = Arc::try_unwrap(self.fd).or_else(|shared| fds::dup(shared.as_raw_fd())).ok()?;
+        Some(Returned { hook, fd, acked })
+    }
 }
 
 /// A send made while a handle was in flight.
 struct Held {
     data: Vec<u8>,
     handle: Option<OutgoingHandle>,
-    ack: u32,
+    ack: AckId,
 }
 
 /// Node retransmits a NACKed socket this many times, then gives up with a warning.
@@ -89,27 +176,33 @@ pub enum WriteResult {
 impl Channel {
     pub fn new(id: u32, fd: OwnedFd, advanced: bool) -> Self {
         let state = State {
-            fd: Some(fd),
+            lifecycle: Lifecycle::Open(fd),
             outbox: Outbox::default(),
             flushing: false,
-            closing: false,
             in_flight: None,
             held: VecDeque::new(),
         };
-        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false) }
+        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false), counters: Counters::default() }
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
-        self.state.lock().unwrap().fd.as_ref().map(|f| f.as_raw_fd())
+        crate::sync::lock(&self.state).lifecycle.fd()
     }
 
-    /// Called on the JS thread: whole frames, `handle` going with the first. Fails with
-    /// `EPIPE` once the channel is closed or closing.
-    pub fn write(&self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<WriteResult> {
+    /// Called on the JS thread: `frames` whole frames, `handle` going with the first. Fails
+    /// with `EPIPE` once the channel is closed or closing.
+    pub fn write(
+        &self,
+        data: &[u8],
+        frames: u32,
+        handle: Option<OutgoingHandle>,
+        ack: AckId,
+    ) -> io::Result<WriteResult> {
         self.wrote.store(true, Ordering::Relaxed);
-        let mut st = self.state.lock().unwrap();
+        self.count_out(data.len(), frames, handle.is_some());
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
-        if st.fd.is_none() || st.closing {
+        if !st.lifecycle.is_open() {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
         if st.in_flight.is_some() {
@@ -124,10 +217,11 @@ impl Channel {
     /// with its own handle in flight still answers the peer's). Returns whether the I/O
     /// thread must flush.
     fn reply(&self, frame: &[u8]) -> bool {
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         // A closed channel owes no replies.
-        let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return false };
+        let Some(fd) = st.lifecycle.fd() else { return false };
+        self.count_out(frame.len(), 1, false);
         match st.outbox.write(frame, None, 0, |d, f| fds::send(fd, d, f)) {
             Ok(queued) => matches!(st.needs_flush(queued), WriteResult::NeedsFlush(_)),
             Err(_) => false,
@@ -135,12 +229,12 @@ impl Channel {
     }
 
     /// I/O thread: the peer ACKed or NACKed. Retransmits or releases the handle in flight and
-    /// sends what was held behind it, up to the next handle. Returns the descriptor of a
-    /// handle NACKed for good, for whoever may send it elsewhere.
-    fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Arc<OwnedFd>> {
+    /// sends what was held behind it, up to the next handle. Returns the handle answered for
+    /// good, if it goes back to a hook.
+    fn settle(&self, ack: bool, events: &mut Vec<Event>) -> Option<Returned> {
         // Handles are a conversation (each waits for its reply), never a flood to coalesce.
         self.wrote.store(true, Ordering::Relaxed);
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         let Some(in_flight) = st.in_flight.take() else {
             events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
@@ -155,25 +249,56 @@ impl Channel {
 
     /// JS thread: bytes written to the channel and not yet taken by the socket.
     pub fn pending(&self) -> usize {
-        self.state.lock().unwrap().outbox.pending()
+        crate::sync::lock(&self.state).outbox.pending()
+    }
+
+    fn count_out(&self, bytes: usize, frames: u32, fd: bool) {
+        self.counters.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.counters.frames_out.fetch_add(u64::from(frames), Ordering::Relaxed);
+        if fd {
+            self.counters.fds_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The channel's state for `engineStats()`.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = crate::sync::lock(&self.state);
+        Snapshot {
+            queued: st.outbox.pending(),
+            handle_in_flight: st.in_flight.is_some(),
+            held: st.held.len(),
+            open: st.lifecycle.is_open(),
+        }
+    }
+
+    /// Open and not closing: writes are taken.
+    pub fn is_open(&self) -> bool {
+        let st = crate::sync::lock(&self.state);
+        st.lifecycle.is_open()
+    }
+
+    /// Whether a handle sent now would go out at once: open, not closing, none in flight.
+    pub fn can_take_handle(&self) -> bool {
+        let st = crate::sync::lock(&self.state);
+        st.lifecycle.is_open() && st.in_flight.is_none()
     }
 
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
     pub fn held(&self) -> Option<usize> {
-        let st = self.state.lock().unwrap();
+        let st = crate::sync::lock(&self.state);
         st.in_flight.as_ref().map(|_| st.held.len())
     }
 
     /// Asks for a close once everything queued is written (and no handle awaits its reply).
     pub fn request_close(&self) {
-        self.state.lock().unwrap().closing = true;
+        crate::sync::lock(&self.state).lifecycle.close_when_flushed();
     }
 
     /// I/O thread: writes what it can. `Ok(true)` when the queue has drained.
     pub fn flush(&self, events: &mut Vec<Event>) -> io::Result<bool> {
-        let mut st = self.state.lock().unwrap();
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
-        let Some(fd) = st.fd.as_ref().map(|f| f.as_raw_fd()) else { return Ok(true) };
+        let Some(fd) = st.lifecycle.fd() else { return Ok(true) };
         if let Some(ack) = st.outbox.flush(|d, f| fds::send(fd, d, f))? {
             events.push(Event::Written { id: self.id, ack });
         }
@@ -186,16 +311,15 @@ impl Channel {
 
     /// JS asked to close and nothing is left to send or to wait for.
     pub fn ready_to_close(&self) -> bool {
-        let st = self.state.lock().unwrap();
-        st.closing && st.idle()
+        let st = crate::sync::lock(&self.state);
+        matches!(st.lifecycle, Lifecycle::Closing(_)) && st.idle()
     }
 
     /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
     /// Returns whether unsent frames were lost with it (their descriptors are closed).
     pub fn close(&self) -> bool {
-        let mut st = self.state.lock().unwrap();
-        st.fd = None;
-        st.closing = true;
+        let mut st = crate::sync::lock(&self.state);
+        st.lifecycle = Lifecycle::Closed;
         let lost = st.outbox.pending() > 0 || !st.held.is_empty();
         st.discard_queue();
         lost
@@ -203,17 +327,17 @@ impl Channel {
 
     /// I/O thread: drops what can no longer be written after a write error.
     pub fn discard_queue(&self) {
-        self.state.lock().unwrap().discard_queue();
+        crate::sync::lock(&self.state).discard_queue();
     }
 }
 
 impl State {
     /// Sends (or queues) now; a handle goes in flight.
-    fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: u32) -> io::Result<usize> {
+    fn send(&mut self, data: &[u8], handle: Option<OutgoingHandle>, ack: AckId) -> io::Result<usize> {
         let handle_fd = handle.map(|h| {
             let fd = h.fd;
             let resend = h.retransmit.then(|| data.to_vec());
-            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0 });
+            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0, hook: h.hook });
             fd
         });
         let is_handle = handle_fd.is_some();
@@ -225,8 +349,8 @@ impl State {
         sent
     }
 
-    fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: u32) -> io::Result<usize> {
-        let Some(sock) = self.fd.as_ref().map(|f| f.as_raw_fd()) else {
+    fn send_frame(&mut self, data: &[u8], fd: Option<Arc<OwnedFd>>, ack: AckId) -> io::Result<usize> {
+        let Some(sock) = self.lifecycle.fd() else {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         };
         self.outbox.write(data, fd, ack, |d, f| fds::send(sock, d, f))
@@ -246,11 +370,24 @@ impl State {
         ack: bool,
         mut in_flight: InFlight,
         events: &mut Vec<Event>,
-    ) -> io::Result<Option<Arc<OwnedFd>>> {
-        let mut refused = None;
-        if !ack {
+    ) -> io::Result<Option<Returned>> {
+        if crate::engine::tracing() {
+            let text = format!(
+                "handle {} (retransmissions: {}, {} send(s) held behind it)",
+                if ack { "ACKed" } else { "NACKed" },
+                in_flight.retransmissions,
+                self.held.len()
+            );
+            events.push(Event::Trace { id, text });
+        }
+        let returned = if ack {
+            in_flight.returned(true)
+        } else {
             match &in_flight.resend {
-                Some(_) if in_flight.retransmissions == MAX_RETRANSMISSIONS => events.push(Event::HandleLost { id }),
+                Some(_) if in_flight.retransmissions == MAX_RETRANSMISSIONS => {
+                    events.push(Event::HandleLost { id });
+                    in_flight.returned(false)
+                }
                 Some(frame) => {
                     // Sent again as it was (Node wraps it in a second envelope, which a Node
                     // receiver answers twice; the plain frame gets one answer).
@@ -261,9 +398,9 @@ impl State {
                     self.needs_flush(queued);
                     return Ok(None);
                 }
-                None => refused = Some(in_flight.fd),
+                None => in_flight.returned(false),
             }
-        }
+        };
         while self.in_flight.is_none() {
             let Some(held) = self.held.pop_front() else { break };
             let queued = self.send(&held.data, held.handle, held.ack)?;
@@ -272,7 +409,7 @@ impl State {
             }
             self.needs_flush(queued);
         }
-        Ok(refused)
+        Ok(returned)
     }
 
     fn idle(&self) -> bool {
@@ -295,13 +432,11 @@ pub struct Reader {
     framing: Framing,
     /// Descriptors received and not yet matched to a handle frame, oldest first.
     fds: VecDeque<OwnedFd>,
-    /// Connections handed to this worker by a round-robin group and not yet answered for:
-    /// `newconn` seq → (group id, connection).
-    pub newconns: HashMap<u32, (u32, Arc<OwnedFd>)>,
+    /// Internal replies other sources expect from the peer: the key the reply names (its
+    /// `ack`) → who expects it.
+    replies: HashMap<u32, Token>,
     /// When the last read returned data.
     last_data: Instant,
-    /// EPOLLOUT is armed for this channel (the I/O thread's view).
-    pub watching_out: bool,
 }
 
 /// Reads this close together, with nothing written in between, make a one-way flood.
@@ -354,14 +489,12 @@ const READS_PER_TURN: usize = 16;
 
 impl Reader {
     pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader {
-            fd,
-            framing,
-            fds: VecDeque::new(),
-            newconns: HashMap::new(),
-            last_data: Instant::now() - FLOOD_GAP,
-            watching_out: false,
-        }
+        Reader { fd, framing, fds: VecDeque::new(), replies: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
+    }
+
+    /// The peer's internal reply naming `key` goes to `token`.
+    pub fn expect_reply(&mut self, key: u32, token: Token) {
+        self.replies.insert(key, token);
     }
 
     /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
@@ -378,6 +511,7 @@ impl Reader {
         for _ in 0..READS_PER_TURN {
             let mut room = 0;
             let mut truncated = false;
+            let fds_before = self.fds.len();
             let received = &mut self.fds;
             let r = self.framing.fill(|buf| {
                 room = buf.len();
@@ -396,23 +530,37 @@ impl Reader {
             if truncated {
                 events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "truncated" });
             }
+            let fds_received = self.fds.len() - fds_before;
             let mut incoming = Incoming {
                 chan,
                 events: &mut *events,
                 fds: &mut self.fds,
-                newconns: &mut self.newconns,
+                replies: &mut self.replies,
                 effects: &mut *effects,
             };
+            let mut frames = 0u64;
             match &mut self.framing {
-                Framing::Json(s) => s.frames(|frame| match frame {
-                    Frame::TooLarge => incoming.too_large(),
-                    Frame::Data(line) => incoming.json(line),
+                Framing::Json(s) => s.frames(|frame| {
+                    frames += 1;
+                    match frame {
+                        Frame::TooLarge => incoming.too_large(),
+                        Frame::Data(line) => incoming.json(line),
+                    }
                 }),
-                Framing::Advanced(s) => s.frames(|frame| match frame {
-                    LengthFrame::TooLarge => incoming.too_large(),
-                    LengthFrame::Data(frame) => incoming.v8(frame, |f| f.to_vec()),
-                    LengthFrame::Owned(frame) => incoming.v8_owned(frame),
+                Framing::Advanced(s) => s.frames(|frame| {
+                    frames += 1;
+                    match frame {
+                        LengthFrame::TooLarge => incoming.too_large(),
+                        LengthFrame::Data(frame) => incoming.v8(frame, |f| f.to_vec()),
+                        LengthFrame::Owned(frame) => incoming.v8_owned(frame),
+                    }
                 }),
+            }
+            let counters = &chan.counters;
+            counters.bytes_in.fetch_add(got as u64, Ordering::Relaxed);
+            counters.frames_in.fetch_add(frames, Ordering::Relaxed);
+            if fds_received > 0 {
+                counters.fds_in.fetch_add(fds_received as u64, Ordering::Relaxed);
             }
             // Node's sender attaches a handle's descriptor to the first byte of its frame, so
             // once no frame is partly read, every descriptor received has had its frame.
@@ -420,6 +568,7 @@ impl Reader {
                 self.fds.clear();
                 events.push(Event::BadFrame { id, code: errors::UNEXPECTED_HANDLE, reason: "fd" });
             }
+            counters.fds_waiting.store(self.fds.len() as u64, Ordering::Relaxed);
             // A short read emptied the socket: skip the recv that would only say EAGAIN (it
             // sits on every message's latency path).
             if got < room {
@@ -435,10 +584,10 @@ impl Reader {
 pub struct ReadEffects {
     /// The handle protocol queued output that must be flushed.
     pub needs_flush: bool,
-    /// The handle in flight was answered: the channel may take another.
+    /// A handle without a hook was answered: the channel may take another.
     pub settled: bool,
-    /// Workers' answers to `newconn`s: (group id, connection, accepted).
-    pub replies: Vec<(u32, Arc<OwnedFd>, bool)>,
+    /// For other sources: handles going back to their hooks, replies they expected.
+    pub posts: Vec<(Token, Msg)>,
 }
 
 /// Routes the frames of one read.
@@ -446,7 +595,7 @@ struct Incoming<'a> {
     chan: &'a Channel,
     events: &'a mut Vec<Event>,
     fds: &'a mut VecDeque<OwnedFd>,
-    newconns: &'a mut HashMap<u32, (u32, Arc<OwnedFd>)>,
+    replies: &'a mut HashMap<u32, Token>,
     effects: &'a mut ReadEffects,
 }
 
@@ -475,7 +624,7 @@ impl Incoming<'_> {
         match classify_json(line) {
             Kind::User => push_message(self.events, id, line),
             Kind::Internal => {
-                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_json(line)) {
+                if self.replies.is_empty() || !self.expected_reply(cluster::reply_json(line)) {
                     self.events.push(Event::Internal { id, json: text.to_owned() });
                 }
             }
@@ -490,7 +639,7 @@ impl Incoming<'_> {
     fn v8(&mut self, frame: &[u8], owned: impl FnOnce(&[u8]) -> Vec<u8>) {
         match classify_v8(&frame[length_frame::HEADER..]) {
             V8Kind::Other => {
-                if self.newconns.is_empty() || !self.newconn_reply(newconn::reply_v8(&frame[length_frame::HEADER..])) {
+                if self.replies.is_empty() || !self.expected_reply(cluster::reply_v8(&frame[length_frame::HEADER..])) {
                     push_frame(self.events, self.chan.id, frame);
                 }
             }
@@ -511,23 +660,26 @@ impl Incoming<'_> {
     }
 
     fn settle(&mut self, ack: bool) {
-        let refused = self.chan.settle(ack, self.events);
+        let returned = self.chan.settle(ack, self.events);
         self.effects.needs_flush = true;
-        self.effects.settled = true;
-        // A NACKed newconn: the worker never got the connection, so another one should.
-        if let Some(fd) = refused {
-            let seq = self.newconns.iter().find(|(_, (_, conn))| Arc::ptr_eq(conn, &fd)).map(|(&seq, _)| seq);
-            if let Some((group, conn)) = seq.and_then(|seq| self.newconns.remove(&seq)) {
-                self.effects.replies.push((group, conn, false));
+        match returned {
+            Some(Returned { hook, fd, acked }) => {
+                if !acked {
+                    // Refused: no reply to it will come.
+                    self.replies.remove(&hook.key);
+                }
+                let msg = Msg::HandleReturned { chan: self.chan.id, key: hook.key, fd, acked };
+                self.effects.posts.push((hook.token, msg));
             }
+            None => self.effects.settled = true,
         }
     }
 
-    /// A worker's answer to a `newconn` this channel was sent, if `reply` is one.
-    fn newconn_reply(&mut self, reply: Option<newconn::Reply>) -> bool {
+    /// An internal reply another source expects, if `reply` is one: it goes there, not to JS.
+    fn expected_reply(&mut self, reply: Option<cluster::Reply>) -> bool {
         let Some(reply) = reply else { return false };
-        let Some((group, conn)) = self.newconns.remove(&reply.ack) else { return false };
-        self.effects.replies.push((group, conn, reply.accepted));
+        let Some(token) = self.replies.remove(&reply.ack) else { return false };
+        self.effects.posts.push((token, Msg::Reply { chan: self.chan.id, reply }));
         true
     }
 
@@ -540,8 +692,8 @@ impl Incoming<'_> {
             Some(fd) => match ty.and_then(HandleType::parse) {
                 None => Some((errors::INVALID_HANDLE_TYPE, "type")),
                 Some(ty) => match fds::kind(fd.as_raw_fd()) {
-                    Some(kind) if ty.accepts(kind) => {
-                        fds::set_nonblocking(fd.as_raw_fd());
+                    // libuv expects received descriptors non-blocking.
+                    Some(kind) if ty.accepts(kind) && fds::set_nonblocking(fd.as_raw_fd()).is_ok() => {
                         self.effects.needs_flush |= self.chan.reply(ack);
                         self.events.push(Event::Handle { id, frame: frame(), fd, kind });
                         None

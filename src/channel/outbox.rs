@@ -14,6 +14,9 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+/// Names the `send()` callbacks of a batch of frames; 64-bit, so it never wraps.
+pub type AckId = u64;
+
 #[derive(Default)]
 pub struct Outbox {
     queue: Vec<u8>,
@@ -21,7 +24,7 @@ pub struct Outbox {
     /// Total bytes handed to `send` successfully since the channel opened.
     written: u64,
     /// (stream offset just past the frame, ack id), in stream order.
-    acks: VecDeque<(u64, u32)>,
+    acks: VecDeque<(u64, AckId)>,
     /// (stream offset of a frame's first byte, the descriptor it carries), in stream order.
     /// Shared with the handle protocol, which may send it again.
     fds: VecDeque<(u64, Arc<OwnedFd>)>,
@@ -43,7 +46,7 @@ impl Outbox {
         &mut self,
         data: &[u8],
         fd: Option<Arc<OwnedFd>>,
-        ack: u32,
+        ack: AckId,
         mut send: impl FnMut(&[u8], Option<RawFd>) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let start = self.written + self.pending() as u64;
@@ -75,7 +78,7 @@ impl Outbox {
     pub fn flush(
         &mut self,
         mut send: impl FnMut(&[u8], Option<RawFd>) -> io::Result<usize>,
-    ) -> io::Result<Option<u32>> {
+    ) -> io::Result<Option<AckId>> {
         let queue = std::mem::take(&mut self.queue);
         let n = self.send_all(&queue[self.head..], &mut send);
         self.queue = queue;

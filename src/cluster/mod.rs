@@ -1,6 +1,5 @@
 //! The cluster primary's part in the engine: round-robin distribution of connections and
 //! `SO_REUSEPORT` listeners.
-pub mod newconn;
 pub mod reuseport;
 pub mod round_robin;
 

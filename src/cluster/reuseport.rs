@@ -3,7 +3,11 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{
+    bind as bind_fd, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
 
 /// A bound (not listening) TCP socket with `SO_REUSEPORT`, as Node's primary binds a shared
 /// handle: no address means `::` (dual stack) with a fallback to `0.0.0.0`.
@@ -19,63 +23,16 @@ pub fn bind(address: Option<&str>, port: u16, ipv6_only: bool) -> io::Result<Own
 }
 
 fn bind_to(addr: SocketAddr, ipv6_only: bool) -> io::Result<OwnedFd> {
-    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let sock = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
     // SO_REUSEADDR as libuv sets it on every TCP bind.
-    set(&sock, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    set(&sock, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    setsockopt(&sock, sockopt::ReuseAddr, &true)?;
+    setsockopt(&sock, sockopt::ReusePort, &true)?;
     if !addr.is_ipv4() {
-        set(&sock, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, i32::from(ipv6_only))?;
+        setsockopt(&sock, sockopt::Ipv6V6Only, &ipv6_only)?;
     }
-    let (storage, len) = sockaddr(addr);
-    if unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    bind_fd(sock.as_raw_fd(), &SockaddrStorage::from(addr))?;
     Ok(sock)
-}
-
-fn set(sock: &OwnedFd, level: i32, opt: i32, value: i32) -> io::Result<()> {
-    let r = unsafe {
-        libc::setsockopt(sock.as_raw_fd(), level, opt, (&value as *const i32).cast(), std::mem::size_of::<i32>() as u32)
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
-                sin_zero: [0; 8],
-            };
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
-                sin6_scope_id: a.scope_id(),
-            };
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]
@@ -83,11 +40,8 @@ mod tests {
     use super::*;
 
     fn port_of(sock: &OwnedFd) -> u16 {
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        unsafe { libc::getsockname(sock.as_raw_fd(), (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
-        let sin = unsafe { *(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-        u16::from_be(sin.sin_port)
+        let addr: SockaddrStorage = nix::sys::socket::getsockname(sock.as_raw_fd()).unwrap();
+        addr.as_sockaddr_in().unwrap().port()
     }
 
     #[test]

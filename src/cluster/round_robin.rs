@@ -1,87 +1,178 @@
-//! SCHED_RR on the I/O thread: the primary's listening socket, the connections accepted and
-//! not yet handed out, and the workers taking part, served in turn.
+//! SCHED_RR on the I/O thread: the primary's listening socket, and every connection it
+//! accepts, from `accept()` to the worker that keeps it. This group owns each connection until
+//! a worker has accepted it, and its whole path reads top to bottom here:
+//!
+//! 1. accepted: queued in `pending`;
+//! 2. handed out to the next free worker (one whose channel has no handle awaiting its ACK):
+//!    the descriptor moves to that worker's channel with a `newconn` frame (`SendHandle`),
+//!    and the hand-off is `Sent`;
+//! 3. the channel gives it back when the worker answered the handle frame (`HandleReturned`):
+//!    NACKed, it goes to the front of `pending` for the next worker; ACKed, the hand-off is
+//!    `Received` and the descriptor waits here for the worker's `newconn` reply;
+//! 4. the worker's reply (`Reply`): accepted, the connection is the worker's and this copy is
+//!    closed; refused, it goes to the front of `pending`;
+//! 5. a worker whose channel closes (`ChannelClosed`) leaves the group, and the connections
+//!    handed to it and not answered for are closed (it may have started on them);
+//! 6. the group stops (`Stop`): the listener and every connection still here are closed.
+//!
+//! Out of descriptors, a connection cannot even be accepted, and clients would wait in the
+//! backlog without bound. The group keeps one reserve descriptor: when `accept` fails with
+//! EMFILE or ENFILE it lets the reserve go, accepts, closes the connection at once (the client
+//! sees it closed, as libuv does for Node), and takes the reserve again. Shed connections are
+//! counted, and the first is reported.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+
+use nix::errno::Errno;
+use nix::sys::socket::{accept4, bind, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::channel::{Channel, HandleHook};
+use crate::engine::{channel_token, engine, token_id, tracing, Msg};
+use crate::event::Event;
+use crate::protocol::cluster::newconn;
+use crate::reactor::{Cx, Interest, Ready, Source};
 
 pub struct RoundRobin {
-    pub listener: OwnedFd,
-    pub key: String,
-    /// Worker channel ids, in the order they joined.
-    members: Vec<u32>,
-    /// Where the next search for a free worker starts.
-    next: usize,
+    listener: OwnedFd,
+    key: String,
+    members: Members,
     /// Accepted connections waiting for a free worker, oldest first.
-    pending: VecDeque<Arc<OwnedFd>>,
-    /// Accepting failed (out of descriptors): the listener is not watched until one is freed.
-    pub paused: bool,
+    pending: VecDeque<OwnedFd>,
+    /// Connections handed out and not yet answered for, by `newconn` seq.
+    handed: HashMap<u32, HandOff>,
+    /// Accepting failed (out of descriptors): the listener is silent until a timer.
+    paused: bool,
     /// A unix socket path this group bound, removed when it closes (as libuv does).
     path: Option<CString>,
+    /// Held so that one connection can still be accepted (and shed) with no descriptor left.
+    reserve: Option<OwnedFd>,
+    counters: Arc<GroupCounters>,
 }
 
-impl Drop for RoundRobin {
-    fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            unsafe { libc::unlink(path.as_ptr()) };
+/// A group's counters, for `engineStats()`: read by JS, written by the I/O thread only.
+#[derive(Default)]
+pub struct GroupCounters {
+    pub workers: AtomicU64,
+    /// Accepted, waiting for a free worker.
+    pub pending: AtomicU64,
+    /// Handed out, the worker's ACK not yet in (the descriptor is in its channel).
+    pub awaiting_ack: AtomicU64,
+    /// ACKed, the worker's `newconn` reply not yet in (the descriptor is held here).
+    pub awaiting_reply: AtomicU64,
+    /// Connections handed to a worker (a redistributed one counts again).
+    pub dispatched: AtomicU64,
+    /// Connections closed at once for want of descriptors.
+    pub shed: AtomicU64,
+    /// Descriptors the group holds: its listener, its reserve, the connections here.
+    pub fds_held: AtomicU64,
+}
+
+/// Where a handed-out connection is.
+enum HandOff {
+    /// On its way: the worker's channel holds the descriptor until the worker answers the
+    /// handle frame. A `newconn` reply that overtook the ACK is kept.
+    Sent { worker: u32, reply: Option<bool> },
+    /// The worker has its own copy; this one waits for its `newconn` reply.
+    Received { worker: u32, fd: OwnedFd },
+}
+
+impl HandOff {
+    fn worker(&self) -> u32 {
+        match self {
+            HandOff::Sent { worker, .. } | HandOff::Received { worker, .. } => *worker,
         }
     }
 }
 
-/// `listen(2)` with Node's default backlog for 0.
-pub fn listen(sock: &OwnedFd, backlog: i32) -> io::Result<()> {
-    if unsafe { libc::listen(sock.as_raw_fd(), if backlog > 0 { backlog } else { 511 }) } < 0 {
-        return Err(io::Error::last_os_error());
+/// A worker taking part.
+struct Member {
+    chan: Arc<Channel>,
+    /// A connection was handed to it and its handle frame is not answered yet.
+    busy: bool,
+}
+
+impl Member {
+    fn free(&self) -> bool {
+        !self.busy && self.chan.can_take_handle()
     }
-    Ok(())
+}
+
+/// The workers in the order they joined, served in turn (pure).
+struct Members {
+    list: Vec<Member>,
+    /// Where the next search for a free worker starts.
+    next: usize,
+}
+
+impl Members {
+    fn get(&mut self, chan: u32) -> Option<&mut Member> {
+        self.list.iter_mut().find(|m| m.chan.id == chan)
+    }
+
+    fn remove(&mut self, chan: u32) {
+        self.list.retain(|m| m.chan.id != chan);
+    }
+
+    /// The next member `free` accepts, in turn.
+    fn next_free(&mut self, free: impl Fn(&Member) -> bool) -> Option<&mut Member> {
+        let n = self.list.len();
+        let i = (0..n).map(|i| (self.next + i) % n).find(|&i| free(&self.list[i]))?;
+        self.next = (i + 1) % n;
+        Some(&mut self.list[i])
+    }
+}
+
+/// While out of descriptors, the listener is tried again this often.
+const RETRY_ACCEPT: Duration = Duration::from_millis(20);
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            // A path someone already removed is fine.
+            let _ = nix::unistd::unlink(path.as_c_str());
+        }
+    }
+}
+
+/// `listen(2)` with Node's default backlog for 0 (the kernel caps it at `somaxconn`).
+pub fn listen(sock: &OwnedFd, backlog: i32) -> io::Result<()> {
+    let backlog = if backlog > 0 { backlog.min(libc::SOMAXCONN) } else { 511 };
+    Ok(nix::sys::socket::listen(sock, Backlog::new(backlog)?)?)
 }
 
 /// Binds and listens on a unix socket path as Node's pipe server does, with `readableAll`/
 /// `writableAll` as libuv's `uv_pipe_chmod`.
 pub fn listen_unix(path: &str, backlog: i32, readable_all: bool, writable_all: bool) -> io::Result<(OwnedFd, CString)> {
     let cpath = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = cpath.as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    for (d, &b) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = b as libc::c_char;
-    }
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    if unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let addr = UnixAddr::new(path).map_err(|_| io::Error::from_raw_os_error(libc::ENAMETOOLONG))?;
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    bind(sock.as_raw_fd(), &addr)?;
     let result = (|| {
         listen(&sock, backlog)?;
         let mut want = 0;
         if readable_all {
-            want |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
+            want |= 0o444;
         }
         if writable_all {
-            want |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
+            want |= 0o222;
         }
         if want != 0 {
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            if unsafe { libc::stat(cpath.as_ptr(), &mut st) } < 0
-                || unsafe { libc::chmod(cpath.as_ptr(), st.st_mode | want) } < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | want))?;
         }
         Ok(())
     })();
     if let Err(e) = result {
-        unsafe { libc::unlink(cpath.as_ptr()) };
+        // The path this call bound; nothing else to do if it is already gone.
+        let _ = std::fs::remove_file(path);
         return Err(e);
     }
     Ok((sock, cpath))
@@ -94,59 +185,218 @@ const ACCEPTS_PER_TURN: usize = 256;
 impl RoundRobin {
     /// `path`: the unix socket path `listener` is bound to, if the group bound it.
     pub fn new(listener: OwnedFd, key: String, path: Option<CString>) -> Self {
-        RoundRobin { listener, key, members: Vec::new(), next: 0, pending: VecDeque::new(), paused: false, path }
-    }
-
-    pub fn add(&mut self, chan: u32) {
-        if !self.members.contains(&chan) {
-            self.members.push(chan);
+        RoundRobin {
+            listener,
+            key,
+            members: Members { list: Vec::new(), next: 0 },
+            pending: VecDeque::new(),
+            handed: HashMap::new(),
+            paused: false,
+            path,
+            reserve: reserve_fd(),
+            counters: Arc::default(),
         }
     }
 
-    pub fn remove(&mut self, chan: u32) {
-        self.members.retain(|&m| m != chan);
+    pub fn counters(&self) -> Arc<GroupCounters> {
+        self.counters.clone()
     }
 
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// A connection a worker refused (`accepted: false`) goes to the front, to the next worker.
-    pub fn requeue(&mut self, conn: Arc<OwnedFd>) {
-        self.pending.push_front(conn);
-    }
-
-    /// Accepts what is waiting on the listener.
-    pub fn accept(&mut self) -> io::Result<()> {
-        for _ in 0..ACCEPTS_PER_TURN {
-            let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-            let fd =
-                unsafe { libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
-            if fd < 0 {
-                let err = io::Error::last_os_error();
-                return match err.raw_os_error() {
-                    Some(libc::EAGAIN) => Ok(()),
-                    // The client gave up before we took it; take the next.
-                    Some(libc::ECONNABORTED | libc::EINTR) => continue,
-                    _ => Err(err),
-                };
+    /// Stores what the counters show of the current state.
+    fn publish(&self) {
+        let c = &self.counters;
+        let (mut sent, mut received) = (0, 0);
+        for h in self.handed.values() {
+            match h {
+                HandOff::Sent { .. } => sent += 1,
+                HandOff::Received { .. } => received += 1,
             }
-            // SAFETY: a fresh descriptor.
-            self.pending.push_back(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }));
         }
-        Ok(())
+        c.workers.store(self.members.list.len() as u64, Ordering::Relaxed);
+        c.pending.store(self.pending.len() as u64, Ordering::Relaxed);
+        c.awaiting_ack.store(sent, Ordering::Relaxed);
+        c.awaiting_reply.store(received, Ordering::Relaxed);
+        let held = 1 + u64::from(self.reserve.is_some()) + self.pending.len() as u64 + received;
+        c.fds_held.store(held, Ordering::Relaxed);
     }
 
-    /// Hands pending connections to workers in turn. `try_send(worker, key, conn)` sends one
-    /// if that worker is free (no handle awaiting its ACK) and says whether it did.
-    pub fn dispatch(&mut self, mut try_send: impl FnMut(u32, &str, &Arc<OwnedFd>) -> bool) {
-        let n = self.members.len();
-        while let Some(conn) = self.pending.front() {
-            let free = (0..n).map(|i| (self.next + i) % n).find(|&i| try_send(self.members[i], &self.key, conn));
-            let Some(i) = free else { return };
-            self.pending.pop_front();
-            self.next = (i + 1) % n;
+    /// Out of descriptors: the reserve makes room for one accept, whose connection is closed.
+    /// Returns false if there was no connection to shed or no reserve to use.
+    fn shed(&mut self, cx: &mut Cx<'_, Msg>) -> bool {
+        if self.reserve.take().is_none() {
+            return false;
         }
+        let shed = accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC);
+        if let Ok(fd) = shed {
+            // SAFETY: a fresh descriptor; closed at once.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            if self.counters.shed.fetch_add(1, Ordering::Relaxed) == 0 {
+                let id = token_id(cx.token());
+                cx.events().push(Event::Shed { id });
+            }
+            trace(cx, || "out of descriptors: a connection was closed at once".into());
+        }
+        self.reserve = reserve_fd();
+        shed.is_ok() && self.reserve.is_some()
+    }
+
+    /// 1. Accepts what is waiting on the listener. Out of descriptors, the listener goes
+    ///    silent and is tried again on a timer rather than spun on.
+    fn accept(&mut self, cx: &mut Cx<'_, Msg>) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+            match accept4(self.listener.as_raw_fd(), flags) {
+                Ok(fd) => {
+                    // SAFETY: a fresh descriptor, owned from here on.
+                    self.pending.push_back(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+                Err(Errno::EAGAIN) => break,
+                // The client gave up before we took it; take the next.
+                Err(Errno::ECONNABORTED | Errno::EINTR) => {}
+                Err(Errno::EMFILE | Errno::ENFILE) if self.shed(cx) => {}
+                Err(e) => {
+                    trace(cx, || format!("accept failed ({e}): listener paused"));
+                    self.paused = true;
+                    if cx.reregister(self.listener.as_fd(), Interest::None).is_ok() {
+                        cx.timer(RETRY_ACCEPT);
+                    }
+                    break;
+                }
+            }
+        }
+        self.dispatch(cx);
+    }
+
+    /// 2. Hands pending connections to free workers in turn.
+    fn dispatch(&mut self, cx: &mut Cx<'_, Msg>) {
+        while !self.pending.is_empty() {
+            let Some(member) = self.members.next_free(Member::free) else { return };
+            let Some(fd) = self.pending.pop_front() else { return };
+            member.busy = true;
+            let worker = member.chan.id;
+            let seq = crate::cluster::next_seq();
+            let frame = newconn(&self.key, seq, member.chan.advanced);
+            self.handed.insert(seq, HandOff::Sent { worker, reply: None });
+            let hook = HandleHook { token: cx.token(), key: seq };
+            cx.post(channel_token(worker), Msg::SendHandle { frame, fd, hook });
+            self.counters.dispatched.fetch_add(1, Ordering::Relaxed);
+            trace(cx, || format!("newconn {seq} to channel {worker}"));
+        }
+    }
+
+    /// 3. The worker's channel gives a connection back once the worker answered its frame.
+    fn returned(&mut self, cx: &mut Cx<'_, Msg>, chan: u32, seq: u32, fd: OwnedFd, acked: bool) {
+        trace(cx, || format!("newconn {seq} {} by channel {chan}", if acked { "ACKed" } else { "NACKed" }));
+        if let Some(member) = self.members.get(chan) {
+            member.busy = false;
+            if !acked && !member.chan.is_open() {
+                // It could not even be sent: the worker is leaving.
+                self.members.remove(chan);
+            }
+        }
+        match self.handed.remove(&seq) {
+            Some(HandOff::Sent { worker, reply: None }) if acked => {
+                self.handed.insert(seq, HandOff::Received { worker, fd });
+            }
+            Some(HandOff::Sent { reply: Some(accepted), .. }) if acked => self.replied(fd, accepted),
+            // NACKed: the worker never got it, another one should.
+            Some(_) => self.pending.push_front(fd),
+            // The hand-off was forgotten (its worker left): the connection closes here.
+            None => drop(fd),
+        }
+    }
+
+    /// 4. The worker's `newconn` reply.
+    fn reply(&mut self, cx: &mut Cx<'_, Msg>, seq: u32, accepted: bool) {
+        trace(cx, || format!("newconn {seq} {}", if accepted { "accepted" } else { "refused" }));
+        match self.handed.remove(&seq) {
+            Some(HandOff::Received { fd, .. }) => self.replied(fd, accepted),
+            Some(HandOff::Sent { worker, .. }) => {
+                self.handed.insert(seq, HandOff::Sent { worker, reply: Some(accepted) });
+            }
+            None => {}
+        }
+    }
+
+    fn replied(&mut self, fd: OwnedFd, accepted: bool) {
+        if accepted {
+            // The worker has it: this copy closes.
+            drop(fd);
+        } else {
+            self.pending.push_front(fd);
+        }
+    }
+
+    /// 5. A worker's channel closed (or the worker left): what it was handed and had not
+    ///    answered for closes with it.
+    fn leave(&mut self, cx: &mut Cx<'_, Msg>, chan: u32) {
+        self.members.remove(chan);
+        let before = self.handed.len();
+        self.handed.retain(|_, h| h.worker() != chan);
+        let closed = before - self.handed.len();
+        trace(cx, || format!("channel {chan} closed; {closed} connection(s) handed to it closed"));
+    }
+}
+
+impl RoundRobin {
+    /// 6. The listener and what is still here close as the group is dropped.
+    fn stop(&mut self, cx: &mut Cx<'_, Msg>) {
+        if let Ok(e) = engine() {
+            e.forget_group(token_id(cx.token()));
+        }
+        cx.remove_self();
+    }
+}
+
+/// The reserve: any descriptor will do.
+fn reserve_fd() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+}
+
+fn trace(cx: &mut Cx<'_, Msg>, text: impl FnOnce() -> String) {
+    if tracing() {
+        let id = token_id(cx.token());
+        cx.events().push(Event::Trace { id, text: text() });
+    }
+}
+
+impl Source<Msg> for RoundRobin {
+    fn start(&mut self, cx: &mut Cx<'_, Msg>) {
+        if cx.register(self.listener.as_fd(), Interest::Read).is_err() {
+            self.stop(cx);
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Cx<'_, Msg>, _ready: Ready) {
+        self.accept(cx);
+        self.publish();
+    }
+
+    fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
+        if std::mem::take(&mut self.paused) && cx.reregister(self.listener.as_fd(), Interest::Read).is_err() {
+            self.paused = true;
+            cx.timer(RETRY_ACCEPT);
+        }
+    }
+
+    fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::Join(chan) => {
+                let id = chan.id;
+                if self.members.get(id).is_none() {
+                    self.members.list.push(Member { chan, busy: false });
+                    cx.post(channel_token(id), Msg::Watch(cx.token()));
+                }
+            }
+            Msg::Leave { chan } => self.members.remove(chan),
+            Msg::HandleReturned { chan, key, fd, acked } => self.returned(cx, chan, key, fd, acked),
+            Msg::Reply { reply, .. } => self.reply(cx, reply.ack, reply.accepted),
+            Msg::ChannelClosed { chan } => self.leave(cx, chan),
+            Msg::Stop => return self.stop(cx),
+            _ => {}
+        }
+        self.dispatch(cx);
+        self.publish();
     }
 }
 
@@ -154,38 +404,23 @@ impl RoundRobin {
 mod tests {
     use super::*;
 
-    fn conn() -> Arc<OwnedFd> {
-        Arc::new(std::fs::File::open("/dev/null").unwrap().into())
+    fn member(id: u32) -> Member {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Member { chan: Arc::new(Channel::new(id, a.into(), false)), busy: false }
     }
 
     #[test]
     fn serves_free_workers_in_turn() {
-        let mut rr = RoundRobin::new(std::fs::File::open("/dev/null").unwrap().into(), "k".into(), None);
-        for w in [1, 2, 3] {
-            rr.add(w);
-        }
-        for _ in 0..5 {
-            rr.requeue(conn());
-        }
-        let mut got = Vec::new();
+        let mut members = Members { list: [1, 2, 3].map(member).into(), next: 0 };
         // Worker 2 is busy throughout.
-        rr.dispatch(|w, _, _| {
-            w != 2 && {
-                got.push(w);
-                true
-            }
-        });
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(members.next_free(|m| m.chan.id != 2).unwrap().chan.id);
+        }
         assert_eq!(got, [1, 3, 1, 3, 1]);
-        assert!(!rr.has_pending());
-        rr.requeue(conn());
-        rr.dispatch(|_, _, _| false);
-        assert!(rr.has_pending());
-        rr.remove(1);
-        rr.remove(3);
-        rr.dispatch(|w, _, _| {
-            got.push(w);
-            true
-        });
-        assert_eq!(got.last(), Some(&2));
+        assert!(members.next_free(|_| false).is_none());
+        members.remove(1);
+        members.remove(3);
+        assert_eq!(members.next_free(Member::free).unwrap().chan.id, 2);
     }
 }

@@ -1,12 +1,14 @@
-//! The cluster primary's `newconn` (a connection handed to a worker) and the worker's reply
-//! (pure).
+//! The `NODE_CLUSTER` messages the engine speaks itself (pure): the primary's `newconn` (a
+//! connection handed to a worker) and the worker's reply.
 
-use crate::channel::length_frame::HEADER;
 use crate::protocol::v8::{V8Reader, V8Writer};
+
+/// An advanced-mode frame's length header.
+const HEADER: usize = 4;
 
 /// The frame that hands a connection to a worker, as Node's primary writes it: a `net.Native`
 /// handle envelope around `{cmd: 'NODE_CLUSTER', act: 'newconn', key, seq}`.
-pub fn frame(key: &str, seq: u32, advanced: bool) -> Vec<u8> {
+pub fn newconn(key: &str, seq: u32, advanced: bool) -> Vec<u8> {
     if !advanced {
         let key = serde_json::to_string(key).unwrap_or_default();
         return format!(
@@ -62,12 +64,12 @@ mod tests {
     #[test]
     fn frames_match_node() {
         assert_eq!(
-            frame("null:0:4:undefined:0", 1, false),
+            newconn("null:0:4:undefined:0", 1, false),
             b"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"cmd\":\"NODE_CLUSTER\",\"act\":\"newconn\",\"key\":\"null:0:4:undefined:0\",\"seq\":1}}\n"
         );
         // v8.serialize of the same envelope in Node 20, behind its length.
         let v8 = hex("ff0f6f2203636d64220b4e4f44455f48414e444c45220474797065220a6e65742e4e617469766522036d73676f2203636d64220c4e4f44455f434c5553544552220361637422076e6577636f6e6e22036b657922146e756c6c3a303a343a756e646566696e65643a30220373657149027b047b03");
-        let framed = frame("null:0:4:undefined:0", 1, true);
+        let framed = newconn("null:0:4:undefined:0", 1, true);
         assert_eq!(&framed[HEADER..], &v8[..]);
         assert_eq!(u32::from_be_bytes(framed[..4].try_into().unwrap()) as usize, v8.len());
     }

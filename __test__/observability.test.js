@@ -1,0 +1,119 @@
+'use strict';
+// Ours only: the engine's counters (engineStats()), NODE_DEBUG=native-cluster traces, and a
+// round-robin primary out of descriptors, which closes the connections it cannot take at once
+// instead of letting clients wait (issue 12 item 9).
+const { describe } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const path = require('node:path');
+const readline = require('node:readline');
+const nodeCp = require('node:child_process');
+const { it, OURS_IMPL, fixture, next, readAll } = require('./helpers');
+
+const ROOT = path.join(__dirname, '..');
+const PRIMARY = fixture('rr-primary.js');
+
+// Starts the round-robin primary fixture; resolves once its worker listens, with a way to ask
+// it for its engineStats(). With `nofile`, the primary alone (not its worker) is then limited
+// to that many descriptors.
+async function startPrimary(scenario, { nofile, debug } = {}) {
+  const env = { ...process.env, NODE_DEBUG: debug ? 'native-cluster' : '' };
+  const proc = nodeCp.spawn(process.execPath, [PRIMARY, scenario], { env });
+  const stderr = readAll(proc.stderr);
+  const lines = readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const { port } = JSON.parse((await lines.next()).value);
+  if (nofile) {
+    const r = nodeCp.spawnSync('prlimit', ['--pid', String(proc.pid), `--nofile=${nofile}:${nofile}`]);
+    assert.equal(r.status, 0, String(r.stderr));
+  }
+  return {
+    port,
+    async stats() {
+      proc.stdin.write('stats\n');
+      return JSON.parse((await lines.next()).value);
+    },
+    async exit() {
+      proc.stdin.write('exit\n');
+      await next(proc, 'close');
+      return stderr;
+    },
+  };
+}
+
+// One connection: what the worker wrote, or '' when it was closed (or reset) without a word.
+function request(port) {
+  return new Promise((resolve) => {
+    let got = '';
+    const c = net.connect(port, '127.0.0.1');
+    c.setEncoding('utf8');
+    c.on('data', (d) => (got += d));
+    c.on('error', () => {});
+    c.on('close', () => resolve(got));
+  });
+}
+
+describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, () => {
+  const nc = require(ROOT);
+
+  it('engineStats() counts the frames and bytes of a channel both ways, by pid', async () => {
+    const child = nc.fork('-e', ['process.on("message", (m) => process.send(m))']);
+    const messages = Array.from({ length: 10 }, (_, i) => ({ i, text: 'x'.repeat(i) }));
+    const replies = new Promise((resolve) => {
+      let n = 0;
+      child.on('message', () => ++n === messages.length && resolve());
+    });
+    for (const m of messages) child.send(m);
+    await replies;
+    const bytes = messages.reduce((sum, m) => sum + JSON.stringify(m).length + 1, 0);
+    const channel = nc.engineStats().channels.find((c) => c.pid === child.pid);
+    assert.deepEqual(
+      { ...channel, id: 0 },
+      {
+        id: 0, pid: child.pid, open: true, framesOut: 10, bytesOut: bytes, framesIn: 10, bytesIn: bytes,
+        queuedBytes: 0, handleInFlight: false, heldSends: 0, fdsIn: 0, fdsOut: 0, fdsHeld: 0,
+      });
+    child.disconnect();
+    await next(child, 'exit');
+    assert.equal(nc.engineStats().channels.find((c) => c.pid === child.pid), undefined);
+  });
+
+  it('round-robin: a group counts its dispatches; NODE_DEBUG=native-cluster traces them', async () => {
+    const primary = await startPrimary('serve', { debug: true });
+    for (let i = 0; i < 5; i++) assert.equal(await request(primary.port), 'w1');
+    const { groups, channels } = await primary.stats();
+    assert.equal(groups.length, 1);
+    const { id, ...group } = groups[0];
+    assert.ok(id > 0);
+    // Listener and reserve are all it holds once every connection is the worker's.
+    assert.deepEqual(group,
+      { workers: 1, pending: 0, awaitingAck: 0, awaitingReply: 0, dispatched: 5, shed: 0, fdsHeld: 2 });
+    assert.equal(channels.length, 1);
+    assert.equal(channels[0].fdsOut, 5);
+    const stderr = await primary.exit();
+    assert.match(stderr, /NATIVE-CLUSTER \d+: spawn \d+: pid \d+/);
+    assert.equal(stderr.match(/engine \d+: newconn \d+ to channel \d+/g).length, 5);
+    assert.equal(stderr.match(/newconn \d+ ACKed by channel/g).length, 5);
+    assert.equal(stderr.match(/newconn \d+ accepted/g).length, 5);
+    assert.match(stderr, /channel \d+: closed/);
+    assert.match(stderr, /exit \d+: pid \d+, code 0/);
+  });
+
+  it('round-robin out of descriptors: excess connections are closed at once, counted, warned of once; the primary serves on', { timeout: 60000 }, async () => {
+    // The worker stalls, so connections pile up in a primary limited to 64 descriptors; each
+    // is either served or closed at once, none waits for the worker.
+    const primary = await startPrimary('stall', { nofile: 64 });
+    const results = await Promise.all(Array.from({ length: 150 }, () => request(primary.port)));
+    const served = results.filter((r) => r === 'w1').length;
+    const closed = results.filter((r) => r === '').length;
+    assert.equal(served + closed, results.length);
+    assert.ok(closed > 0, 'some connections were shed');
+    assert.ok(served > 0, 'the others were served');
+    // It keeps serving afterwards.
+    assert.equal(await request(primary.port), 'w1');
+    const { groups } = await primary.stats();
+    assert.equal(groups[0].shed, closed);
+    assert.equal(groups[0].dispatched, served + 1);
+    const stderr = await primary.exit();
+    assert.equal(stderr.match(/NativeClusterWarning/g).length, 1);
+  });
+});
