@@ -144,7 +144,7 @@ pub struct OutgoingHandle {
 #[derive(Clone, Copy, Debug)]
 pub struct HandleHook {
     pub token: Token,
-    pub key: u32,
+    pub key: u64,
 }
 
 struct InFlight {
@@ -454,7 +454,7 @@ pub struct Reader {
     fds: VecDeque<OwnedFd>,
     /// Internal replies other sources expect from the peer: the key the reply names (its
     /// `ack`) → who expects it.
-    replies: HashMap<u32, Token>,
+    replies: HashMap<u64, Token>,
     /// When the last read returned data.
     last_data: Instant,
 }
@@ -513,7 +513,7 @@ impl Reader {
     }
 
     /// The peer's internal reply naming `key` goes to `token`.
-    pub fn expect_reply(&mut self, key: u32, token: Token) {
+    pub fn expect_reply(&mut self, key: u64, token: Token) {
         self.replies.insert(key, token);
     }
 
@@ -615,7 +615,7 @@ struct Incoming<'a> {
     chan: &'a Channel,
     events: &'a mut Vec<Event>,
     fds: &'a mut VecDeque<OwnedFd>,
-    replies: &'a mut HashMap<u32, Token>,
+    replies: &'a mut HashMap<u64, Token>,
     effects: &'a mut ReadEffects,
 }
 
