@@ -5,7 +5,6 @@
 // protocol; this is the JS-object side of it.
 const net = require('node:net');
 const dgram = require('node:dgram');
-const native = require('./native');
 const { codes, errnoException } = require('./errors');
 const { socketLists } = require('./socket_list');
 
