@@ -11,7 +11,7 @@ const url = require('node:url');
 const { spawnSync } = require('node:child_process');
 const {
   it, IMPLS, CHILD, fixture, forkChild, forkTracked, next, collect, record, thrown, readAll,
-  waitForText, turns, kill, pool,
+  waitForText, turns, kill, pool, bigString, assertCbOk,
 } = require('./helpers');
 
 // Strips trailing `undefined` arguments from a log entry (Node emits 'message' with an undefined
@@ -22,23 +22,6 @@ function norm(log) {
     while (a.length > 1 && a[a.length - 1] === undefined) a.pop();
     return a;
   });
-}
-
-function bigString(n) {
-  const pattern = 'abcdefghijklmnopqrstuvwxyz0123456789\u00e9\u2028\ud83d\ude00';
-  return pattern.repeat(Math.ceil(n / pattern.length)).slice(0, n);
-}
-
-// The send() callback is called with exactly one argument, null (as Node does).
-function assertCbOk(args) {
-  assert.equal(args.length, 1, `callback called with ${args.length} arguments`);
-  assert.equal(args[0], null);
-}
-
-function assertSameBig(got, want) {
-  assert.equal(typeof got, 'string');
-  assert.equal(got.length, want.length);
-  assert.ok(got === want, 'large message content differs');
 }
 
 // Sends 'x' to an echo child and waits for it to come back: proves the channel still works.
@@ -228,47 +211,6 @@ for (const impl of IMPLS) {
         assert.equal(errors[0].name, 'Error');
         await next(child, 'exit');
         assert.equal(errors.length, 1);
-      });
-
-      it('64 MiB messages both ways', async (t) => {
-        const big = bigString(64 << 20);
-        const child = forkChild(t, impl, ['echo']);
-        const back = next(child, 'message');
-        const cb = new Promise((resolve) => {
-          // Node returns false: the write could not complete at once (backpressure signal).
-          assert.equal(child.send(big, (...a) => resolve(a)), false);
-        });
-        assertCbOk(await cb);
-        assertSameBig((await back)[0], big);
-        child.disconnect();
-        await next(child, 'exit');
-      });
-
-      it('64 MiB message child -> parent', async (t) => {
-        const n = 64 << 20;
-        const child = forkChild(t, impl, ['big', String(n)]);
-        const [msg] = await next(child, 'message');
-        assertSameBig(msg, bigString(n));
-        child.disconnect();
-        await next(child, 'exit');
-      });
-
-      // HEAVY: 256 Mi code units (~270 MB of UTF-8 with the multi-byte characters) each way.
-      // Node's own module passes too but needs ~20 s here, so it only runs for Node with
-      // NC_HEAVY_NODE=1 to keep the suite short.
-      it('256 MiB message each way (heavy)', {
-        timeout: 120000, skip: impl.isNode && !process.env.NC_HEAVY_NODE && 'heavy; set NC_HEAVY_NODE=1',
-      }, async (t) => {
-        let big = bigString(256 << 20);
-        const child = forkChild(t, impl, ['echo']);
-        const back = next(child, 'message');
-        const cb = new Promise((resolve) => child.send(big, (...a) => resolve(a)));
-        assertCbOk(await cb);
-        const [msg] = await back;
-        assertSameBig(msg, big);
-        big = null;
-        child.disconnect();
-        await next(child, 'exit');
       });
     });
 

@@ -63,10 +63,10 @@ const SERIALIZATIONS = ['json', 'advanced'];
 
 for (const impl of IMPLS) {
   for (const serialization of SERIALIZATIONS) {
-    const fork = (t) => forkTracked(t, impl, CHILD, [], { serialization });
+    const fork = (t, impl) => forkTracked(t, impl, CHILD, [], { serialization });
     describe(`handles parent → child, ${serialization} [${impl.name}]`, { skip: impl.skip }, () => {
       itSame(impl, 'net.Server: the child listens on the same port; parent and child both accept', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const server = net.createServer((s) => s.end('parent\n'));
         await listen(server);
         const port = server.address().port;
@@ -83,7 +83,7 @@ for (const impl of IMPLS) {
 
       itSame(impl, 'net.Socket from a server: the connection goes on in the child; getConnections and close ask it',
         async (t, impl) => {
-          const child = fork(t);
+          const child = fork(t, impl);
           const server = net.createServer();
           await listen(server);
           const { socket, client } = await acceptOne(server);
@@ -108,7 +108,7 @@ for (const impl of IMPLS) {
         });
 
       itSame(impl, 'net.Socket with keepOpen: the parent keeps using its copy', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const server = net.createServer();
         await listen(server);
         const { socket, client } = await acceptOne(server);
@@ -125,7 +125,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.deepEqual(o, { kept: true, clientData: 'child:k\nparent\n' }));
 
       itSame(impl, 'net.Native: a server\'s raw TCP handle arrives as one', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const server = net.createServer();
         await listen(server);
         const got = nextOp(child, 'got');
@@ -137,7 +137,7 @@ for (const impl of IMPLS) {
       }, (m) => assert.deepEqual(m, { op: 'got', type: 'TCP', tag: 'raw', hasFd: true }));
 
       itSame(impl, 'net.Socket over a unix socket arrives Pipe-backed and keeps working', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-pipe-'));
         t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
         const server = net.createServer();
@@ -156,7 +156,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.equal(o.clientData, 'child:unix\n'));
 
       itSame(impl, 'dgram.Socket: the child receives on the same port', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const sock = dgram.createSocket('udp4');
         await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
         const port = sock.address().port;
@@ -175,7 +175,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.deepEqual(o.d, { op: 'datagram', data: 'hello' }));
 
       itSame(impl, 'dgram.Native: a raw UDP handle arrives as one', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const sock = dgram.createSocket('udp4');
         await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
         const got = nextOp(child, 'got');
@@ -188,7 +188,7 @@ for (const impl of IMPLS) {
       }, (m) => assert.deepEqual(m, { op: 'got', type: 'UDP', tag: 'rawudp', hasFd: true }));
 
       itSame(impl, 'send() return values and order while a handle is in flight', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const server = net.createServer();
         await listen(server);
         const tags = [];
@@ -209,7 +209,7 @@ for (const impl of IMPLS) {
 
       itSame(impl, 'what cannot be sent: wrong objects throw, a destroyed socket sends the bare message',
         async (t, impl) => {
-          const child = fork(t);
+          const child = fork(t, impl);
           const errors = [{}, 'str', 42, new (require('node:events').EventEmitter)()].map((h) => {
             try {
               child.send('x', h);
@@ -232,7 +232,7 @@ for (const impl of IMPLS) {
         }, (o) => assert.equal(o.m.type, 'none'));
 
       itSame(impl, 'both sides send handles at once (replies bypass the queues)', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const server = net.createServer();
         await listen(server);
         // A received server is emitted once it listens, so 'native' may overtake it (in Node too).
@@ -250,7 +250,7 @@ for (const impl of IMPLS) {
 
       itSame(impl, '2,000 accepted sockets passed in a loop; the parent\'s descriptors are all released',
         async (t, impl) => {
-          const child = fork(t);
+          const child = fork(t, impl);
           const server = net.createServer((s) => child.send({ tag: 'loop' }, s));
           await listen(server);
           const before = openFds().length;
@@ -271,7 +271,7 @@ for (const impl of IMPLS) {
 
     describe(`handles child → parent, ${serialization} [${impl.name}]`, { skip: impl.skip }, () => {
       itSame(impl, 'net.Server: the parent gets a listening server on the child\'s port', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const got = nextOp(child, 'server');
         child.send({ op: 'send-server' });
         const [m, server] = await got;
@@ -285,7 +285,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.deepEqual(o, { isServer: true, listening: true, samePort: true, line: true }));
 
       itSame(impl, 'net.Native: a raw TCP handle', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const got = nextOp(child, 'native');
         child.send({ op: 'send-native' });
         const [, h] = await got;
@@ -296,7 +296,7 @@ for (const impl of IMPLS) {
       }, (o) => assert.deepEqual(o, { type: 'TCP', fd: true }));
 
       itSame(impl, 'net.Socket with a key: the parent answers the child\'s getConnections and close', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const got = nextOp(child, 'socket');
         child.send({ op: 'send-socket' });
         const [, socket] = await got;
@@ -323,7 +323,7 @@ for (const impl of IMPLS) {
       }));
 
       itSame(impl, 'dgram.Socket and a raw UDP handle', async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         let got = nextOp(child, 'dgram');
         child.send({ op: 'send-dgram' });
         const [m, sock] = await got;
@@ -341,7 +341,7 @@ for (const impl of IMPLS) {
   }
 
   describe(`handle protocol corners [${impl.name}]`, { skip: impl.skip }, () => {
-    const fork = (t) => forkTracked(t, impl, CHILD, []);
+    const fork = (t, impl) => forkTracked(t, impl, CHILD, []);
     // A raw child started without a Node channel of its own, speaking the protocol by hand.
     const raw = (t, impl, mode, ...args) => spawnTracked(t, impl, '/bin/sh', ['-c', 'unset NODE_CHANNEL_FD; exec "$0" "$@"',
       process.execPath, CHILD, mode, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
@@ -395,7 +395,7 @@ for (const impl of IMPLS) {
       }, (got) => assert.deepEqual(got, [['mine', 'TCP'], ['done', 'none']]));
 
     itSame(impl, 'a handle message with a lone surrogate arrives with its handle', async (t, impl) => {
-      const child = fork(t);
+      const child = fork(t, impl);
       const got = nextOp(child, 'server');
       child.send({ op: 'send-server', s: 'a\ud800b' });
       const [m, server] = await got;
@@ -407,7 +407,7 @@ for (const impl of IMPLS) {
 
     itSame(impl, 'a message right behind a received server is not delivered before it, even from a busy parent',
       async (t, impl) => {
-        const child = fork(t);
+        const child = fork(t, impl);
         const order = [];
         const both = new Promise((resolve) => child.on('message', (m, h) => {
           if (m.op !== 'order') return;

@@ -40,6 +40,10 @@ function thrownObs(fn) {
   }
 }
 
+// stdout and stderr of a child that never started: null up to Node 22.9, undefined from 22.10.
+const [major, minor] = process.versions.node.split('.').map(Number);
+const NO_OUTPUT = major > 22 || (major === 22 && minor >= 10) ? undefined : null;
+
 const KEYS = ['status', 'signal', 'output', 'pid', 'stdout', 'stderr'];
 const ERR_KEYS = ['error', ...KEYS];
 
@@ -145,7 +149,7 @@ for (const impl of IMPLS) {
           keys: ['errno', 'code', 'syscall', 'path', 'spawnargs'], '.errno': -2, '.code': 'ENOENT',
           '.syscall': 'spawnSync nc-no-such-command', '.path': 'nc-no-such-command', '.spawnargs': ['a', 'b'],
         },
-        status: null, signal: null, output: null, pid: 0, stdout: null, stderr: null,
+        status: null, signal: null, output: null, pid: 0, stdout: NO_OUTPUT, stderr: NO_OUTPUT,
       }));
 
       itSame(impl, "'ipc' in stdio -> ERR_IPC_SYNC_FORK thrown", async (t, impl) => [

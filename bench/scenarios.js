@@ -37,6 +37,11 @@ const HANDOFFS = num('BENCH_HANDOFFS', 10000); // handoff
 const HANDOFF_WIDTH = num('BENCH_HANDOFF_WIDTH', 32); // connections the load generator keeps open
 const CLUSTER_CONNS = num('BENCH_CLUSTER_CONNS', 10000); // cluster-*
 const CLUSTER_WIDTH = num('BENCH_CLUSTER_WIDTH', 32);
+const POOL_JOBS = num('BENCH_POOL_JOBS', 24000); // pool-*
+const POOL_CHILDREN = 4;
+const SLOW_MIB = num('BENCH_SLOW_MIB', 1024); // slow-parent: MiB the child sends, 1 MiB each
+const SLOW_MS = num('BENCH_SLOW_MS', 2); // slow-parent: busy time per message
+const WRK_SECONDS = num('BENCH_WRK_SECONDS', 5);
 
 // ---------------------------------------------------------------- helpers
 
@@ -313,6 +318,120 @@ async function clusterLoad(ctx, policy) {
   return r;
 }
 
+// pool-*: POOL_CHILDREN forked workers, `inFlight` jobs outstanding per worker, POOL_JOBS jobs
+// in all (a worker gets its next job as soon as it answers one). Jobs/s and the parent's CPU
+// (all its threads) per job.
+async function pool(ctx, inFlight) {
+  const { fork } = ctx.load('child_process');
+  const children = Array.from({ length: POOL_CHILDREN }, () => fork(ctx.fixture('worker-job.js')));
+  await Promise.all(children.map(ready));
+  const run = (jobs) => new Promise((resolve, reject) => {
+    let sent = 0;
+    let done = 0;
+    const c0 = process.cpuUsage();
+    const t0 = hr();
+    for (const child of children) {
+      child.removeAllListeners('message');
+      child.on('message', (m) => {
+        if (m.result !== m.id * 2) reject(new Error(`job ${m.id} answered ${m.result}`));
+        if (++done === jobs) resolve({ jobsPerSec: jobs / (usSince(t0) / 1e6), cpuUsPerJob: cpuUs(process.cpuUsage(c0)) / jobs });
+        else if (sent < jobs) child.send({ id: sent, n: sent++ });
+      });
+      for (let i = 0; i < inFlight && sent < jobs; i++) child.send({ id: sent, n: sent++ });
+    }
+  });
+  await run(Math.ceil(POOL_JOBS / 10));
+  const r = await run(POOL_JOBS);
+  await Promise.all(children.map(finish));
+  return r;
+}
+
+// Runs `fn` with two CPU-burning processes beside it (a busy machine), killed afterwards.
+async function withBurners(fn) {
+  const { spawn } = require('node:child_process');
+  const burners = [0, 1].map(() => spawn(process.execPath, [require('node:path').join(__dirname, 'fixtures', 'burn.js')], { stdio: 'ignore' }));
+  try {
+    return await fn();
+  } finally {
+    for (const b of burners) b.kill('SIGKILL');
+  }
+}
+
+async function pingPongScenario(ctx) {
+  const { fork } = ctx.load('child_process');
+  const child = fork(ctx.fixture('echo.js'));
+  await ready(child);
+  await pingPong(child, WARM_RTTS);
+  const rtts = (await pingPong(child, RTTS)).sort();
+  await finish(child);
+  return { p50Us: pct(rtts, 50), p99Us: pct(rtts, 99), meanUs: rtts.reduce((s, x) => s + x, 0) / rtts.length };
+}
+
+// The process's peak resident set (VmHWM), MiB.
+function peakRssMiB() {
+  const m = /VmHWM:\s+(\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
+  return Number(m[1]) / 1024;
+}
+
+// slow-parent: a child sends SLOW_MIB messages of 1 MiB, one per event-loop turn, to a parent
+// that spends SLOW_MS on each. The parent's peak RSS, whether everything arrived in order, and
+// how many of the child's sends returned false (the channel pushing back).
+async function slowParent(ctx) {
+  const { fork } = ctx.load('child_process');
+  const child = fork(ctx.fixture('big-sender.js'));
+  await ready(child);
+  const base = peakRssMiB();
+  let next = 0;
+  const done = until(child, (m) => {
+    if (m.done) return m;
+    if (m.seq !== next++ || m.data.length !== 1 << 20) throw new Error(`message ${m.seq} out of order or cut`);
+    const until = Date.now() + SLOW_MS;
+    while (Date.now() < until);
+  });
+  child.send({ cmd: 'go', count: SLOW_MIB, size: 1 << 20 });
+  const { refused } = await done;
+  if (next !== SLOW_MIB) throw new Error(`${next} of ${SLOW_MIB} messages arrived`);
+  await finish(child);
+  return { peakRssMiB: peakRssMiB(), baseRssMiB: base, refusedSends: refused };
+}
+
+// cluster-rr-wrk: the cluster-rr workload driven by wrk (Connection: close) when it is
+// installed; connections/s and the primary's CPU per connection. Without wrk the scenario
+// reports `loadGenerator: 0` and uses the Node load generator instead.
+function hasWrk() {
+  return require('node:child_process').spawnSync('wrk', ['--version']).error === undefined;
+}
+
+async function clusterWrk(ctx) {
+  if (!hasWrk()) return { ...(await clusterLoad(ctx, 'SCHED_RR')), wrk: 0 };
+  const { spawn } = require('node:child_process');
+  const cluster = ctx.load('cluster');
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  cluster.setupPrimary({ exec: ctx.fixture('http-worker.js') });
+  const port = await new Promise((resolve) => {
+    let n = 0;
+    cluster.on('listening', (w, addr) => ++n === 2 && resolve(addr.port));
+    cluster.fork();
+    cluster.fork();
+  });
+  const wrk = async (seconds) => {
+    const c0 = process.cpuUsage();
+    const gen = spawn('wrk', ['-t1', `-c${CLUSTER_WIDTH}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    gen.stdout.on('data', (d) => { out += d; });
+    await new Promise((resolve) => gen.on('close', resolve));
+    const cpu = cpuUs(process.cpuUsage(c0));
+    const n = Number((/(\d+) requests in/.exec(out) || [])[1]);
+    const rate = Number((/Requests\/sec:\s+([\d.]+)/.exec(out) || [])[1]);
+    if (!n) throw new Error(`wrk printed no request count:\n${out}`);
+    return { connsPerSec: rate, cpuUsPerConn: cpu / n, wrk: 1 };
+  };
+  await wrk(1);
+  const r = await wrk(WRK_SECONDS);
+  await new Promise((resolve) => cluster.disconnect(resolve));
+  return r;
+}
+
 const ratioTarget = (op, value) => ({ op, value });
 
 // ---------------------------------------------------------------- the table
@@ -348,18 +467,46 @@ const scenarios = [
     name: 'c',
     title: `ping-pong ${RTTS} round trips`,
     metrics: [
-      { key: 'p50Us', label: 'RTT p50 µs', digits: 1, target: ratioTarget('<=', 1.0) },
-      { key: 'p99Us', label: 'RTT p99 µs', digits: 1 },
+      { key: 'p50Us', label: 'RTT p50 µs', digits: 1, target: ratioTarget('<=', 0.9) },
+      { key: 'p99Us', label: 'RTT p99 µs', digits: 1, target: ratioTarget('<=', 0.8) },
     ],
-    async run(ctx) {
-      const { fork } = ctx.load('child_process');
-      const child = fork(ctx.fixture('echo.js'));
-      await ready(child);
-      await pingPong(child, WARM_RTTS);
-      const rtts = (await pingPong(child, RTTS)).sort();
-      await finish(child);
-      return { p50Us: pct(rtts, 50), p99Us: pct(rtts, 99), meanUs: rtts.reduce((s, x) => s + x, 0) / rtts.length };
-    },
+    run: pingPongScenario,
+  },
+  {
+    name: 'c-busy',
+    title: `ping-pong ${RTTS} round trips, two CPU burners beside it`,
+    metrics: [
+      { key: 'p50Us', label: 'RTT p50 µs', digits: 1, target: ratioTarget('<=', 0.9) },
+      { key: 'p99Us', label: 'RTT p99 µs', digits: 1, target: ratioTarget('<=', 0.8) },
+    ],
+    run: (ctx) => withBurners(() => pingPongScenario(ctx)),
+  },
+  {
+    name: 'pool-1',
+    title: `worker pool: ${POOL_CHILDREN} children, 1 job in flight each, ${POOL_JOBS} jobs`,
+    metrics: [
+      { key: 'jobsPerSec', label: 'jobs/s', digits: 0, target: ratioTarget('>=', 1.3) },
+      { key: 'cpuUsPerJob', label: 'parent CPU µs/job', digits: 1, target: ratioTarget('<=', 0.7) },
+    ],
+    run: (ctx) => pool(ctx, 1),
+  },
+  {
+    name: 'pool-8',
+    title: `worker pool: ${POOL_CHILDREN} children, 8 jobs in flight each, ${POOL_JOBS} jobs`,
+    metrics: [
+      { key: 'jobsPerSec', label: 'jobs/s', digits: 0, target: ratioTarget('>=', 1.3) },
+      { key: 'cpuUsPerJob', label: 'parent CPU µs/job', digits: 1 },
+    ],
+    run: (ctx) => pool(ctx, 8),
+  },
+  {
+    name: 'slow-parent',
+    title: `a child sends ${SLOW_MIB} × 1 MiB to a parent spending ${SLOW_MS} ms on each`,
+    metrics: [
+      { key: 'peakRssMiB', label: 'parent peak RSS MiB', digits: 0 },
+      { key: 'refusedSends', label: "child's send() false", digits: 0 },
+    ],
+    run: slowParent,
   },
   {
     name: 'd-small',
@@ -438,6 +585,16 @@ const scenarios = [
       { key: 'spread', label: 'spread max/min', digits: 2 },
     ],
     run: (ctx) => clusterLoad(ctx, 'SCHED_RR'),
+  },
+  {
+    name: 'cluster-wrk',
+    title: `cluster, 2 workers, round-robin, wrk ${WRK_SECONDS} s Connection: close (Node generator when wrk is missing)`,
+    metrics: [
+      { key: 'connsPerSec', label: 'connections/s', digits: 0, target: ratioTarget('>=', 1.1) },
+      { key: 'cpuUsPerConn', label: 'primary CPU µs/conn', digits: 1, target: ratioTarget('<=', 0.35) },
+      { key: 'wrk', label: 'wrk used (1) or Node generator (0)', digits: 0 },
+    ],
+    run: clusterWrk,
   },
   {
     name: 'cluster-kernel',

@@ -1,10 +1,12 @@
 'use strict';
-// The parent's side of an IPC channel (what Node exposes as `child.channel`): batches outgoing
-// frames into one engine call per tick, tracks `send()` callbacks, and decodes what the engine
-// delivers. The socket itself, framing and flushing live in the engine.
+// The parent's side of an IPC channel (what Node exposes as `child.channel`): writes the first
+// frame of a tick at once (Node writes in send()) and batches the rest of the tick into one
+// engine call, tracks `send()` callbacks, and decodes what the engine delivers. The socket
+// itself, framing and flushing live in the engine.
 const { EventEmitter } = require('node:events');
+const os = require('node:os');
 const native = require('./native');
-const { codes } = require('./errors');
+const { codes, errnoException } = require('./errors');
 const { encodeFrame, decodeFrames } = require('./serialization');
 
 // Node's rule for what is an internal message rather than a user's.
@@ -17,19 +19,43 @@ function isInternal(message) {
 const BACKPRESSURE_BYTES = 65536 * 2;
 // A tick's frames are handed over early once they are this large, to bound the joined data.
 const EARLY_FLUSH_SIZE = 1 << 20;
+// Node up to 22 emits 'unref' on the channel when its counted references return to 0
+// (measured: 20.20, 22.23 do; 24.22 does not).
+const EMITS_UNREF = Number(process.versions.node.split('.')[0]) < 24;
+// Write failures that mean the child has gone.
+const PEER_GONE = new Set([-os.constants.errno.EPIPE, -os.constants.errno.ECONNRESET]);
+
+// Channels with frames batched for the next tick. A process that exits before that tick
+// still writes them, as Node has by then.
+const batching = new Set();
+process.on('exit', () => {
+  for (const channel of batching) channel.flush();
+});
 
 class IpcChannel extends EventEmitter {
   #id;
   #advanced;
   #onDeliver;
   #refd = true;
+  // Node's refCounted()/unrefCounted() counter, and whether ref()/unref() overrode it.
+  #refs = 0;
+  #refExplicitlySet = false;
   #open = true;
   #frames = [];
   #frameSize = 0;
   #callbacks = []; // callbacks (or null) of the frames in #frames, in order
   #flushQueued = false;
+  // The tick's first frame, written at once, was taken: the child was there when the batch's
+  // frames were sent, so Node would have written them too.
+  #batchTaken = false;
+  // The engine reported that queued frames could not be written: the child has gone, and
+  // Node would queue what follows behind the failed write.
+  #writeFailed = false;
+  // The engine has had frames it could not write at once, not seen written since: Node
+  // would queue a send behind them (and report nothing if the child has gone).
+  #backlog = false;
   #ackSeq = 0;
-  #awaiting = []; // [ackId, callbacks] handed to the engine, not yet written
+  #awaiting = []; // [ackId, callbacks, held] handed to the engine, not yet written
   #engineQueued = 0;
   // A handle has been sent: send()'s return value then depends on the engine's handle state.
   #sentHandles = false;
@@ -48,11 +74,27 @@ class IpcChannel extends EventEmitter {
   }
 
   ref() {
+    this.#refExplicitlySet = true;
     this.#setRef(true);
   }
 
   unref() {
+    this.#refExplicitlySet = true;
     this.#setRef(false);
+  }
+
+  // Node's counted references (execa holds one while it waits for a message): the channel is
+  // ref'd when the count goes 0 -> 1 and unref'd (with an 'unref' event before Node 24) when
+  // it returns to 0, unless ref() or unref() has been called.
+  refCounted() {
+    if (++this.#refs === 1 && !this.#refExplicitlySet) this.#setRef(true);
+  }
+
+  unrefCounted() {
+    if (--this.#refs === 0 && !this.#refExplicitlySet) {
+      this.#setRef(false);
+      if (EMITS_UNREF) this.emit('unref');
+    }
   }
 
   #setRef(on) {
@@ -72,14 +114,17 @@ class IpcChannel extends EventEmitter {
   }
 
   #write(frame, callback) {
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      process.nextTick(flushTick, this);
+      batching.add(this);
+      this.#batchTaken = this.#writeFrames(frame, [typeof callback === 'function' ? callback : null]);
+      return this.#sendResult();
+    }
     this.#frames.push(frame);
     this.#callbacks.push(typeof callback === 'function' ? callback : null);
     this.#frameSize += frame.length;
-    if (this.#frameSize >= EARLY_FLUSH_SIZE) this.flush();
-    else if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      process.nextTick(flushTick, this);
-    }
+    if (this.#frameSize >= EARLY_FLUSH_SIZE) this.#flushBatch();
     return this.#sendResult();
   }
 
@@ -104,57 +149,86 @@ class IpcChannel extends EventEmitter {
     const cb = typeof callback === 'function' ? callback : null;
     const ack = cb ? ++this.#ackSeq : 0;
     const result = this.#sendResult(1);
+    const held = this.#handleInFlight();
     let r;
     try {
       r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
     } catch (engineErr) {
       const err = native.nodeError(engineErr);
-      // A descriptor that cannot be sent is the caller's error; a failed write is reported.
-      if (err.errno === undefined) throw err;
-      this.#sentHandles = true;
-      process.nextTick(() => this.#fail([cb], err));
-      return result;
+      // A descriptor that cannot be sent is the caller's error; a failed write is settled.
+      if (typeof err.errno !== 'number') throw err;
+      r = err.errno;
     }
     this.#sentHandles = true;
-    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : 'queued');
-    if (r === 0) {
-      if (cb) process.nextTick(complete, [cb], null);
-    } else {
-      this.#engineQueued = r;
-      if (cb) this.#awaiting.push([ack, [cb]]);
-    }
+    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : r > 0 ? 'queued' : 'failed');
+    this.#settle(r, [cb], ack, held, false);
     return result;
   }
 
+  // Hands over what this tick batched; the next send() is written at once again.
   flush() {
     this.#flushQueued = false;
+    batching.delete(this);
+    this.#flushBatch();
+  }
+
+  #flushBatch() {
     if (this.#frames.length === 0) return;
     const frames = this.#frames;
     const callbacks = this.#callbacks;
-    const wantsAck = callbacks.some((cb) => cb !== null);
     this.#frames = [];
     this.#callbacks = [];
     this.#frameSize = 0;
+    const data = frames.length === 1 ? frames[0] : this.#advanced ? Buffer.concat(frames) : frames.join('');
+    this.#writeFrames(data, callbacks, this.#batchTaken);
+  }
+
+  // Writes frames to the engine; returns whether it took them.
+  #writeFrames(data, callbacks, taken = false) {
+    const wantsAck = callbacks.some((cb) => cb !== null);
     const ack = wantsAck ? ++this.#ackSeq : 0;
+    const held = this.#handleInFlight();
+    // One callback slot per frame: the engine counts the frames.
     let r;
     try {
       r = this.#advanced
-        ? native.binding.channelWriteBytes(this.#id, frames.length === 1 ? frames[0] : Buffer.concat(frames), frames.length, ack)
-        : native.binding.channelWrite(this.#id, frames.length === 1 ? frames[0] : frames.join(''), frames.length, ack);
-    } catch (err) {
-      r = native.nodeError(err);
+        ? native.binding.channelWriteBytes(this.#id, data, callbacks.length, ack)
+        : native.binding.channelWrite(this.#id, data, callbacks.length, ack);
+    } catch (engineErr) {
+      const err = native.nodeError(engineErr);
+      if (typeof err.errno !== 'number') throw err;
+      // Node's (negative) errno, as #settle reads it.
+      r = err.errno;
     }
-    // Callbacks and errors come after send() has returned, as Node's do, even when this
-    // flush runs inside a send().
-    if (typeof r !== 'number') {
-      const err = r;
-      process.nextTick(() => this.#fail(callbacks, err));
+    this.#settle(r, callbacks, ack, held, taken);
+    return r >= 0;
+  }
+
+  // Callbacks and errors come after send() has returned, as Node's do. A child that has gone
+  // fails a write the way Node's user sees it: an error only for what Node would have tried
+  // to write after the child went (not for frames sent while it was there, nor for frames
+  // Node would queue behind writes still waiting or failed).
+  #settle(r, callbacks, ack, held, taken) {
+    const wantsAck = callbacks.some((cb) => cb !== null);
+    if (r < 0) {
+      if (PEER_GONE.has(r) && (taken || this.#writeFailed || this.#backlog)) {
+        if (wantsAck) process.nextTick(complete, callbacks, null);
+      } else {
+        process.nextTick(() => this.#fail(callbacks, -r));
+      }
     } else if (r === 0) {
+      this.#backlog = false;
       if (wantsAck) process.nextTick(complete, callbacks, null);
     } else {
+      this.#backlog = true;
       this.#engineQueued = r;
-      if (wantsAck) this.#awaiting.push([ack, callbacks]);
+      if (wantsAck) this.#awaiting.push([ack, callbacks, held]);
     }
+  }
+
+  // Whether the engine holds what is written now behind a handle awaiting its ACK.
+  #handleInFlight() {
+    return this.#sentHandles && native.binding.channelHeld(this.#id) >= 0;
   }
 
   // Disconnect: hand over what is queued, then let the engine close once it is written.
@@ -164,21 +238,32 @@ class IpcChannel extends EventEmitter {
     native.binding.channelClose(this.#id);
   }
 
-  #fail(callbacks, err) {
-    if (callbacks.some((cb) => cb === null)) this.#onDeliver('error', err);
-    complete(callbacks, err);
+  // As Node: each send() that failed calls its callback or emits 'error', in order.
+  #fail(callbacks, errno) {
+    for (const cb of callbacks) {
+      const err = errnoException(-errno, 'write');
+      if (cb === null) this.#onDeliver('error', err);
+      else native.guarded(cb, undefined, err);
+    }
   }
 
   // Engine events for this channel.
   onWritten(ack) {
     while (this.#awaiting.length > 0 && this.#awaiting[0][0] <= ack) complete(this.#awaiting.shift()[1], null);
-    if (this.#awaiting.length === 0) this.#engineQueued = 0;
+    if (this.#awaiting.length === 0) {
+      this.#engineQueued = 0;
+      this.#backlog = false;
+    }
   }
 
+  // Node reports nothing for a write that had to wait and then failed (the callback gets
+  // null). Sends held behind a handle awaiting its ACK fail with the error instead (Node
+  // never calls those callbacks).
   // `errno` is Node's (negative).
   onWriteFailed(errno) {
+    this.#writeFailed = true;
     const err = native.nodeError({ errno, syscall: 'write' });
-    for (const [, callbacks] of this.#awaiting.splice(0)) complete(callbacks, err);
+    for (const [, callbacks, held] of this.#awaiting.splice(0)) complete(callbacks, held ? err : null);
     this.#engineQueued = 0;
   }
 
@@ -195,7 +280,9 @@ class IpcChannel extends EventEmitter {
     else {
       try {
         envelope = JSON.parse(ev.text);
-      } catch {}
+      } catch {
+        // Not JSON: reported below.
+      }
     }
     if (envelope === undefined) {
       ev.fd.close();
@@ -209,6 +296,7 @@ class IpcChannel extends EventEmitter {
     native.debug('channel %d: closed', this.#id);
     this.#setRef(false);
     this.#open = false;
+    batching.delete(this);
   }
 
   onMessages(text) {

@@ -1,9 +1,14 @@
-// Types for native-cluster/cluster: node:cluster's, plus our SO_REUSEPORT policy.
+// Types for native-cluster/cluster (CommonJS): node:cluster's own declarations from @types/node,
+// plus our SO_REUSEPORT policy.
 /// <reference types="node" />
 import type { Cluster } from 'node:cluster';
 
-declare const cluster: Cluster & {
+export * from 'node:cluster';
+
+export interface NativeCluster extends Cluster {
   /** Ours (Linux): a SO_REUSEPORT socket per worker; the kernel spreads connections. */
   readonly SCHED_REUSEPORT: 3;
-};
-export = cluster;
+}
+
+declare const cluster: NativeCluster;
+export default cluster;

@@ -2,16 +2,26 @@
 // Node-style errors: the same codes, names and messages as Node 20's built-ins.
 const util = require('node:util');
 
+// Node 20's wording for the value received (its determineSpecificType).
 function describeReceived(value) {
   if (value == null) return ` Received ${value}`;
-  if (typeof value === 'function') return ` Received function ${value.name}`;
-  if (typeof value === 'object') {
-    if (value.constructor && value.constructor.name) return ` Received an instance of ${value.constructor.name}`;
-    return ` Received ${util.inspect(value, { depth: -1 })}`;
+  switch (typeof value) {
+    case 'function':
+      return ` Received function ${value.name}`;
+    case 'object':
+      if (value.constructor && 'name' in value.constructor) return ` Received an instance of ${value.constructor.name}`;
+      return ` Received ${util.inspect(value, { depth: -1 })}`;
+    case 'string': {
+      const shown = value.length > 28 ? `${value.slice(0, 25)}...` : value;
+      return ` Received type string (${shown.includes("'") ? JSON.stringify(shown) : `'${shown}'`})`;
+    }
+    case 'number':
+      return ` Received type number (${Object.is(value, -0) ? '-0' : value})`;
+    case 'bigint':
+      return ` Received type bigint (${value}n)`;
+    default:
+      return ` Received type ${typeof value} (${String(value)})`;
   }
-  let inspected = util.inspect(value, { colors: false });
-  if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`;
-  return ` Received type ${typeof value} (${inspected})`;
 }
 
 // Node's wording for an expected-type list: primitive type names first ("of type string"),
@@ -49,9 +59,31 @@ function describeExpected(expected) {
   return parts.join(' or ');
 }
 
+// One class per code, as Node has: its toString() shows the code (`TypeError [CODE]: ...`),
+// and its prototype's constructor is the base class.
+const errorClasses = new Map();
+
+function errorClass(Base, code) {
+  let NodeError = errorClasses.get(code);
+  if (NodeError === undefined) {
+    NodeError = class extends Base {
+      toString() {
+        return `${this.name} [${code}]: ${this.message}`;
+      }
+    };
+    Object.defineProperty(NodeError.prototype, 'constructor', {
+      value: Base, enumerable: false, writable: true, configurable: true,
+    });
+    errorClasses.set(code, NodeError);
+  }
+  return NodeError;
+}
+
 function makeError(Base, code, message) {
-  const err = new Base(message);
+  const NodeError = errorClass(Base, code);
+  const err = new NodeError();
   Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(err, 'message', { value: message, enumerable: false, writable: true, configurable: true });
   // Node shows the code in the name while the stack is captured, then restores it.
   err.name = `${Base.name} [${code}]`;
   void err.stack;

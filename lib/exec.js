@@ -21,6 +21,7 @@ function execFile(file, args, options, callback) {
   v.validateMaxBuffer(options.maxBuffer);
   options.killSignal = v.sanitizeKillSignal(options.killSignal);
 
+  // Exactly the options Node's execFile() passes on (its argv0 is validated, not used).
   const child = spawn(file, args, {
     cwd: options.cwd,
     env: options.env,
@@ -29,7 +30,7 @@ function execFile(file, args, options, callback) {
     signal: options.signal,
     uid: options.uid,
     windowsHide: !!options.windowsHide,
-    argv0: options.argv0,
+    windowsVerbatimArguments: !!options.windowsVerbatimArguments,
   });
 
   const encoding = options.encoding !== 'buffer' && Buffer.isEncoding(options.encoding) ? options.encoding : null;

@@ -8,15 +8,36 @@ const dgram = require('node:dgram');
 const { codes, errnoException } = require('./errors');
 const { socketLists } = require('./socket_list');
 
-// The libuv wraps Node builds its handles on (the same classes node:net and node:dgram use).
-const { TCP, constants: TCPConstants } = process.binding('tcp_wrap');
-const { Pipe, constants: PipeConstants } = process.binding('pipe_wrap');
-const { UDP } = process.binding('udp_wrap');
+// The libuv wraps Node builds its handles on (TCP, Pipe, UDP) are reachable only through
+// process.binding, which is deprecated (DEP0111); node:net and node:dgram make them for us, and
+// a raw wrap a user sends is known by its class's name and its HandleWrap ancestry.
+const WRAP_TYPES = { TCP: 'net.Native', Pipe: 'net.Native', UDP: 'dgram.Native' };
+
+function rawWrapType(handle) {
+  const proto = handle !== null && typeof handle === 'object' ? Object.getPrototypeOf(handle) : null;
+  const type = Object.hasOwn(WRAP_TYPES, proto?.constructor?.name) ? WRAP_TYPES[proto.constructor.name] : undefined;
+  for (let p = proto; type !== undefined && p !== null; p = Object.getPrototypeOf(p)) {
+    if (p.constructor?.name === 'HandleWrap') return type;
+  }
+  return undefined;
+}
 
 // A dgram.Socket keeps its UDP wrap under node:dgram's private state symbol.
 function dgramWrap(socket) {
   const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
   return state === undefined ? null : socket[state].handle;
+}
+
+// A UDP wrap with no descriptor yet, set up by node:dgram for `type` ('udp4' or 'udp6') as
+// dgram's own private _createSocketHandle (deprecated, DEP0112) would.
+function newUdpWrap(type) {
+  return dgramWrap(dgram.createSocket(type));
+}
+
+// A TCP or Pipe wrap (as the fd is) taking over `fd`, made the way node:cluster's primary makes
+// one; or a negative errno, the fd then still the caller's.
+function streamWrap(fd) {
+  return net._createServerHandle(null, 0, 0, fd);
 }
 
 function nop() {}
@@ -34,10 +55,10 @@ const KINDS = {
 function handleType(handle) {
   if (handle instanceof net.Socket) return 'net.Socket';
   if (handle instanceof net.Server) return 'net.Server';
-  if (handle instanceof TCP || handle instanceof Pipe) return 'net.Native';
   if (handle instanceof dgram.Socket) return 'dgram.Socket';
-  if (handle instanceof UDP) return 'dgram.Native';
-  throw codes.ERR_INVALID_HANDLE_TYPE();
+  const type = rawWrapType(handle);
+  if (type === undefined) throw codes.ERR_INVALID_HANDLE_TYPE();
+  return type;
 }
 
 // What sending `handle` with `message` takes: the envelope, the wrap whose fd goes, and what to
@@ -102,16 +123,19 @@ function unwrap(envelope) {
   return inner;
 }
 
-// A libuv wrap around a received fd, of the kind the engine found it to be.
+// A libuv wrap around a received fd (the engine's ReceivedFd), of the kind the engine found it
+// to be; the wrap owns the descriptor from here on.
 function wrapFd(fd, kind) {
-  const wrap = kind === 'udp' ? new UDP() : kind === 'pipe' ? new Pipe(PipeConstants.SOCKET) : new TCP(TCPConstants.SOCKET);
-  const err = wrap.open(fd.raw);
-  if (err !== 0) {
-    fd.close();
-    throw errnoException(err, 'open');
-  }
+  const wrap = kind === 'udp' ? newUdpWrap('udp4') : streamWrap(fd.raw);
+  const err = typeof wrap === 'number' ? wrap : kind === 'udp' ? wrap.open(fd.raw) : 0;
+  if (err !== 0) closeAndThrow(fd, errnoException(err, 'open'));
   fd.release();
   return wrap;
+}
+
+function closeAndThrow(fd, err) {
+  fd.close();
+  throw err;
 }
 
 // Turns a received envelope and fd into what Node's 'message' listeners get, and calls
@@ -125,26 +149,34 @@ function receive(child, envelope, fd, kind, emit, fail) {
     fd.close();
     throw codes.ERR_INVALID_HANDLE_TYPE();
   }
-  const wrap = wrapFd(fd, kind);
   switch (type) {
     case 'net.Server': {
+      const wrap = wrapFd(fd, kind);
       const server = new net.Server();
       settle(server, (done) => server.listen(wrap, done), () => emit(msg, server), fail);
       break;
     }
     case 'net.Socket': {
-      const socket = new net.Socket({ handle: wrap, readable: true, writable: true });
+      let socket;
+      try {
+        // node:net wraps the fd in a socket's TCP or Pipe, as Node's channel does.
+        socket = new net.Socket({ fd: fd.raw, readable: true, writable: true });
+      } catch (err) {
+        closeAndThrow(fd, err);
+      }
+      fd.release();
       if (key) socketLists(child).receiving(key).add(socket);
       emit(msg, socket);
       break;
     }
     case 'dgram.Socket': {
+      const wrap = wrapFd(fd, kind);
       const socket = dgram.createSocket(dgramType);
       settle(socket, (done) => socket.bind(wrap, done), () => emit(msg, socket), fail);
       break;
     }
     default:
-      emit(msg, wrap);
+      emit(msg, wrapFd(fd, kind));
   }
 }
 
@@ -162,4 +194,4 @@ function settle(target, start, ok, fail) {
   });
 }
 
-module.exports = { prepareSend, receive };
+module.exports = { prepareSend, receive, newUdpWrap, streamWrap };

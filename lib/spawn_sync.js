@@ -9,6 +9,11 @@ const { MAX_BUFFER, normalizeExecArgs, normalizeExecFileArgs } = require('./exec
 const v = require('./validate');
 const os = require('node:os');
 
+// What stdout and stderr are when the child never started (no output at all): null up to Node
+// 22.9, undefined from 22.10 on. Ours is what the running Node's is.
+const [major, minor] = process.versions.node.split('.').map(Number);
+const NO_OUTPUT = major > 22 || (major === 22 && minor >= 10) ? undefined : null;
+
 const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
 
 function toInput(input, encoding, name) {
@@ -31,9 +36,10 @@ function spawnSync(file, args, options) {
     { ...engineSpawnSpec(options, options.args, options.envPairs, entries), maxFrameSize: 0 },
     {
       input: entries[0].kind === 'pipe' ? stdin : undefined,
-      timeout: options.timeout,
+      timeout: options.timeout ?? undefined,
       killSignal,
-      maxBuffer: options.maxBuffer,
+      // As Node: null is no limit.
+      maxBuffer: options.maxBuffer ?? undefined,
     },
   );
 
@@ -53,8 +59,8 @@ function spawnSync(file, args, options) {
   }
   result.output = output;
   result.pid = r.pid;
-  result.stdout = output && output[1];
-  result.stderr = output && output[2];
+  result.stdout = output ? output[1] : NO_OUTPUT;
+  result.stderr = output ? output[2] : NO_OUTPUT;
   return result;
 }
 

@@ -33,8 +33,8 @@ function handleOf(value) {
 function normalizeStdio(stdio, sync = false) {
   if (typeof stdio === 'string') stdio = stdioStringToArray(stdio);
   else if (!Array.isArray(stdio)) throw codes.ERR_INVALID_ARG_VALUE('stdio', stdio);
-  // Node pads to three entries.
-  while (stdio.length < 3) stdio = [...stdio, undefined];
+  // Node pads to three entries, in the caller's array itself.
+  while (stdio.length < 3) stdio.push(undefined);
   let ipcIndex = -1;
   const entries = stdio.map((s, i) => {
     if (s == null) s = i < 3 ? 'pipe' : 'ignore';

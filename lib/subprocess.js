@@ -1,8 +1,10 @@
 'use strict';
 // ChildProcess, spawn() and fork() on the native engine (Node's lib/internal/child_process.js).
+const diagnosticsChannel = require('node:diagnostics_channel');
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const os = require('node:os');
+const util = require('node:util');
 const native = require('./native');
 const { IpcChannel, isInternal } = require('./channel');
 const { prepareSend, receive: receiveHandle } = require('./handles');
@@ -15,6 +17,15 @@ const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(
 // Spawn failures Node reports as an 'error' event rather than a throw.
 const RUNTIME_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 const DEFAULT_MAX_FRAME = 512 * 1024 * 1024;
+// Node's deprecated alias of `channel`, with its warning (once per process).
+const deprecatedChannel = util.deprecate((child) => child[kChannel],
+  '_channel is deprecated. Use ChildProcess.channel instead.', 'DEP0129');
+// Node publishes every ChildProcess it constructs here, before it is spawned.
+const childProcessChannel = diagnosticsChannel.channel('child_process');
+// Newer Nodes (24, not 22) also trace each spawn (start, then end or error) on
+// 'tracing:child_process.spawn:*': ours does when the running Node's own spawn() does.
+const spawnTracing = /\bchildProcessSpawn\.start\.publish\b/.test(require('node:child_process').ChildProcess.prototype.spawn)
+  ? diagnosticsChannel.tracingChannel('child_process.spawn') : null;
 
 const kChannel = Symbol('kChannel');
 const kPending = Symbol('kPendingMessages');
@@ -24,47 +35,69 @@ const kIpc = Symbol('kIpc');
 // Deliveries waiting behind a received handle that is still being set up (null: none).
 const kHeld = Symbol('kHeldDeliveries');
 
-class ChildProcess extends EventEmitter {
-  constructor() {
-    super();
-    this._closesNeeded = 1;
-    this._closesGot = 0;
-    this.connected = false;
-    this.signalCode = null;
-    this.exitCode = null;
-    this.killed = false;
-    this.spawnfile = null;
-    this._handle = null;
-    this[kId] = 0;
-    // Left undefined, as Node leaves it, for a child without an IPC channel.
-    this[kChannel] = undefined;
-    this[kIpc] = null;
-    this[kPending] = [];
-    this[kProcessRef] = false;
-  }
+// A function constructor with EventEmitter's prototype, as Node's: called without `new`, it
+// fails as Node's does.
+function ChildProcess() {
+  EventEmitter.call(this);
+  this._closesNeeded = 1;
+  this._closesGot = 0;
+  this.connected = false;
+  this.signalCode = null;
+  this.exitCode = null;
+  this.killed = false;
+  this.spawnfile = null;
+  this._handle = null;
+  this[kId] = 0;
+  // Left undefined, as Node leaves it, for a child without an IPC channel.
+  this[kChannel] = undefined;
+  this[kIpc] = null;
+  this[kPending] = [];
+  this[kProcessRef] = false;
+  if (childProcessChannel.hasSubscribers) childProcessChannel.publish({ process: this });
+}
+Object.setPrototypeOf(ChildProcess.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(ChildProcess, EventEmitter);
 
+// ChildProcess's methods, installed on its prototype below.
+class ChildProcessMethods {
   get channel() {
     return this[kChannel];
   }
 
   get _channel() {
-    return this[kChannel];
+    return deprecatedChannel(this);
   }
 
+  // Validates in Node's order: options, stdio, serialization, envPairs (when there is a
+  // channel), file, args.
   spawn(options) {
     v.validateObject(options, 'options');
     const { entries, ipcIndex } = normalizeStdio(options.stdio || 'pipe');
     v.validateOneOf(options.serialization, 'options.serialization', [undefined, 'json', 'advanced']);
     const serialization = options.serialization || 'json';
-    const envPairs = (options.envPairs || []).filter(
-      (pair) => !(ipcIndex !== -1 && /^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair)));
-    if (ipcIndex !== -1) envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
+    let envPairs = options.envPairs;
+    if (ipcIndex !== -1) {
+      if (envPairs === undefined) envPairs = [];
+      else v.validateArray(envPairs, 'options.envPairs');
+      envPairs = envPairs.filter((pair) => !/^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/.test(pair));
+      envPairs.push(`NODE_CHANNEL_FD=${ipcIndex}`, `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`);
+    } else if (!Array.isArray(envPairs)) {
+      // Node's process wrap: without a list, the child gets this process's environment.
+      envPairs = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+    }
     v.validateString(options.file, 'options.file');
     this.spawnfile = options.file;
-    this.spawnargs = options.args === undefined ? [] : options.args;
+    if (options.args === undefined) {
+      this.spawnargs = [];
+    } else {
+      v.validateArray(options.args, 'options.args');
+      this.spawnargs = options.args;
+    }
     const maxFrameSize = options.maxFrameSize === undefined ? DEFAULT_MAX_FRAME : options.maxFrameSize;
     v.validateInteger(maxFrameSize, 'options.maxFrameSize', 1);
 
+    const traced = spawnTracing !== null && spawnTracing.hasSubscribers;
+    if (traced) spawnTracing.start.publish({ process: this, options });
     let r;
     try {
       r = native.binding.spawn({
@@ -74,6 +107,7 @@ class ChildProcess extends EventEmitter {
       });
     } catch (engineErr) {
       const error = native.nodeError(engineErr);
+      if (traced) spawnTracing.error.publish({ process: this, error });
       if (typeof error.errno !== 'number' || !RUNTIME_SPAWN_ERRORS.has(error.code)) throw error;
       const err = error.errno;
       const name = error.code;
@@ -83,6 +117,7 @@ class ChildProcess extends EventEmitter {
       this._spawnFailed(err, entries, partial && ipcIndex !== -1, serialization === 'advanced');
       return err;
     }
+    if (traced) spawnTracing.end.publish({ process: this });
     stopReading(entries);
     native.debug('spawn %d: pid %d, %s %j', r.id, r.pid, options.file, this.spawnargs.slice(1));
     this[kId] = r.id;
@@ -331,6 +366,8 @@ class ChildProcess extends EventEmitter {
   kill(sig) {
     const signal = sig === 0 ? 0 : v.convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
     if (this._handle) {
+      // What send() has batched goes first: Node has written it by now.
+      this[kIpc]?.flush();
       let err;
       try {
         native.binding.kill(this[kId], signal);
@@ -361,6 +398,15 @@ class ChildProcess extends EventEmitter {
 
   [Symbol.dispose]() {
     if (!this.killed) this.kill();
+  }
+}
+// Node's public methods are enumerable (assigned to its prototype).
+const ENUMERABLE_METHODS = new Set(['spawn', 'kill', 'ref', 'unref']);
+for (const key of Reflect.ownKeys(ChildProcessMethods.prototype)) {
+  if (key !== 'constructor') {
+    const descriptor = Object.getOwnPropertyDescriptor(ChildProcessMethods.prototype, key);
+    descriptor.enumerable = ENUMERABLE_METHODS.has(key);
+    Object.defineProperty(ChildProcess.prototype, key, descriptor);
   }
 }
 
@@ -414,13 +460,13 @@ function engineSpawnSpec(options, args, envPairs, entries) {
     file: options.file,
     // Node's process wrap converts every argument to a string.
     args: args.map(String),
-    env: envPairs,
+    env: envPairs.map(String),
     cwd: options.cwd == null ? undefined : String(options.cwd),
     stdio: entries.map((e) => e.kind),
     stdioFds: entries.map((e) => e.fd),
     detached: !!options.detached,
-    uid: options.uid,
-    gid: options.gid,
+    uid: options.uid ?? undefined,
+    gid: options.gid ?? undefined,
   };
 }
 
@@ -433,11 +479,14 @@ function badFrameError(ev) {
   return codes[ev.code](ev.reason);
 }
 
+// Node's rule once the child has exited: every readable stdio stream is resumed, a paused one
+// too (its buffered data is emitted, then 'end'), so the child's 'close' comes; only a stream
+// read through 'readable' is left to its reader.
 function flushStdio(subprocess) {
   const stdio = subprocess.stdio;
   if (stdio == null) return;
   for (const stream of stdio) {
-    if (!stream || !stream.readable || stream.readableFlowing !== null || stream.listenerCount('data') > 0) continue;
+    if (!stream || !stream.readable || stream._readableState?.readableListening) continue;
     stream.resume();
   }
 }
@@ -500,7 +549,18 @@ function normalizeSpawnArguments(file, args, options) {
     args = ['-c', command];
   }
   args.unshift(typeof options.argv0 === 'string' ? options.argv0 : file);
-  return { ...options, args, cwd: cwd ?? undefined, detached: !!options.detached, envPairs, file };
+  // Node's shape (a null-prototype copy), which its spawn tracing publishes.
+  return {
+    __proto__: null,
+    ...options,
+    args,
+    cwd,
+    detached: !!options.detached,
+    envPairs,
+    file,
+    windowsHide: !!options.windowsHide,
+    windowsVerbatimArguments: !!options.windowsVerbatimArguments,
+  };
 }
 
 function spawn(file, args, options) {

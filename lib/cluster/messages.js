@@ -5,6 +5,10 @@ const { binding } = require('../native');
 
 const callbacks = new Map();
 
+// The bit of a queryServer's `flags` that asks for ipv6Only: libuv's UV_TCP_IPV6ONLY (Node's own
+// constant is reachable only through process.binding, deprecated).
+const UV_TCP_IPV6ONLY = 1;
+
 // Sends `{cmd: 'NODE_CLUSTER', ...message, seq}`; `onReply` gets the worker's reply.
 function sendToWorker(worker, message, handle, onReply) {
   const proc = worker.process;
@@ -31,4 +35,4 @@ function clusterListener(worker, onMessage) {
   };
 }
 
-module.exports = { sendToWorker, clusterListener };
+module.exports = { sendToWorker, clusterListener, UV_TCP_IPV6ONLY };

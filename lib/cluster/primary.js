@@ -106,8 +106,6 @@ cluster.fork = function clusterFork(env) {
     uid: s.uid,
   });
   const worker = new Worker({ id, process: proc });
-  worker.disconnect = disconnectWorker;
-  worker.destroy = destroyWorker;
   worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
   proc.once('exit', (code, signal) => {
     // Kept in cluster.workers until disconnected too, so it can still be looked at.
@@ -141,18 +139,18 @@ cluster.disconnect = function clusterDisconnect(cb) {
   if (typeof cb === 'function') allGone.once('disconnect', cb);
 };
 
-function disconnectWorker() {
+Worker.prototype.disconnect = function disconnect() {
   this.exitedAfterDisconnect = true;
   sendToWorker(this, { act: 'disconnect' });
   removeHandlesOf(this);
   removeWorker(this);
   return this;
-}
+};
 
 // Node 20's primary kills the process straight away (no disconnect first).
-function destroyWorker(signal = 'SIGTERM') {
-  this.process.kill(signal);
-}
+Worker.prototype.destroy = function destroy(signal) {
+  this.process.kill(signal || 'SIGTERM');
+};
 
 function removeWorker(worker) {
   delete cluster.workers[worker.id];
@@ -232,20 +230,6 @@ const onAct = {
 
 // Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
 // queryServer, say) is the worker's 'error', never the primary's crash.
-// Unknown acts are ignored, as Node does; a message the primary cannot act on (a bogus
-// queryServer, say) is the worker's 'error', never the primary's crash.
-const ADDRESS_TYPES = [4, 6, -1, 'udp4', 'udp6'];
-const optionalInt = (v) => v === undefined || v === null || Number.isInteger(v);
-
-// What Node's worker sends; anything else would make the primary throw on the worker's behalf.
-function checkQuery(m) {
-  const pipe = m.addressType === -1;
-  const valid = ADDRESS_TYPES.includes(m.addressType) && Number.isInteger(m.port) && optionalInt(m.fd) &&
-    optionalInt(m.flags) && optionalInt(m.backlog) && optionalInt(m.index) &&
-    (pipe ? typeof m.address === 'string' : m.address == null || typeof m.address === 'string');
-  if (!valid) throw codes.ERR_IPC_INVALID_MESSAGE('queryServer');
-}
-
 function onWorkerMessage(message) {
   const fn = Object.hasOwn(onAct, message.act) ? onAct[message.act] : undefined;
   if (!fn) return;

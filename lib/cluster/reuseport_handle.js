@@ -4,7 +4,8 @@
 // primary keeps no copy, so a worker that leaves takes its socket (and only its own queue of
 // connections) with it.
 const { binding, nodeError } = require('../native');
-const { TCP, constants: TCPConstants } = process.binding('tcp_wrap');
+const { streamWrap } = require('../handles');
+const { UV_TCP_IPV6ONLY } = require('./messages');
 
 class ReusePortHandle {
   constructor(key, address, { port, flags }) {
@@ -13,7 +14,7 @@ class ReusePortHandle {
     this.address = address == null ? null : address;
     // Port 0: whatever the first socket got, for all the others.
     this.port = port;
-    this.ipv6Only = Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY);
+    this.ipv6Only = Boolean(flags & UV_TCP_IPV6ONLY);
   }
 
   add(worker, reply) {
@@ -25,8 +26,12 @@ class ReusePortHandle {
       reply(nodeError(err).errno, null);
       return;
     }
-    const wrap = new TCP(TCPConstants.SERVER);
-    wrap.open(fd.raw);
+    const wrap = streamWrap(fd.raw);
+    if (typeof wrap === 'number') {
+      fd.close();
+      reply(wrap, null);
+      return;
+    }
     fd.release();
     if (this.port === 0) {
       const bound = {};

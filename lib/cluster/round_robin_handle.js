@@ -8,7 +8,7 @@ const net = require('node:net');
 const { binding, nodeError } = require('../native');
 const { ipcChannelOf } = require('../subprocess');
 const { codes } = require('../errors');
-const { constants: TCPConstants } = process.binding('tcp_wrap');
+const { UV_TCP_IPV6ONLY } = require('./messages');
 
 class RoundRobinHandle {
   constructor(key, address, { port, fd, flags, backlog, readableAll, writableAll }) {
@@ -57,7 +57,7 @@ class RoundRobinHandle {
       this.errno = err.errno;
       this.server = null;
     });
-    this.server.listen({ port, host: address, ipv6Only: Boolean(flags & TCPConstants.UV_TCP_IPV6ONLY), backlog });
+    this.server.listen({ port, host: address, ipv6Only: Boolean(flags & UV_TCP_IPV6ONLY), backlog });
   }
 
   add(worker, reply) {

@@ -2,8 +2,8 @@
 // SCHED_NONE (and every UDP socket): the primary binds one socket and sends it to each worker,
 // which listens on it itself; the kernel spreads the connections.
 const net = require('node:net');
-const dgram = require('node:dgram');
 const os = require('node:os');
+const { newUdpWrap } = require('../handles');
 
 class SharedHandle {
   constructor(key, address, { port, addressType, fd, flags }) {
@@ -12,7 +12,7 @@ class SharedHandle {
     this.handle = null;
     this.errno = 0;
     const made = addressType === 'udp4' || addressType === 'udp6'
-      ? dgram._createSocketHandle(address, port, addressType, fd, flags)
+      ? udpHandle(address, port, addressType, fd, flags)
       : net._createServerHandle(address, port, addressType, fd, flags);
     if (typeof made === 'number') this.errno = made;
     else this.handle = made;
@@ -45,6 +45,20 @@ class SharedHandle {
     this.handle = null;
     return true;
   }
+}
+
+// What Node's primary makes for a UDP query (node:dgram's _createSocketHandle, whose export is
+// deprecated): the worker's fd opened, or the address bound; or a negative errno.
+function udpHandle(address, port, addressType, fd, flags) {
+  const handle = newUdpWrap(addressType);
+  let err = 0;
+  if (Number.isInteger(fd) && fd > 0) err = handle.open(fd);
+  else if (port || address) err = handle.bind(address, port || 0, flags);
+  if (err) {
+    handle.close();
+    return err;
+  }
+  return handle;
 }
 
 module.exports = { SharedHandle };
