@@ -5,3 +5,39 @@ import type { NativeCluster } from './lib/cluster';
 
 export * from './lib/child_process';
 export declare const cluster: NativeCluster;
+
+/** One IPC channel's counters and state, as the engine keeps them. */
+export interface ChannelStats {
+  id: number;
+  /** The child's pid, where this process spawned it. */
+  pid?: number;
+  bytesIn: number;
+  framesIn: number;
+  bytesOut: number;
+  framesOut: number;
+  /** Bytes written and not yet taken by the socket. */
+  queuedBytes: number;
+  handleInFlight: boolean;
+  /** Sends held behind the handle awaiting its ACK. */
+  heldSends: number;
+  fdsIn: number;
+  fdsOut: number;
+  fdsHeld: number;
+  open: boolean;
+}
+
+/** One round-robin group's counters (a cluster primary's listener). */
+export interface GroupStats {
+  id: number;
+  workers: number;
+  pending: number;
+  awaitingAck: number;
+  awaitingReply: number;
+  dispatched: number;
+  /** Connections closed at once for want of descriptors. */
+  shed: number;
+  fdsHeld: number;
+}
+
+/** Ours: every channel's and round-robin group's counters, read in one engine call. */
+export declare function engineStats(): { channels: ChannelStats[]; groups: GroupStats[] };

@@ -37,7 +37,7 @@ describe('ESM', () => {
     const nodeCp = names(await import('node:child_process'));
     const nodeCluster = names(await import('node:cluster'));
     assert.deepStrictEqual(names(childProcess.ns), nodeCp);
-    assert.deepStrictEqual(names(root.ns), [...nodeCp, 'cluster'].sort());
+    assert.deepStrictEqual(names(root.ns), [...nodeCp, 'cluster', 'engineStats'].sort());
     // `worker` is a worker's own (undefined in the primary, where Node's module lacks it).
     assert.deepStrictEqual(names(clusterModule.ns), [...nodeCluster, 'SCHED_REUSEPORT', 'worker'].sort());
   });
