@@ -9,7 +9,7 @@ export declare const cluster: NativeCluster;
 /** One IPC channel's counters and state, as the engine keeps them. */
 export interface ChannelStats {
   id: number;
-  /** The child's pid, where the channel belongs to a child of this JS environment. */
+  /** The child's pid, where this process spawned it. */
   pid?: number;
   bytesIn: number;
   framesIn: number;
@@ -18,17 +18,15 @@ export interface ChannelStats {
   /** Bytes written and not yet taken by the socket. */
   queuedBytes: number;
   handleInFlight: boolean;
-  /** Sends held behind the handle in flight. */
+  /** Sends held behind the handle awaiting its ACK. */
   heldSends: number;
   fdsIn: number;
   fdsOut: number;
-  /** Descriptors the channel holds: a handle in flight, received ones awaiting their frame. */
   fdsHeld: number;
-  /** Not disconnected. */
   open: boolean;
 }
 
-/** One cluster round-robin group's counters. */
+/** One round-robin group's counters (a cluster primary's listener). */
 export interface GroupStats {
   id: number;
   workers: number;
@@ -36,11 +34,10 @@ export interface GroupStats {
   awaitingAck: number;
   awaitingReply: number;
   dispatched: number;
-  /** Connections closed at once because the primary was out of descriptors. */
+  /** Connections closed at once for want of descriptors. */
   shed: number;
-  /** Descriptors the group holds: its listener, its reserve and the connections in hand. */
   fdsHeld: number;
 }
 
-/** Every channel's and round-robin group's counters, read from the engine in one call (ours). */
+/** Ours: every channel's and round-robin group's counters, read in one engine call. */
 export declare function engineStats(): { channels: ChannelStats[]; groups: GroupStats[] };

@@ -13,3 +13,5 @@ module.exports = { ...require('./lib/child_process') };
 // Ours: the engine's per-channel and per-round-robin-group counters, in one call.
 module.exports.engineStats = require('./lib/native').engineStats;
 Object.defineProperty(module.exports, 'cluster', { enumerable: true, get() { return lazy.cluster; } });
+// Ours: the engine's per-channel and per-round-robin-group counters, in one call.
+module.exports.engineStats = require('./lib/native').engineStats;

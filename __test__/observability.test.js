@@ -16,9 +16,13 @@ const PRIMARY = fixture('rr-primary.js');
 // Starts the round-robin primary fixture; resolves once its worker listens, with a way to ask
 // it for its engineStats(). With `nofile`, the primary alone (not its worker) is then limited
 // to that many descriptors.
-async function startPrimary(scenario, { nofile, debug } = {}) {
+async function startPrimary(t, scenario, { nofile, debug } = {}) {
   const env = { ...process.env, NODE_DEBUG: debug ? 'native-cluster' : '' };
   const proc = nodeCp.spawn(process.execPath, [PRIMARY, scenario], { env });
+  // A failed assertion must not leave the primary (and its worker) running.
+  t.after(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
   const stderr = readAll(proc.stderr);
   const lines = readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   const { port } = JSON.parse((await lines.next()).value);
@@ -77,8 +81,8 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
     assert.equal(nc.engineStats().channels.find((c) => c.pid === child.pid), undefined);
   });
 
-  it('round-robin: a group counts its dispatches; NODE_DEBUG=native-cluster traces them', async () => {
-    const primary = await startPrimary('serve', { debug: true });
+  it('round-robin: a group counts its dispatches; NODE_DEBUG=native-cluster traces them', async (t) => {
+    const primary = await startPrimary(t, 'serve', { debug: true });
     for (let i = 0; i < 5; i++) assert.equal(await request(primary.port), 'w1');
     const { groups, channels } = await primary.stats();
     assert.equal(groups.length, 1);
@@ -98,10 +102,10 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
     assert.match(stderr, /exit \d+: pid \d+, code 0/);
   });
 
-  it('round-robin out of descriptors: excess connections are closed at once, counted, warned of once; the primary serves on', { timeout: 60000 }, async () => {
+  it('round-robin out of descriptors: excess connections are closed at once, counted, warned of once; the primary serves on', { timeout: 60000 }, async (t) => {
     // The worker stalls, so connections pile up in a primary limited to 64 descriptors; each
     // is either served or closed at once, none waits for the worker.
-    const primary = await startPrimary('stall', { nofile: 64 });
+    const primary = await startPrimary(t, 'stall', { nofile: 64 });
     const results = await Promise.all(Array.from({ length: 150 }, () => request(primary.port)));
     const served = results.filter((r) => r === 'w1').length;
     const closed = results.filter((r) => r === '').length;

@@ -118,7 +118,7 @@ class IpcChannel extends EventEmitter {
       this.#flushQueued = true;
       process.nextTick(flushTick, this);
       batching.add(this);
-      this.#batchTaken = this.#writeFrames(frame, 1, [typeof callback === 'function' ? callback : null]);
+      this.#batchTaken = this.#writeFrames(frame, [typeof callback === 'function' ? callback : null]);
       return this.#sendResult();
     }
     this.#frames.push(frame);
@@ -154,12 +154,13 @@ class IpcChannel extends EventEmitter {
     try {
       r = native.binding.channelWriteHandle(this.#id, this.#encode(envelope), fd, type, retransmit, ack);
     } catch (engineErr) {
-      r = native.nodeError(engineErr);
-      // A descriptor that cannot be sent is the caller's error; a failed write is reported.
-      if (r.errno === undefined) throw r;
+      const err = native.nodeError(engineErr);
+      // A descriptor that cannot be sent is the caller's error; a failed write is settled.
+      if (typeof err.errno !== 'number') throw err;
+      r = err.errno;
     }
     this.#sentHandles = true;
-    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : typeof r === 'number' ? 'queued' : r.code);
+    native.debug('channel %d: %s handle sent (%s)', this.#id, type, r === 0 ? 'written' : r > 0 ? 'queued' : 'failed');
     this.#settle(r, [cb], ack, held, false);
     return result;
   }
@@ -179,38 +180,41 @@ class IpcChannel extends EventEmitter {
     this.#callbacks = [];
     this.#frameSize = 0;
     const data = frames.length === 1 ? frames[0] : this.#advanced ? Buffer.concat(frames) : frames.join('');
-    this.#writeFrames(data, frames.length, callbacks, this.#batchTaken);
+    this.#writeFrames(data, callbacks, this.#batchTaken);
   }
 
-  // Writes `count` frames to the engine; returns whether it took them.
-  #writeFrames(data, count, callbacks, taken = false) {
+  // Writes frames to the engine; returns whether it took them.
+  #writeFrames(data, callbacks, taken = false) {
     const wantsAck = callbacks.some((cb) => cb !== null);
     const ack = wantsAck ? ++this.#ackSeq : 0;
     const held = this.#handleInFlight();
+    // One callback slot per frame: the engine counts the frames.
     let r;
     try {
       r = this.#advanced
-        ? native.binding.channelWriteBytes(this.#id, data, count, ack)
-        : native.binding.channelWrite(this.#id, data, count, ack);
+        ? native.binding.channelWriteBytes(this.#id, data, callbacks.length, ack)
+        : native.binding.channelWrite(this.#id, data, callbacks.length, ack);
     } catch (engineErr) {
-      r = native.nodeError(engineErr);
+      const err = native.nodeError(engineErr);
+      if (typeof err.errno !== 'number') throw err;
+      // Node's (negative) errno, as #settle reads it.
+      r = err.errno;
     }
     this.#settle(r, callbacks, ack, held, taken);
-    return typeof r === 'number';
+    return r >= 0;
   }
 
   // Callbacks and errors come after send() has returned, as Node's do. A child that has gone
   // fails a write the way Node's user sees it: an error only for what Node would have tried
   // to write after the child went (not for frames sent while it was there, nor for frames
   // Node would queue behind writes still waiting or failed).
-  // `r`: the bytes the engine still holds, or the error of a write that failed.
   #settle(r, callbacks, ack, held, taken) {
     const wantsAck = callbacks.some((cb) => cb !== null);
-    if (typeof r !== 'number') {
-      if (PEER_GONE.has(r.errno) && (taken || this.#writeFailed || this.#backlog)) {
+    if (r < 0) {
+      if (PEER_GONE.has(r) && (taken || this.#writeFailed || this.#backlog)) {
         if (wantsAck) process.nextTick(complete, callbacks, null);
       } else {
-        process.nextTick(() => this.#fail(callbacks, r.errno));
+        process.nextTick(() => this.#fail(callbacks, -r));
       }
     } else if (r === 0) {
       this.#backlog = false;
@@ -229,15 +233,15 @@ class IpcChannel extends EventEmitter {
 
   // Disconnect: hand over what is queued, then let the engine close once it is written.
   close() {
-    this.flush();
     native.debug('channel %d: closing once flushed', this.#id);
+    this.flush();
     native.binding.channelClose(this.#id);
   }
 
   // As Node: each send() that failed calls its callback or emits 'error', in order.
   #fail(callbacks, errno) {
     for (const cb of callbacks) {
-      const err = errnoException(errno, 'write');
+      const err = errnoException(-errno, 'write');
       if (cb === null) this.#onDeliver('error', err);
       else native.guarded(cb, undefined, err);
     }
@@ -255,6 +259,7 @@ class IpcChannel extends EventEmitter {
   // Node reports nothing for a write that had to wait and then failed (the callback gets
   // null). Sends held behind a handle awaiting its ACK fail with the error instead (Node
   // never calls those callbacks).
+  // `errno` is Node's (negative).
   onWriteFailed(errno) {
     this.#writeFailed = true;
     const err = native.nodeError({ errno, syscall: 'write' });
@@ -288,10 +293,10 @@ class IpcChannel extends EventEmitter {
   }
 
   onClosed() {
+    native.debug('channel %d: closed', this.#id);
     this.#setRef(false);
     this.#open = false;
     batching.delete(this);
-    native.debug('channel %d: closed', this.#id);
   }
 
   onMessages(text) {

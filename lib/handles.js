@@ -123,7 +123,8 @@ function unwrap(envelope) {
   return inner;
 }
 
-// A libuv wrap around a received fd, of the kind the engine found it to be.
+// A libuv wrap around a received fd (the engine's ReceivedFd), of the kind the engine found it
+// to be; the wrap owns the descriptor from here on.
 function wrapFd(fd, kind) {
   const wrap = kind === 'udp' ? newUdpWrap('udp4') : streamWrap(fd.raw);
   const err = typeof wrap === 'number' ? wrap : kind === 'udp' ? wrap.open(fd.raw) : 0;

@@ -106,10 +106,9 @@ class ChildProcessMethods {
         advanced: serialization === 'advanced',
       });
     } catch (engineErr) {
-      const error = native.nodeError(engineErr, 'spawn');
-      if (typeof error.errno !== 'number') throw error;
+      const error = native.nodeError(engineErr);
       if (traced) spawnTracing.error.publish({ process: this, error });
-      if (!RUNTIME_SPAWN_ERRORS.has(error.code)) throw error;
+      if (typeof error.errno !== 'number' || !RUNTIME_SPAWN_ERRORS.has(error.code)) throw error;
       const err = error.errno;
       const name = error.code;
       // Node sets the child up as far as it can unless it ran out of fds.

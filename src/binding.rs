@@ -397,8 +397,9 @@ pub fn channel_close(id: u32) {
 /// The next `NODE_CLUSTER` sequence number of this primary (shared with the engine's own
 /// `newconn`s).
 #[napi]
-pub fn cluster_seq() -> u32 {
-    crate::cluster::next_seq()
+pub fn cluster_seq() -> f64 {
+    // Exact: 2^53 connections are never reached.
+    crate::cluster::next_seq() as f64
 }
 
 /// Starts round-robin distribution of the connections of a socket of this process (duplicated

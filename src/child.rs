@@ -19,8 +19,13 @@ pub struct Child {
     pub pid: libc::pid_t,
     /// `None` on kernels without `pidfd_open`.
     pub pidfd: Option<OwnedFd>,
-    /// Set once reaped: the pid may be reused after that, so signals must stop.
-    reaped: Mutex<bool>,
+    state: Mutex<State>,
+}
+
+/// A child's life as the engine sees it. Once reaped its pid may be reused, so signals stop.
+enum State {
+    Running,
+    Reaped,
 }
 
 impl Child {
@@ -29,13 +34,13 @@ impl Child {
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        Child { id, pid, pidfd, reaped: Mutex::new(false) }
+        Child { id, pid, pidfd, state: Mutex::new(State::Running) }
     }
 
     /// Sends `sig` (0 probes). Returns the errno on failure; `ESRCH` once the child is gone.
     pub fn kill(&self, sig: i32) -> Result<(), i32> {
-        let reaped = crate::sync::lock(&self.reaped);
-        if *reaped {
+        let state = crate::sync::lock(&self.state);
+        if let State::Reaped = *state {
             return Err(libc::ESRCH);
         }
         // Raw calls: nix has no pidfd_send_signal, and its `kill` takes only the signals its
@@ -57,20 +62,20 @@ impl Child {
     }
 
     pub fn reaped(&self) -> bool {
-        *crate::sync::lock(&self.reaped)
+        matches!(*crate::sync::lock(&self.state), State::Reaped)
     }
 
     /// Reaps the child if it has exited. `None` while it is still running.
     pub fn try_reap(&self) -> Option<ExitStatus> {
-        let mut reaped = crate::sync::lock(&self.reaped);
-        if *reaped {
+        let mut state = crate::sync::lock(&self.state);
+        if let State::Reaped = *state {
             return None;
         }
         let status = match &self.pidfd {
             Some(fd) => wait_pidfd(fd.as_raw_fd()),
             None => wait_pid(self.pid),
         }?;
-        *reaped = true;
+        *state = State::Reaped;
         Some(status)
     }
 }

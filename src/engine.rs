@@ -41,7 +41,7 @@ pub enum Msg {
     /// `hook.key` comes as `Reply`.
     SendHandle { frame: Vec<u8>, fd: OwnedFd, hook: HandleHook },
     /// A handle sent with a hook, back with its sender: `acked` when the peer took it.
-    HandleReturned { chan: u32, key: u32, fd: OwnedFd, acked: bool },
+    HandleReturned { chan: u32, key: u64, fd: OwnedFd, acked: bool },
     /// The peer's internal reply to the message sent with `key`.
     Reply { chan: u32, reply: Reply },
     /// A handle sent without a hook (JS's) was answered: the channel may take another.

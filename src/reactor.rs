@@ -304,3 +304,68 @@ impl<M: Send + 'static> Reactor<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Records what the loop reports.
+    struct Sink(Mutex<mpsc::Sender<String>>);
+
+    impl Report for Sink {
+        fn publish(&self, events: Vec<Event>) {
+            for e in events {
+                let _ = lock(&self.0).send(format!("event {}", e.id()));
+            }
+        }
+        fn failed(&self, token: Token, what: &str, _events: &mut Vec<Event>) {
+            let _ = lock(&self.0).send(format!("failed {token}: {what}"));
+        }
+        fn fatal(&self, what: &str) {
+            let _ = lock(&self.0).send(format!("fatal {what}"));
+        }
+    }
+
+    /// On start sets a timer; when it fires, posts its number to the next source, which
+    /// reports it as an event and removes itself. Panics when told to.
+    struct Relay {
+        next: Token,
+    }
+
+    impl Source<u32> for Relay {
+        fn start(&mut self, cx: &mut Cx<'_, u32>) {
+            cx.timer(Duration::from_millis(1));
+        }
+        fn timer(&mut self, cx: &mut Cx<'_, u32>) {
+            cx.post(self.next, 7);
+        }
+        fn message(&mut self, cx: &mut Cx<'_, u32>, msg: u32) {
+            assert!(msg != 0, "told to panic");
+            cx.events().push(Event::Closed { id: msg });
+            cx.remove_self();
+        }
+    }
+
+    #[test]
+    fn timers_posts_removal_and_a_panicking_source() {
+        let (tx, rx) = mpsc::channel();
+        let reactor = Reactor::<u32>::new().unwrap();
+        let handle = reactor.handle();
+        std::thread::spawn(move || {
+            let sink: &'static Sink = Box::leak(Box::new(Sink(Mutex::new(tx))));
+            reactor.run(sink)
+        });
+        let wait = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        // 1 → (timer) posts 7 to 2, which reports it and is gone; 1 stays.
+        handle.submit_all([Command::Add(2, Box::new(Relay { next: 0 })), Command::Add(1, Box::new(Relay { next: 2 }))]);
+        assert_eq!(wait(), "event 7");
+        // A message to a source that is gone is dropped; one that panics is reported and the
+        // loop carries on.
+        handle.submit_all([Command::Post(2, 7), Command::Post(1, 0)]);
+        assert_eq!(wait(), "failed 1: told to panic");
+        handle.submit(Command::Add(3, Box::new(Relay { next: 4 })));
+        handle.submit(Command::Add(4, Box::new(Relay { next: 0 })));
+        assert_eq!(wait(), "event 7");
+    }
+}

@@ -1,5 +1,5 @@
 // What native-cluster adds to Node's API, and the root's exports.
-import { fork, spawn, cluster } from 'native-cluster';
+import { fork, spawn, cluster, engineStats } from 'native-cluster';
 import type { PeerErrorCode } from 'native-cluster';
 import nativeCluster from 'native-cluster/cluster';
 
@@ -12,3 +12,8 @@ child.on('error', (err: Error & { code?: string }) => {
 cluster.schedulingPolicy = cluster.SCHED_REUSEPORT;
 const same: typeof nativeCluster = cluster;
 if (same.isPrimary) same.fork();
+
+const { channels, groups } = engineStats();
+const sent: number = channels.reduce((n, c) => n + c.framesOut, 0);
+const shed: number = groups.reduce((n, g) => n + g.shed, 0);
+console.log(sent, shed, channels[0]?.pid);

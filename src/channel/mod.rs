@@ -72,10 +72,30 @@ struct State {
     outbox: Outbox,
     /// EPOLLOUT is armed (the I/O thread owns flushing until the queue drains).
     flushing: bool,
-    /// Node's rule: one handle in flight (`None`: idle), every later send held until its ACK
-    /// or NACK.
-    in_flight: Option<InFlight>,
+    /// Node's rule: one handle in flight, every later send held until its ACK or NACK.
+    handle: HandleState,
     held: VecDeque<Held>,
+}
+
+/// The handle protocol's side of sending: idle, or one handle awaiting the peer's ACK or NACK
+/// (with how often it has been retransmitted).
+enum HandleState {
+    Idle,
+    InFlight(InFlight),
+}
+
+impl HandleState {
+    fn is_idle(&self) -> bool {
+        matches!(self, HandleState::Idle)
+    }
+
+    /// The handle in flight, leaving the state idle.
+    fn take(&mut self) -> Option<InFlight> {
+        match std::mem::replace(self, HandleState::Idle) {
+            HandleState::InFlight(f) => Some(f),
+            HandleState::Idle => None,
+        }
+    }
 }
 
 /// A channel's life: open; closing once JS disconnected (what is queued is still written,
@@ -124,7 +144,7 @@ pub struct OutgoingHandle {
 #[derive(Clone, Copy, Debug)]
 pub struct HandleHook {
     pub token: Token,
-    pub key: u32,
+    pub key: u64,
 }
 
 struct InFlight {
@@ -179,7 +199,7 @@ impl Channel {
             lifecycle: Lifecycle::Open(fd),
             outbox: Outbox::default(),
             flushing: false,
-            in_flight: None,
+            handle: HandleState::Idle,
             held: VecDeque::new(),
         };
         Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false), counters: Counters::default() }
@@ -205,7 +225,7 @@ impl Channel {
         if !st.lifecycle.is_open() {
             return Err(io::Error::from_raw_os_error(libc::EPIPE));
         }
-        if st.in_flight.is_some() {
+        if !st.handle.is_idle() {
             st.held.push_back(Held { data: data.to_vec(), handle, ack });
             return Ok(WriteResult::Held);
         }
@@ -236,7 +256,7 @@ impl Channel {
         self.wrote.store(true, Ordering::Relaxed);
         let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
-        let Some(in_flight) = st.in_flight.take() else {
+        let Some(in_flight) = st.handle.take() else {
             events.push(Event::BadFrame { id: self.id, code: errors::UNEXPECTED_ACK, reason: "ack" });
             return None;
         };
@@ -265,7 +285,7 @@ impl Channel {
         let st = crate::sync::lock(&self.state);
         Snapshot {
             queued: st.outbox.pending(),
-            handle_in_flight: st.in_flight.is_some(),
+            handle_in_flight: !st.handle.is_idle(),
             held: st.held.len(),
             open: st.lifecycle.is_open(),
         }
@@ -280,13 +300,13 @@ impl Channel {
     /// Whether a handle sent now would go out at once: open, not closing, none in flight.
     pub fn can_take_handle(&self) -> bool {
         let st = crate::sync::lock(&self.state);
-        st.lifecycle.is_open() && st.in_flight.is_none()
+        st.lifecycle.is_open() && st.handle.is_idle()
     }
 
     /// JS thread: how many sends are held behind a handle in flight (`None`: no handle is).
     pub fn held(&self) -> Option<usize> {
         let st = crate::sync::lock(&self.state);
-        st.in_flight.as_ref().map(|_| st.held.len())
+        (!st.handle.is_idle()).then(|| st.held.len())
     }
 
     /// Asks for a close once everything queued is written (and no handle awaits its reply).
@@ -337,14 +357,14 @@ impl State {
         let handle_fd = handle.map(|h| {
             let fd = h.fd;
             let resend = h.retransmit.then(|| data.to_vec());
-            self.in_flight = Some(InFlight { fd: fd.clone(), resend, retransmissions: 0, hook: h.hook });
+            self.handle = HandleState::InFlight(InFlight { fd: fd.clone(), resend, retransmissions: 0, hook: h.hook });
             fd
         });
         let is_handle = handle_fd.is_some();
         let sent = self.send_frame(data, handle_fd, ack);
         if sent.is_err() && is_handle {
             // The frame never left: nothing is awaiting a reply.
-            self.in_flight = None;
+            self.handle = HandleState::Idle;
         }
         sent
     }
@@ -393,7 +413,7 @@ impl State {
                     // receiver answers twice; the plain frame gets one answer).
                     in_flight.retransmissions += 1;
                     let (frame, fd) = (frame.clone(), in_flight.fd.clone());
-                    self.in_flight = Some(in_flight);
+                    self.handle = HandleState::InFlight(in_flight);
                     let queued = self.send_frame(&frame, Some(fd), 0)?;
                     self.needs_flush(queued);
                     return Ok(None);
@@ -401,7 +421,7 @@ impl State {
                 None => in_flight.returned(false),
             }
         };
-        while self.in_flight.is_none() {
+        while self.handle.is_idle() {
             let Some(held) = self.held.pop_front() else { break };
             let queued = self.send(&held.data, held.handle, held.ack)?;
             if queued == 0 && held.ack != 0 {
@@ -413,13 +433,13 @@ impl State {
     }
 
     fn idle(&self) -> bool {
-        self.outbox.pending() == 0 && self.in_flight.is_none() && self.held.is_empty()
+        self.outbox.pending() == 0 && self.handle.is_idle() && self.held.is_empty()
     }
 
     fn discard_queue(&mut self) {
         self.outbox = Outbox::default();
         self.flushing = false;
-        self.in_flight = None;
+        self.handle = HandleState::Idle;
         self.held.clear();
     }
 }
@@ -434,7 +454,7 @@ pub struct Reader {
     fds: VecDeque<OwnedFd>,
     /// Internal replies other sources expect from the peer: the key the reply names (its
     /// `ack`) → who expects it.
-    replies: HashMap<u32, Token>,
+    replies: HashMap<u64, Token>,
     /// When the last read returned data.
     last_data: Instant,
 }
@@ -493,7 +513,7 @@ impl Reader {
     }
 
     /// The peer's internal reply naming `key` goes to `token`.
-    pub fn expect_reply(&mut self, key: u32, token: Token) {
+    pub fn expect_reply(&mut self, key: u64, token: Token) {
         self.replies.insert(key, token);
     }
 
@@ -595,7 +615,7 @@ struct Incoming<'a> {
     chan: &'a Channel,
     events: &'a mut Vec<Event>,
     fds: &'a mut VecDeque<OwnedFd>,
-    replies: &'a mut HashMap<u32, Token>,
+    replies: &'a mut HashMap<u64, Token>,
     effects: &'a mut ReadEffects,
 }
 

@@ -46,7 +46,7 @@ pub struct RoundRobin {
     /// Accepted connections waiting for a free worker, oldest first.
     pending: VecDeque<OwnedFd>,
     /// Connections handed out and not yet answered for, by `newconn` seq.
-    handed: HashMap<u32, HandOff>,
+    handed: HashMap<u64, HandOff>,
     /// Accepting failed (out of descriptors): the listener is silent until a timer.
     paused: bool,
     /// A unix socket path this group bound, removed when it closes (as libuv does).
@@ -285,7 +285,7 @@ impl RoundRobin {
     }
 
     /// 3. The worker's channel gives a connection back once the worker answered its frame.
-    fn returned(&mut self, cx: &mut Cx<'_, Msg>, chan: u32, seq: u32, fd: OwnedFd, acked: bool) {
+    fn returned(&mut self, cx: &mut Cx<'_, Msg>, chan: u32, seq: u64, fd: OwnedFd, acked: bool) {
         trace(cx, || format!("newconn {seq} {} by channel {chan}", if acked { "ACKed" } else { "NACKed" }));
         if let Some(member) = self.members.get(chan) {
             member.busy = false;
@@ -307,7 +307,7 @@ impl RoundRobin {
     }
 
     /// 4. The worker's `newconn` reply.
-    fn reply(&mut self, cx: &mut Cx<'_, Msg>, seq: u32, accepted: bool) {
+    fn reply(&mut self, cx: &mut Cx<'_, Msg>, seq: u64, accepted: bool) {
         trace(cx, || format!("newconn {seq} {}", if accepted { "accepted" } else { "refused" }));
         match self.handed.remove(&seq) {
             Some(HandOff::Received { fd, .. }) => self.replied(fd, accepted),

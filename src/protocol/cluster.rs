@@ -3,12 +3,15 @@
 
 use crate::protocol::v8::{V8Reader, V8Writer};
 
+/// The largest integer a JS number holds exactly: sequence numbers stay below it.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// An advanced-mode frame's length header.
 const HEADER: usize = 4;
 
 /// The frame that hands a connection to a worker, as Node's primary writes it: a `net.Native`
 /// handle envelope around `{cmd: 'NODE_CLUSTER', act: 'newconn', key, seq}`.
-pub fn newconn(key: &str, seq: u32, advanced: bool) -> Vec<u8> {
+pub fn newconn(key: &str, seq: u64, advanced: bool) -> Vec<u8> {
     if !advanced {
         let key = serde_json::to_string(key).unwrap_or_default();
         return format!(
@@ -30,7 +33,7 @@ pub fn newconn(key: &str, seq: u32, advanced: bool) -> Vec<u8> {
 /// A worker's answer to a `newconn`: `{cmd: 'NODE_CLUSTER', ack, accepted, seq}`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reply {
-    pub ack: u32,
+    pub ack: u64,
     pub accepted: bool,
 }
 
@@ -39,7 +42,7 @@ pub fn reply_json(line: &[u8]) -> Option<Reply> {
     if map.get("cmd")?.as_str()? != "NODE_CLUSTER" {
         return None;
     }
-    let ack = u32::try_from(map.get("ack")?.as_u64()?).ok()?;
+    let ack = map.get("ack")?.as_u64().filter(|&a| a <= MAX_SAFE_INTEGER)?;
     Some(Reply { ack, accepted: map.get("accepted")?.as_bool()? })
 }
 
@@ -50,10 +53,10 @@ pub fn reply_v8(payload: &[u8]) -> Option<Reply> {
         return None;
     }
     let ack = r.number()?;
-    if r.string()? != b"accepted" || !(0.0..=f64::from(u32::MAX)).contains(&ack) || ack.fract() != 0.0 {
+    if r.string()? != b"accepted" || !(0.0..=MAX_SAFE_INTEGER as f64).contains(&ack) || ack.fract() != 0.0 {
         return None;
     }
-    Some(Reply { ack: ack as u32, accepted: r.boolean()? })
+    Some(Reply { ack: ack as u64, accepted: r.boolean()? })
 }
 
 #[cfg(test)]
@@ -87,5 +90,16 @@ mod tests {
             hex("ff0f6f2203636d64220c4e4f44455f434c5553544552220361636b49d8042208616363657074656454220373657149067b04");
         assert_eq!(reply_v8(&v8), Some(Reply { ack: 300, accepted: true }));
         assert_eq!(reply_v8(&v8[..20]), None);
+    }
+
+    #[test]
+    fn sequence_numbers_past_32_bits() {
+        let big = (1u64 << 32) + 5;
+        assert!(String::from_utf8(newconn("k", big, false)).unwrap().contains(r#""seq":4294967301}"#));
+        // A number past V8's small integers is a double: 'N' and its 8 bytes, as v8.serialize.
+        let double: Vec<u8> = std::iter::once(b'N').chain((big as f64).to_le_bytes()).collect();
+        assert!(newconn("k", big, true).windows(9).any(|w| w == double));
+        let reply = br#"{"cmd":"NODE_CLUSTER","ack":4294967301,"accepted":false,"seq":9}"#;
+        assert_eq!(reply_json(reply), Some(Reply { ack: big, accepted: false }));
     }
 }

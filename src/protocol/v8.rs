@@ -135,13 +135,15 @@ impl V8Writer {
     }
 
     /// An integer number: a small integer where V8 has one (31 bits), else a double.
-    pub fn integer(&mut self, v: u32) -> &mut Self {
+    /// A non-negative integer as V8 writes a JS number: a small integer (Smi) below 2^30,
+    /// a double above (exact up to 2^53).
+    pub fn integer(&mut self, v: u64) -> &mut Self {
         if v < 1 << 30 {
             self.out.push(b'I');
-            self.varint(u64::from(v) << 1);
+            self.varint(v << 1);
         } else {
             self.out.push(b'N');
-            self.out.extend_from_slice(&f64::from(v).to_le_bytes());
+            self.out.extend_from_slice(&(v as f64).to_le_bytes());
         }
         self
     }
