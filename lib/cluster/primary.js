@@ -143,8 +143,10 @@ cluster.disconnect = function clusterDisconnect(cb) {
 
 function disconnectWorker() {
   this.exitedAfterDisconnect = true;
-  sendToWorker(this, { act: 'disconnect' });
+  // Out of round-robin first (Node sends first): the engine then hands this worker no new
+  // connection that would only come back refused once its servers are closed.
   removeHandlesOf(this);
+  sendToWorker(this, { act: 'disconnect' });
   removeWorker(this);
   return this;
 }
