@@ -104,6 +104,9 @@ cluster.fork = function clusterFork(env) {
     stdio: s.stdio,
     gid: s.gid,
     uid: s.uid,
+    // Ours (the supervisor's): a worker in a session of its own is not sent the terminal's
+    // Ctrl-C or a signal to the primary's process group; the primary decides how it leaves.
+    detached: s.detached,
   });
   const worker = new Worker({ id, process: proc });
   worker.disconnect = disconnectWorker;

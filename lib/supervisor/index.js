@@ -136,7 +136,7 @@ class Supervisor extends EventEmitter {
 
   #spawn(slot) {
     const o = this.#o;
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv: [...o.nodeArgs, '--require', PRELOAD], silent: false });
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv: [...o.nodeArgs, '--require', PRELOAD], silent: false, detached: true });
     const worker = cluster.fork({ ...o.env, NODE_APP_INSTANCE: String(slot.index) });
     const m = {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
@@ -159,7 +159,10 @@ class Supervisor extends EventEmitter {
       }
     });
     // A worker's 'error' (a bogus message) must not become the primary's uncaught exception.
-    worker.on('error', (err) => this.emit('warning', err));
+    // A write to a worker that is going away fails with EPIPE: its exit tells the story.
+    worker.on('error', (err) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_IPC_CHANNEL_CLOSED') this.emit('warning', err);
+    });
     worker.process.once('exit', (code, signal) => this.#onExit(m, code, signal));
     return m;
   }
@@ -514,4 +517,4 @@ function supervise(script, options) {
   return new Supervisor(script, options);
 }
 
-module.exports = { supervise, Supervisor, describeAddress, DEFAULTS };
+module.exports = { supervise, Supervisor };
