@@ -15,6 +15,9 @@
 //   crash       spawns per minute per slot of an app that dies 50 ms after start before
 //               listening (20 s), and of one that dies 1.5 s after listening (30 s)
 //   throughput  hello world, wrk -t2 -c50 -d8s (or the Node load generator without wrk), best of 2
+//   blocked     (ours only, R11) hello world through the API in this process: wrk for 4 s while
+//               this process's JS busy-loops, against wrk for 4 s while another process does
+//               (the same loss of a core on this 2-core box, with the primary free)
 //   idle        the primary's (PM2: the God daemon's) RSS and CPU over 5 s with 2 idle workers,
 //               and how long `status` takes (socket round trip, and the whole CLI) vs `pm2 jlist`
 const { spawn, spawnSync, execFile } = require('node:child_process');
@@ -29,7 +32,7 @@ const CLI = path.join(ROOT, 'bin', 'native-cluster.js');
 const APP = path.join(ROOT, '__test__', 'fixtures', 'supervisor', 'app.js');
 const FAST = path.join(__dirname, 'fixtures', 'fast.js');
 const NODE_PRIMARY = path.join(__dirname, 'fixtures', 'node-cluster-primary.js');
-const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,idle').split(',');
+const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,blocked,idle').split(',');
 const PORT = 3456;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-sup-'));
 const PM2_HOME = path.join(TMP, '.pm2');
@@ -230,6 +233,30 @@ async function throughputOnce(tool) {
   return rps;
 }
 
+// R11: distribution goes on while the primary's JS is blocked (round-robin is on the engine's
+// thread). Runs the API in this process, so it must come after every other use of ours.
+async function blocked() {
+  const { supervise } = require('../lib/supervisor');
+  const sup = supervise(FAST, { workers: 2, env: { PORT: String(PORT) } });
+  await sup.ready;
+  const rps = (where) => new Promise((resolve) => {
+    const args = hasWrk ? ['-t2', '-c50', '-d4s', `http://127.0.0.1:${PORT}/`] : null;
+    const wrk = hasWrk ? spawn('wrk', args, { stdio: ['ignore', 'pipe', 'ignore'] }) : null;
+    let out = '';
+    if (wrk) wrk.stdout.on('data', (d) => { out += d; });
+    const spin = 'const end = Date.now() + 4000; while (Date.now() < end);';
+    if (where === 'primary') setTimeout(() => new Function(spin)(), 100);
+    else spawn(process.execPath, ['-e', spin], { stdio: 'ignore' });
+    if (wrk) wrk.on('exit', () => resolve(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1])));
+    else resolve(NaN);
+  });
+  const free = await rps('other');
+  const busy = await rps('primary');
+  await sup.stop();
+  log(`  ours blocked primary: ${busy.toFixed(0)} req/s against ${free.toFixed(0)} unblocked`);
+  return { free, busy };
+}
+
 async function idle() {
   const out = {};
   startOurs(APP, []);
@@ -313,6 +340,9 @@ function report() {
     row('idle primary CPU (% of a core over 5 s)', fmt(r.idle.ours.cpu, 1), fmt(r.idle.pm2?.cpu, 1));
     row('status: socket round trip / whole CLI (ms; PM2: `pm2 jlist`)', `${fmt(r.idle.ours.statusSocket, 1)} / ${fmt(r.idle.ours.statusCli)}`, fmt(r.idle.pm2?.statusCli));
   }
+  if (r.blocked) {
+    row("hello world while the primary's JS is blocked 4 s / while another process spins (req/s)", `${fmt(r.blocked.busy)} / ${fmt(r.blocked.free)} (${ratio(r.blocked.busy, r.blocked.free)})`, 'n/a', 'ours through the API; PM2 has no such hook');
+  }
   const table = ['| measure (2 workers each) | native-cluster | PM2 7 | notes |', '|---|---|---|---|', ...rows].join('\n');
   process.stdout.write(`\n${table}\n`);
   fs.writeFileSync(path.join(__dirname, 'supervise-results.md'), `${table}\n`);
@@ -353,6 +383,7 @@ async function main() {
     results.throughput = t;
   }
   if (ONLY.includes('idle')) results.idle = await idle();
+  if (ONLY.includes('blocked') && hasWrk) results.blocked = await blocked();
   report();
 }
 
@@ -361,6 +392,7 @@ main().catch((err) => {
   log(err.stack);
 }).finally(async () => {
   await stopOurs();
-  if (pm2Bin) pm2(['kill']);
+  // `pm2 kill` would start a daemon to kill if none ran.
+  if (pm2Bin && fs.existsSync(path.join(PM2_HOME, 'pm2.pid'))) pm2(['kill']);
   fs.rmSync(TMP, { recursive: true, force: true });
 });
