@@ -184,6 +184,21 @@ describe('native-cluster supervisor', () => {
     });
   }
 
+  it('reloads under --policy none (one shared socket) with 0 failed requests', async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '2', '--name', 'none', '--policy', 'none'], { PORT: port });
+    await c.wait(READY);
+    const kept = load({ port, keepAlive: true, concurrency: 8 });
+    const fresh = load({ port, keepAlive: false, concurrency: 8 });
+    for (let i = 0; i < 2; i++) {
+      const floor = kept.result.ok + 50;
+      while (kept.result.ok < floor) await sleep(20);
+      assert.equal((await ctl(c, ['reload', 'none'])).code, 0);
+    }
+    const [a, b] = [await kept.stop(), await fresh.stop()];
+    assert.deepEqual([a.failed, b.failed, a.errors, b.errors], [0, 0, {}, {}]);
+  });
+
   for (const broken of ['throw', 'never']) {
     it(`aborts a reload whose new code ${broken === 'throw' ? 'throws at start' : 'never listens'}: the old workers keep serving`, async (t) => {
       const port = await freePort();
@@ -299,6 +314,22 @@ describe('native-cluster supervisor', () => {
     c.proc.kill('SIGTTIN');
     await c.wait(/slot 2\) ready/);
     assert.equal((await status(c, 'scale')).ready, 3);
+  });
+
+  it("with --ready message, counts a worker ready on its 'ready' message and gates a reload on it", async (t) => {
+    const port = await freePort();
+    const modeFile = path.join(runtimeDir(t), 'mode');
+    fs.writeFileSync(modeFile, 'message');
+    const c = start(t, [APP, '-w', '2', '--name', 'msg', '--ready', 'message', '--reload-timeout', '1000'], { PORT: port, MODE_FILE: modeFile });
+    await c.wait(READY);
+    assert.match(c.output(), /ready on message/);
+    // Listening without the message is not ready: the reload is aborted.
+    fs.writeFileSync(modeFile, '');
+    const r = await ctl(c, ['reload', 'msg']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not ready within 1000 ms/);
+    fs.writeFileSync(modeFile, 'message');
+    assert.equal((await ctl(c, ['reload', 'msg'])).code, 0);
   });
 
   it('reads a PM2 ecosystem file and warns about keys it does not know', async (t) => {

@@ -50,6 +50,8 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor(s.length * p))];
 };
 const rssMb = (pid) => Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096 / 1048576;
+// Private memory: RSS less the file pages (mostly the node binary, shared with every Node process).
+const anonMb = (pid) => Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const cpuTicks = (pid) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -265,7 +267,7 @@ async function idle() {
   const pid = ours.proc.pid;
   let t = cpuTicks(pid);
   await sleep(5000);
-  out.ours = { rss: rssMb(pid), cpu: (cpuTicks(pid) - t) / 5 };
+  out.ours = { rss: rssMb(pid), anon: anonMb(pid), cpu: (cpuTicks(pid) - t) / 5 };
   const { request } = requireControl();
   const socket = [];
   for (let i = 0; i < 20; i++) {
@@ -289,7 +291,7 @@ async function idle() {
     const god = Number(fs.readFileSync(path.join(PM2_HOME, 'pm2.pid'), 'utf8'));
     t = cpuTicks(god);
     await sleep(5000);
-    out.pm2 = { rss: rssMb(god), cpu: (cpuTicks(god) - t) / 5 };
+    out.pm2 = { rss: rssMb(god), anon: anonMb(god), cpu: (cpuTicks(god) - t) / 5 };
     const jlist = [];
     for (let i = 0; i < 5; i++) {
       const t0 = process.hrtime.bigint();
@@ -336,7 +338,8 @@ function report() {
     row(`hello world, 2 workers, req/s (${t.tool}, best of 2)`, fmt(t.ours), fmt(t.pm2), `node:cluster ${fmt(t['node:cluster'])}; ours/node:cluster ${ratio(t.ours, t['node:cluster'])}, ours/PM2 ${ratio(t.ours, t.pm2)}`);
   }
   if (r.idle) {
-    row('idle primary RSS (MB; PM2: God daemon)', fmt(r.idle.ours.rss, 1), fmt(r.idle.pm2?.rss, 1));
+    row('idle primary RSS / of it private (RssAnon), MB; PM2: God daemon', `${fmt(r.idle.ours.rss, 1)} / ${fmt(r.idle.ours.anon, 1)}`,
+      r.idle.pm2 ? `${fmt(r.idle.pm2.rss, 1)} / ${fmt(r.idle.pm2.anon, 1)}` : 'n/a', 'the rest is the node binary\'s file pages, shared');
     row('idle primary CPU (% of a core over 5 s)', fmt(r.idle.ours.cpu, 1), fmt(r.idle.pm2?.cpu, 1));
     row('status: socket round trip / whole CLI (ms; PM2: `pm2 jlist`)', `${fmt(r.idle.ours.statusSocket, 1)} / ${fmt(r.idle.ours.statusCli)}`, fmt(r.idle.pm2?.statusCli));
   }
