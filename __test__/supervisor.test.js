@@ -35,9 +35,10 @@ function runtimeDir(t) {
 }
 
 // Starts `native-cluster` with `args`; lines of its output are collected and can be waited for.
-function start(t, args, env = {}) {
+// With `raw`, `args` are node's own (the test puts the CLI in place).
+function start(t, args, env = {}, { raw = false } = {}) {
   const xdg = env.XDG_RUNTIME_DIR || runtimeDir(t);
-  const proc = spawn(process.execPath, [CLI, ...args], {
+  const proc = spawn(process.execPath, raw ? args : [CLI, ...args], {
     env: { ...process.env, XDG_RUNTIME_DIR: xdg, HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -330,6 +331,37 @@ describe('native-cluster supervisor', () => {
     assert.match(r.stderr, /not ready within 1000 ms/);
     fs.writeFileSync(modeFile, 'message');
     assert.equal((await ctl(c, ['reload', 'msg'])).code, 0);
+  });
+
+  it('says oom-killed when the cgroup counted an OOM kill', async (t) => {
+    // A memory cgroup of our own (root; cgroup v1 or v2 with the memory controller), with the
+    // CLI and so its workers in it.
+    const name = `nc-oom-${process.pid}`;
+    const dirs = [`/sys/fs/cgroup/memory/${name}`, `/sys/fs/cgroup/${name}`];
+    let dir = null;
+    for (const d of dirs) {
+      try {
+        fs.mkdirSync(d);
+        const limit = fs.existsSync(`${d}/memory.limit_in_bytes`) ? 'memory.limit_in_bytes' : 'memory.max';
+        fs.writeFileSync(`${d}/${limit}`, String(300 * 1024 * 1024));
+        dir = d;
+        break;
+      } catch {
+        try { fs.rmdirSync(d); } catch {}
+      }
+    }
+    if (!dir) return t.skip('no memory cgroup can be made here');
+    const port = await freePort();
+    const c = start(t, ['-e', `require('fs').writeFileSync(${JSON.stringify(`${dir}/cgroup.procs`)}, String(process.pid));
+      process.argv.splice(1, 0, ${JSON.stringify(CLI)}); require(${JSON.stringify(CLI)})`, APP, '-w', '1', '--name', 'oom'],
+    { PORT: port, MODE: 'leak' }, { raw: true });
+    // After start()'s own hook has stopped the CLI (hooks run in the order they were added).
+    t.after(async () => {
+      for (let i = 0; i < 50 && fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').trim(); i++) await sleep(100);
+      fs.rmdirSync(dir);
+    });
+    await c.wait(/exited: oom-killed \(unexpected\)/);
+    await c.wait(/slot 0: restart/, { seen: true });
   });
 
   it('reads a PM2 ecosystem file and warns about keys it does not know', async (t) => {

@@ -82,18 +82,26 @@ function portHolders(port) {
   return holders;
 }
 
-// memory.events of this process's cgroup (v2), or null where there is none.
-const memoryEventsFile = (() => {
-  const line = readOr('/proc/self/cgroup', '').split('\n').find((l) => l.startsWith('0::'));
-  if (!line) return null;
-  const file = `/sys/fs/cgroup${line.slice(3).replace(/\/$/, '')}/memory.events`;
-  return fs.existsSync(file) ? file : null;
+// Where this process's memory cgroup counts OOM kills: `memory.events` (cgroup v2, counting the
+// whole subtree) or `memory.oom_control` (v1, this cgroup's own, which workers share unless
+// moved). null where there is neither.
+const oomCounterFile = (() => {
+  const lines = readOr('/proc/self/cgroup', '').split('\n');
+  const v1 = lines.find((l) => /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:/.test(l));
+  const candidates = [];
+  if (v1) candidates.push(`/sys/fs/cgroup/memory${v1.slice(v1.indexOf(':/') + 1).replace(/\/$/, '')}/memory.oom_control`);
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  if (v2) {
+    const rel = v2.slice(3).replace(/\/$/, '');
+    candidates.push(`/sys/fs/cgroup${rel}/memory.events`, `/sys/fs/cgroup/unified${rel}/memory.events`);
+  }
+  return candidates.find((f) => fs.existsSync(f)) || null;
 })();
 
 // How many processes the kernel has OOM-killed in our cgroup so far (0 where unknown).
 function oomKills() {
-  if (memoryEventsFile === null) return 0;
-  const m = /^oom_kill (\d+)$/m.exec(readOr(memoryEventsFile, ''));
+  if (oomCounterFile === null) return 0;
+  const m = /^oom_kill (\d+)$/m.exec(readOr(oomCounterFile, ''));
   return m ? Number(m[1]) : 0;
 }
 
