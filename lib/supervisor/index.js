@@ -441,6 +441,8 @@ class Supervisor extends EventEmitter {
     });
     this.#o.workers = want;
     this.emit('scale', { workers: want });
+    // Scaling down may leave only ready slots before `ready` has resolved.
+    this.#checkAllReady();
     return Promise.all(exits).then(() => ({ workers: want }));
   }
 
