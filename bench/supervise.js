@@ -13,7 +13,7 @@
 //               answers: ms (8 trials). Ours runs with --backoff-reset 1000 and the trials are
 //               1.5 s apart, so each kill meets a reset backoff (the first restart is immediate)
 //   crash       spawns per minute per slot of an app that dies 50 ms after start before
-//               listening (20 s), and of one that dies 1.5 s after listening (30 s)
+//               listening (20 s), and of one that dies 1.5 s after listening (60 s)
 //   throughput  hello world, wrk -t2 -c50 -d8s (or the Node load generator without wrk), best of 2
 //   blocked     (ours only, R11) hello world through the API in this process: wrk for 4 s while
 //               this process's JS busy-loops, against wrk for 4 s while another process does
@@ -369,7 +369,7 @@ async function main() {
     for (const tool of tools) {
       results.crash[tool] = {
         boot: await crashLoop(tool, { MODE: 'crash' }, 20),
-        late: await crashLoop(tool, { MODE: 'crash-late', CRASH_MS: '1500' }, 30),
+        late: await crashLoop(tool, { MODE: 'crash-late', CRASH_MS: '1500' }, 60),
       };
     }
   }
