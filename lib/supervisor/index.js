@@ -111,8 +111,22 @@ class Supervisor extends EventEmitter {
     });
     // Awaiting `ready` is optional: an unobserved rejection must not kill the process.
     this.ready.catch(() => {});
+    // The first worker starts alone, the others once it is ready or dead: a port held by
+    // another process, or an app that cannot start, shows up (and logs its error) once.
     process.nextTick(() => {
-      for (let i = 0; i < this.#o.workers; i++) this.#addSlot();
+      const first = this.#addSlot().current;
+      const settled = (e) => {
+        if (e.id !== first.id) return;
+        this.off('worker-ready', settled);
+        this.off('worker-exit', settled);
+        // After the exit has been dealt with (a port conflict gives up on everything).
+        setImmediate(() => {
+          if (this.#stopping || this.#givenUp) return;
+          for (let i = this.#slots.length; i < this.#o.workers; i++) this.#addSlot();
+        });
+      };
+      this.on('worker-ready', settled);
+      this.on('worker-exit', settled);
     });
   }
 
@@ -199,7 +213,9 @@ class Supervisor extends EventEmitter {
   #checkAllReady() {
     const live = this.#slots.filter((s) => !s.removed);
     const ready = (s) => s.current && s.current.state === 'ready';
-    if (live.some(ready) && live.every((s) => ready(s) || s.gaveUp)) this.#readyResolve(this.stats());
+    if (live.length >= this.#o.workers && live.some(ready) && live.every((s) => ready(s) || s.gaveUp)) {
+      this.#readyResolve(this.stats());
+    }
   }
 
   #classify(m, code, signal) {
