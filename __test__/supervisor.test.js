@@ -237,6 +237,11 @@ describe('native-cluster supervisor', () => {
     const s = await status(c, 'twice');
     assert.equal(s.list.length, 2);
     assert.deepEqual(childrenOf(c.proc.pid).sort(), s.list.map((w) => w.pid).sort());
+    // Only the new generation answers.
+    for (let i = 0; i < 10; i++) {
+      const pid = Number(await (await fetch(`http://127.0.0.1:${port}/pid`)).text());
+      assert.ok(s.list.some((w) => w.pid === pid), `${pid} is a current worker`);
+    }
   });
 
   it('stops on SIGTERM after draining a request in flight, and exits 0', async (t) => {
@@ -408,6 +413,26 @@ describe('native-cluster/supervisor API', () => {
     assert.deepEqual(stopped, { stopped: 1, drainTimeouts: 1 });
     assert.deepEqual([exits[0].reason, exits[0].kind, exits[0].requested], ['drain timeout (signal SIGTERM)', 'drain-timeout', true]);
     assert.ok((await body) instanceof Error);
+  });
+
+  it("keeps handing out new connections while the primary's JS is blocked", async (t) => {
+    const port = await freePort();
+    const sup = supervise(APP, { workers: 2, env: { PORT: String(port), HOST: '127.0.0.1' } });
+    t.after(() => sup.stop());
+    await sup.ready;
+    const child = execFile(process.execPath, [fixture('supervisor/load-child.js'), String(port), '3000']);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const exited = once(child, 'exit');
+    // Once the load is flowing, block this process (the primary) for a second.
+    await sleep(1000);
+    const from = Date.now();
+    while (Date.now() - from < 1000);
+    const to = Date.now();
+    await exited;
+    const { done, failed } = JSON.parse(out);
+    assert.equal(failed, 0);
+    assert.ok(done.filter((at) => at > from + 100 && at < to).length > 0, 'requests completed while the primary was blocked');
   });
 
   it('rejects bad options with a code', () => {
