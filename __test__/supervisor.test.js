@@ -369,6 +369,29 @@ describe('native-cluster supervisor', () => {
     await c.wait(/slot 0: restart/, { seen: true });
   });
 
+  it('explains bad arguments with exit code 2', async (t) => {
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtimeDir(t) };
+    const run = (args) => new Promise((resolve) => execFile(process.execPath, [CLI, ...args], { env }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    }));
+    for (const [args, message] of [
+      [[APP, '-w', 'lots'], /--workers must be a number or max/],
+      [[APP, '--policy', 'random'], /policy must be rr, none or reuseport/],
+      [[APP, '--drain-timeout', 'soon'], /--drain-timeout must be a number of milliseconds/],
+      [[APP, '--env', 'NOEQUALS'], /--env wants KEY=VALUE/],
+      [[APP, '--bogus'], /Unknown option '--bogus'/],
+      [['nothere.js'], /nothere.js: no such file/],
+      [['scale'], /scale wants a worker count/],
+    ]) {
+      const r = await run(args);
+      assert.ok(r.code === 2 || r.code === 1, `${args.join(' ')}: ${r.code}`);
+      assert.match(r.stderr, message);
+    }
+    const help = await run(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /usage: native-cluster/);
+  });
+
   it('reads a PM2 ecosystem file and warns about keys it does not know', async (t) => {
     const port = await freePort();
     const dir = runtimeDir(t);
