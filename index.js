@@ -1,8 +1,7 @@
 'use strict';
 // native-cluster: node:child_process and node:cluster on a native engine. The exports are
-// written in the forms Node's CommonJS export detection reads (a spread of require(), a member
-// assignment, a getter returning a member), so ESM can import them by name; cluster is loaded
-// on first use.
+// written in the forms Node's CommonJS export detection reads (a spread of require(), a getter
+// returning a member), so ESM can import them by name; cluster is loaded on first use.
 const lazy = {
   get cluster() {
     return require('./lib/cluster');
@@ -10,8 +9,6 @@ const lazy = {
 };
 
 module.exports = { ...require('./lib/child_process') };
-// Ours: the engine's per-channel and per-round-robin-group counters, in one call.
-module.exports.engineStats = require('./lib/native').engineStats;
 Object.defineProperty(module.exports, 'cluster', { enumerable: true, get() { return lazy.cluster; } });
 // Ours: the engine's per-channel and per-round-robin-group counters, in one call.
 module.exports.engineStats = require('./lib/native').engineStats;

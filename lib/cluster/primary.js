@@ -104,6 +104,9 @@ cluster.fork = function clusterFork(env) {
     stdio: s.stdio,
     gid: s.gid,
     uid: s.uid,
+    // Ours (the supervisor's): a worker in a session of its own is not sent the terminal's
+    // Ctrl-C or a signal to the primary's process group; the primary decides how it leaves.
+    detached: s.detached,
   });
   const worker = new Worker({ id, process: proc });
   worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
@@ -141,8 +144,10 @@ cluster.disconnect = function clusterDisconnect(cb) {
 
 Worker.prototype.disconnect = function disconnect() {
   this.exitedAfterDisconnect = true;
-  sendToWorker(this, { act: 'disconnect' });
+  // Out of round-robin first (Node sends first): the engine then hands this worker no new
+  // connection that would only come back refused once its servers are closed.
   removeHandlesOf(this);
+  sendToWorker(this, { act: 'disconnect' });
   removeWorker(this);
   return this;
 };

@@ -1,0 +1,401 @@
+'use strict';
+// Supervision benchmark: `native-cluster` against PM2 7 (and node:cluster for throughput), in
+// one run, on the same unmodified apps over loopback. PM2 is fetched with `npx pm2@7` into a
+// temporary folder with its own PM2_HOME; its daemon is killed at the end.
+//
+//   npm run bench:supervise
+//   BENCH_SUP_ONLY=reload,restart,crash,throughput,idle npm run bench:supervise
+//
+// Scenarios (each tool runs 2 workers):
+//   reload      3 reloads of the 20 ms app under keep-alive load (50 connections) and under one
+//               new connection per request (16 at a time): failed requests per reload, p99
+//   restart     SIGKILL a worker, then GET /pid on new connections every 5 ms until a new pid
+//               answers: ms (8 trials). Ours runs with --backoff-reset 1000 and the trials are
+//               1.5 s apart, so each kill meets a reset backoff (the first restart is immediate)
+//   crash       spawns per minute per slot of an app that dies 50 ms after start before
+//               listening (20 s), and of one that dies 1.5 s after listening (60 s)
+//   throughput  hello world, wrk -t2 -c50 -d8s (or the Node load generator without wrk), best of 2
+//   blocked     (ours only, R11) hello world through the API in this process: wrk for 4 s while
+//               this process's JS busy-loops, against wrk for 4 s while another process does
+//               (the same loss of a core on this 2-core box, with the primary free)
+//   idle        the primary's (PM2: the God daemon's) RSS and CPU over 5 s with 2 idle workers,
+//               and how long `status` takes (socket round trip, and the whole CLI) vs `pm2 jlist`
+const { spawn, spawnSync, execFile } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { load } = require('../__test__/fixtures/supervisor/load');
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'bin', 'native-cluster.js');
+const APP = path.join(ROOT, '__test__', 'fixtures', 'supervisor', 'app.js');
+const FAST = path.join(__dirname, 'fixtures', 'fast.js');
+const NODE_PRIMARY = path.join(__dirname, 'fixtures', 'node-cluster-primary.js');
+const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,blocked,idle').split(',');
+const PORT = 3456;
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-sup-'));
+const PM2_HOME = path.join(TMP, '.pm2');
+const XDG = path.join(TMP, 'xdg');
+fs.mkdirSync(XDG, { mode: 0o700 });
+
+const log = (s) => process.stderr.write(`${s}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+};
+const rssMb = (pid) => Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096 / 1048576;
+// Private memory: RSS less the file pages (mostly the node binary, shared with every Node process).
+const anonMb = (pid) => Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const cpuTicks = (pid) => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+
+// ---------------------------------------------------------------- the tools
+
+let pm2Bin = null;
+function findPm2() {
+  const r = spawnSync('npx', ['--yes', '-p', 'pm2@7', '-c', 'command -v pm2'], { cwd: TMP, encoding: 'utf8', timeout: 300000 });
+  const bin = r.stdout.trim().split('\n').pop();
+  return r.status === 0 && bin && fs.existsSync(bin) ? bin : null;
+}
+const pm2Env = (env = {}) => ({ ...process.env, PM2_HOME, PM2_DISABLE_VERSION_CHECK: '1', ...env });
+function pm2(args, env) {
+  return spawnSync(pm2Bin, args, { env: pm2Env(env), encoding: 'utf8', timeout: 60000 });
+}
+function pm2Async(args) {
+  return new Promise((resolve) => execFile(pm2Bin, args, { env: pm2Env(), timeout: 60000 }, (err) => resolve(!err)));
+}
+
+let ours = null;
+function startOurs(script, args, env = {}) {
+  const proc = spawn(process.execPath, [CLI, script, '-w', '2', '--name', 'bench', ...args], {
+    env: { ...process.env, XDG_RUNTIME_DIR: XDG, PORT: String(PORT), ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = [];
+  let buf = '';
+  proc.stdout.setEncoding('utf8').on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop();
+    lines.push(...parts);
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  ours = { proc, lines, exited };
+  return ours;
+}
+async function stopOurs() {
+  if (!ours) return;
+  if (ours.proc.exitCode === null) ours.proc.kill('SIGTERM');
+  await ours.exited;
+  ours = null;
+}
+const oursCtl = (args) => new Promise((resolve) => execFile(process.execPath, [CLI, ...args, 'bench'],
+  { env: { ...process.env, XDG_RUNTIME_DIR: XDG }, timeout: 60000 }, (err) => resolve(!err)));
+
+function getPid() {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: PORT, path: '/pid', agent: false, timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body.trim()));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+// Waits until `n` different pids answer (bounded).
+async function servingPids(n, deadline = 20000) {
+  const pids = new Set();
+  const end = Date.now() + deadline;
+  while (pids.size < n && Date.now() < end) {
+    const pid = await getPid();
+    if (pid) pids.add(pid);
+    else await sleep(20);
+  }
+  return pids;
+}
+
+async function start(tool, script, env = {}) {
+  if (tool === 'ours') startOurs(script, env.args || [], env.env);
+  else pm2(['start', script, '-i', '2', '--name', 'bench'], { PORT: String(PORT), ...env.env });
+}
+async function stop(tool) {
+  if (tool === 'ours') await stopOurs();
+  else pm2(['delete', 'bench']);
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const results = {};
+
+async function reloadLoss(tool) {
+  const out = {};
+  // The same keep-alive load without reloads, for the p99 to compare with.
+  await start(tool, APP);
+  await servingPids(2);
+  const calm = load({ port: PORT, keepAlive: true, concurrency: 50 });
+  await sleep(8000);
+  out.calmP99 = (await calm.stop()).p99;
+  await stop(tool);
+  log(`  ${tool} no reload, keep-alive: p99 ${out.calmP99.toFixed(1)} ms`);
+  for (const keepAlive of [true, false]) {
+    await start(tool, APP);
+    await servingPids(2);
+    const traffic = load({ port: PORT, keepAlive, concurrency: keepAlive ? 50 : 16 });
+    for (let i = 0; i < 3; i++) {
+      await sleep(2500);
+      const ok = tool === 'ours' ? await oursCtl(['reload']) : await pm2Async(['reload', 'bench']);
+      if (!ok) log(`  ${tool}: reload ${i + 1} reported a failure`);
+    }
+    await sleep(2500);
+    const r = await traffic.stop();
+    await stop(tool);
+    out[keepAlive ? 'ka' : 'fresh'] = { failed: r.failed, perReload: r.failed / 3, ok: r.ok, p99: r.p99, errors: r.errors };
+    log(`  ${tool} reload ${keepAlive ? 'keep-alive' : 'new connections'}: ${r.failed} failed of ${r.ok + r.failed}, p99 ${r.p99.toFixed(1)} ms ${JSON.stringify(r.errors)}`);
+  }
+  return out;
+}
+
+async function restartLatency(tool) {
+  await start(tool, APP, { args: ['--backoff-reset', '1000'] });
+  const times = [];
+  for (let trial = 0; trial < 8; trial++) {
+    const before = await servingPids(2);
+    if (before.size < 2) break;
+    const victim = Number([...before][trial % 2]);
+    const t0 = process.hrtime.bigint();
+    process.kill(victim, 'SIGKILL');
+    const end = Date.now() + 10000;
+    for (;;) {
+      const pid = await getPid();
+      if (pid && !before.has(pid)) break;
+      if (Date.now() > end) break;
+      await sleep(5);
+    }
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await sleep(1500);
+  }
+  await stop(tool);
+  log(`  ${tool} restart: ${times.map((t) => t.toFixed(0)).join(' ')} ms`);
+  return { p50: median(times), p95: pct(times, 0.95) };
+}
+
+async function crashLoop(tool, env, seconds) {
+  await start(tool, APP, { env });
+  const t0 = Date.now();
+  let spawns;
+  if (tool === 'ours') {
+    await Promise.race([ours.exited, sleep(seconds * 1000)]);
+    const gaveUp = ours.proc.exitCode !== null;
+    spawns = ours.lines.filter((l) => / exited: /.test(l)).length + (gaveUp ? 0 : 2);
+    await stopOurs();
+  } else {
+    await sleep(seconds * 1000);
+    const list = JSON.parse(pm2(['jlist']).stdout || '[]').filter((p) => p.name === 'bench');
+    spawns = list.reduce((n, p) => n + p.pm2_env.restart_time + 1, 0);
+    pm2(['delete', 'bench']);
+  }
+  const perMinute = (spawns / 2) * (60000 / Math.max(Date.now() - t0, seconds * 1000));
+  log(`  ${tool} crash ${JSON.stringify(env)}: ${spawns} spawns in ${seconds} s (2 slots)`);
+  return { spawns, perSlot: spawns / 2, perSlotPerMinute: perMinute };
+}
+
+const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
+async function throughputOnce(tool) {
+  if (tool === 'ours') startOurs(FAST, []);
+  else if (tool === 'pm2') pm2(['start', FAST, '-i', '2', '--name', 'bench'], { PORT: String(PORT) });
+  const node = tool === 'node:cluster'
+    ? spawn(process.execPath, [NODE_PRIMARY, FAST, '2'], { env: { ...process.env, PORT: String(PORT) }, stdio: 'ignore' }) : null;
+  const pids = await servingPids(2);
+  await sleep(300);
+  let rps;
+  if (hasWrk) {
+    const r = spawnSync('wrk', ['-t2', '-c50', '-d8s', `http://127.0.0.1:${PORT}/`], { encoding: 'utf8' });
+    rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)[1]);
+  } else {
+    const traffic = load({ port: PORT, keepAlive: true, concurrency: 50 });
+    await sleep(8000);
+    rps = (await traffic.stop()).ok / 8;
+  }
+  if (node) {
+    node.kill('SIGTERM');
+    await new Promise((resolve) => node.on('exit', resolve));
+    for (const pid of pids) try { process.kill(Number(pid), 'SIGTERM'); } catch { /* already gone */ }
+  } else await stop(tool);
+  await sleep(500);
+  return rps;
+}
+
+// R11: distribution goes on while the primary's JS is blocked (round-robin is on the engine's
+// thread). Runs the API in this process, so it must come after every other use of ours.
+async function blocked() {
+  const { supervise } = require('../lib/supervisor');
+  const sup = supervise(FAST, { workers: 2, env: { PORT: String(PORT) } });
+  await sup.ready;
+  const rps = (where) => new Promise((resolve) => {
+    const args = hasWrk ? ['-t2', '-c50', '-d4s', `http://127.0.0.1:${PORT}/`] : null;
+    const wrk = hasWrk ? spawn('wrk', args, { stdio: ['ignore', 'pipe', 'ignore'] }) : null;
+    let out = '';
+    if (wrk) wrk.stdout.on('data', (d) => { out += d; });
+    const spin = 'const end = Date.now() + 4000; while (Date.now() < end);';
+    if (where === 'primary') setTimeout(() => new Function(spin)(), 100);
+    else spawn(process.execPath, ['-e', spin], { stdio: 'ignore' });
+    if (wrk) wrk.on('exit', () => resolve(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1])));
+    else resolve(NaN);
+  });
+  const free = await rps('other');
+  const busy = await rps('primary');
+  await sup.stop();
+  log(`  ours blocked primary: ${busy.toFixed(0)} req/s against ${free.toFixed(0)} unblocked`);
+  return { free, busy };
+}
+
+async function idle() {
+  const out = {};
+  startOurs(APP, []);
+  await servingPids(2);
+  await sleep(2000);
+  const pid = ours.proc.pid;
+  let t = cpuTicks(pid);
+  await sleep(5000);
+  out.ours = { rss: rssMb(pid), anon: anonMb(pid), cpu: (cpuTicks(pid) - t) / 5 };
+  const { request } = requireControl();
+  const socket = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = process.hrtime.bigint();
+    await request('bench', 'status');
+    socket.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const cli = [];
+  for (let i = 0; i < 10; i++) {
+    const t0 = process.hrtime.bigint();
+    await oursCtl(['status', '--json']);
+    cli.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  out.ours.statusSocket = median(socket);
+  out.ours.statusCli = median(cli);
+  await stopOurs();
+  if (pm2Bin) {
+    pm2(['start', APP, '-i', '2', '--name', 'bench'], { PORT: String(PORT) });
+    await servingPids(2);
+    await sleep(2000);
+    const god = Number(fs.readFileSync(path.join(PM2_HOME, 'pm2.pid'), 'utf8'));
+    t = cpuTicks(god);
+    await sleep(5000);
+    out.pm2 = { rss: rssMb(god), anon: anonMb(god), cpu: (cpuTicks(god) - t) / 5 };
+    const jlist = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      await pm2Async(['jlist']);
+      jlist.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    out.pm2.statusCli = median(jlist);
+    pm2(['delete', 'bench']);
+  }
+  return out;
+}
+
+function requireControl() {
+  process.env.XDG_RUNTIME_DIR = XDG;
+  return require('../lib/supervisor/control');
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (x, d = 0) => (x === undefined || x === null || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
+
+function report() {
+  const r = results;
+  const rows = [];
+  const row = (what, ours, pm2v, extra = '') => rows.push(`| ${what} | ${ours} | ${pm2v} | ${extra} |`);
+  if (r.reload) {
+    row('reload, keep-alive load (50 conns): failed requests per reload', fmt(r.reload.ours.ka.perReload, 1), fmt(r.reload.pm2?.ka.perReload, 1));
+    row('reload, new connection per request: failed requests per reload', fmt(r.reload.ours.fresh.perReload, 1), fmt(r.reload.pm2?.fresh.perReload, 1));
+    row('p99 latency, keep-alive, with 3 reloads / without (ms)', `${fmt(r.reload.ours.ka.p99, 1)} / ${fmt(r.reload.ours.calmP99, 1)}`,
+      r.reload.pm2 ? `${fmt(r.reload.pm2.ka.p99, 1)} / ${fmt(r.reload.pm2.calmP99, 1)}` : 'n/a',
+      `ours with/without ${ratio(r.reload.ours.ka.p99, r.reload.ours.calmP99)}`);
+  }
+  if (r.restart) {
+    row('SIGKILL → new worker serving, p50 (ms)', fmt(r.restart.ours.p50), fmt(r.restart.pm2?.p50), `ours/PM2 ${ratio(r.restart.ours.p50, r.restart.pm2?.p50)}`);
+    row('SIGKILL → new worker serving, p95 (ms)', fmt(r.restart.ours.p95), fmt(r.restart.pm2?.p95));
+  }
+  if (r.crash) {
+    row('boot crash loop (dies 50 ms after start, never listens): spawns per slot in 20 s', fmt(r.crash.ours.boot.perSlot), fmt(r.crash.pm2?.boot.perSlot), 'ours gives up after 5 and exits 1; PM2 marks it errored after 16 restarts');
+    row('crash 1.5 s after listening: spawns/min/slot', fmt(r.crash.ours.late.perSlotPerMinute, 1), fmt(r.crash.pm2?.late.perSlotPerMinute, 1));
+  }
+  if (r.throughput) {
+    const t = r.throughput;
+    row(`hello world, 2 workers, req/s (${t.tool}, best of 2)`, fmt(t.ours), fmt(t.pm2), `node:cluster ${fmt(t['node:cluster'])}; ours/node:cluster ${ratio(t.ours, t['node:cluster'])}, ours/PM2 ${ratio(t.ours, t.pm2)}`);
+  }
+  if (r.idle) {
+    row('idle primary RSS / of it private (RssAnon), MB; PM2: God daemon', `${fmt(r.idle.ours.rss, 1)} / ${fmt(r.idle.ours.anon, 1)}`,
+      r.idle.pm2 ? `${fmt(r.idle.pm2.rss, 1)} / ${fmt(r.idle.pm2.anon, 1)}` : 'n/a', 'the rest is the node binary\'s file pages, shared');
+    row('idle primary CPU (% of a core over 5 s)', fmt(r.idle.ours.cpu, 1), fmt(r.idle.pm2?.cpu, 1));
+    row('status: socket round trip / whole CLI (ms; PM2: `pm2 jlist`)', `${fmt(r.idle.ours.statusSocket, 1)} / ${fmt(r.idle.ours.statusCli)}`, fmt(r.idle.pm2?.statusCli));
+  }
+  if (r.blocked) {
+    row("hello world while the primary's JS is blocked 4 s / while another process spins (req/s)", `${fmt(r.blocked.busy)} / ${fmt(r.blocked.free)} (${ratio(r.blocked.busy, r.blocked.free)})`, 'n/a', 'ours through the API; PM2 has no such hook');
+  }
+  const table = ['| measure (2 workers each) | native-cluster | PM2 7 | notes |', '|---|---|---|---|', ...rows].join('\n');
+  process.stdout.write(`\n${table}\n`);
+  fs.writeFileSync(path.join(__dirname, 'supervise-results.md'), `${table}\n`);
+}
+
+async function main() {
+  log(`bench:supervise on Node ${process.version}, ${os.availableParallelism()} CPUs; load: ${hasWrk ? 'wrk' : 'Node load generator (wrk not installed)'} for throughput, Node's http client elsewhere`);
+  pm2Bin = findPm2();
+  log(pm2Bin ? `PM2: ${pm2Bin} (PM2_HOME ${PM2_HOME})` : 'PM2 could not be fetched with npx: its columns are n/a');
+  const tools = pm2Bin ? ['ours', 'pm2'] : ['ours'];
+  if (ONLY.includes('reload')) {
+    results.reload = {};
+    for (const tool of tools) results.reload[tool] = await reloadLoss(tool);
+  }
+  if (ONLY.includes('restart')) {
+    results.restart = {};
+    for (const tool of tools) results.restart[tool] = await restartLatency(tool);
+  }
+  if (ONLY.includes('crash')) {
+    results.crash = {};
+    for (const tool of tools) {
+      results.crash[tool] = {
+        boot: await crashLoop(tool, { MODE: 'crash' }, 20),
+        late: await crashLoop(tool, { MODE: 'crash-late', CRASH_MS: '1500' }, 60),
+      };
+    }
+  }
+  if (ONLY.includes('throughput')) {
+    const t = { tool: hasWrk ? 'wrk' : 'Node load generator' };
+    for (const tool of ['node:cluster', ...tools]) t[tool] = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const tool of round ? ['node:cluster', ...tools].reverse() : ['node:cluster', ...tools]) {
+        const rps = await throughputOnce(tool);
+        log(`  ${tool} hello world: ${rps.toFixed(0)} req/s`);
+        t[tool] = Math.max(t[tool], rps);
+      }
+    }
+    results.throughput = t;
+  }
+  if (ONLY.includes('idle')) results.idle = await idle();
+  if (ONLY.includes('blocked') && hasWrk) results.blocked = await blocked();
+  report();
+}
+
+main().catch((err) => {
+  process.exitCode = 1;
+  log(err.stack);
+}).finally(async () => {
+  await stopOurs();
+  // `pm2 kill` would start a daemon to kill if none ran.
+  if (pm2Bin && fs.existsSync(path.join(PM2_HOME, 'pm2.pid'))) pm2(['kill']);
+  fs.rmSync(TMP, { recursive: true, force: true });
+});

@@ -1,0 +1,157 @@
+// Types for native-cluster/supervisor.
+/// <reference types="node" />
+import { EventEmitter } from 'node:events';
+
+export interface BackoffOptions {
+  /** Delay of the second restart in a row (the first is immediate), doubling up to `max`. Default 100. */
+  initial?: number;
+  /** Default 15000. */
+  max?: number;
+  /** ± fraction of each delay. Default 0.2. */
+  jitter?: number;
+  /** Ready time after which the slot's backoff is forgotten. Default 30000. */
+  reset?: number;
+}
+
+export interface SuperviseOptions {
+  /** A count, 'max' (os.availableParallelism()), or -N (all but N). Default 1. */
+  workers?: number | 'max';
+  /** How connections are spread. One policy per process. Default 'rr'. */
+  policy?: 'rr' | 'none' | 'reuseport';
+  /** A worker is ready once it listens (on every address its predecessor did), or sends 'ready'. Default 'listening'. */
+  ready?: 'listening' | 'message';
+  /** A reload's replacement not ready by then aborts the reload. Default 3000. */
+  reloadTimeout?: number;
+  /** A leaving worker gets this long to finish, then SIGTERM. Default 10000. */
+  drainTimeout?: number;
+  /** From SIGTERM to SIGKILL. Default 2000. */
+  killTimeout?: number;
+  backoff?: BackoffOptions;
+  /** Deaths before ready, in a row, after which a slot gives up. Default 5. */
+  giveUpAfter?: number;
+  /** Restart workers that die. Default true. */
+  autorestart?: boolean;
+  /** Exit codes after which a worker is not restarted. Default []. */
+  stopExitCodes?: number[];
+  name?: string;
+  args?: string[];
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export interface Address {
+  addressType: 4 | 6 | -1 | 'udp4' | 'udp6';
+  address: string | null;
+  port: number;
+  fd?: number;
+}
+
+export type ExitKind = 'code' | 'signal' | 'died-before-ready' | 'drain-timeout' | 'oom-killed';
+
+export interface WorkerReadyEvent {
+  id: number;
+  pid: number;
+  slot: number;
+  addresses: Address[];
+  /** The id of the worker this one replaces in a reload. */
+  replacing: number | null;
+}
+
+export interface WorkerExitEvent {
+  id: number;
+  pid: number;
+  slot: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** `code N`, `signal X (ours|external)`, `died before ready (…)`, `drain timeout (…)`, `oom-killed`. */
+  reason: string;
+  kind: ExitKind;
+  /** We asked it to leave (reload, scale, stop). */
+  requested: boolean;
+  state: string;
+}
+
+export interface GaveUpEvent {
+  /** null: the whole cluster (a port held by another process). */
+  slot: number | null;
+  reason: string;
+  /** Every slot has given up. */
+  all: boolean;
+  port?: number;
+  holders?: { pid: number; command: string }[];
+}
+
+export interface ReloadAbortedEvent {
+  slot: number;
+  id: number;
+  pid: number;
+  reason: string;
+}
+
+export interface WorkerStats {
+  id: number;
+  slot: number;
+  pid: number;
+  state: 'starting' | 'ready' | 'draining' | 'standby';
+  /** Milliseconds. */
+  uptime: number;
+  restarts: number;
+  lastExit: string | null;
+  /** Bytes, from /proc/<pid>/statm. */
+  rss: number | null;
+  /** Percent of one CPU since the previous stats() (or the worker's start). */
+  cpu: number | null;
+  addresses: string[];
+  /** Not counted by the engine yet: null. */
+  connections: number | null;
+  /** Hand-offs sent and not yet ACKed (0 or 1). */
+  awaitingAck: number;
+}
+
+export interface Stats {
+  name: string;
+  script: string;
+  pid: number;
+  policy: 'rr' | 'none' | 'reuseport';
+  workers: number;
+  ready: number;
+  reloading: boolean;
+  stopping: boolean;
+  gaveUp: string | null;
+  slots: { slot: number; gaveUp: boolean; restarts: number; lastExit: string | null; restartPending: boolean }[];
+  uptime: number;
+  rss: number | null;
+  addresses: string[];
+  list: WorkerStats[];
+}
+
+export declare class Supervisor extends EventEmitter {
+  constructor(script: string, options?: SuperviseOptions);
+  readonly name: string;
+  readonly options: Required<SuperviseOptions> & { script: string };
+  /** Every slot has a ready worker (or gave up, with at least one ready). Rejects (ERR_GAVE_UP) when all gave up. */
+  readonly ready: Promise<Stats>;
+  /** Replaces the workers one at a time. Serialized; a call while one waits joins it. Rejects with ERR_RELOAD_ABORTED. */
+  reload(): Promise<{ replaced: number; ms: number }>;
+  scale(workers: number | 'max'): Promise<{ workers: number }>;
+  stats(): Stats;
+  /** Drains every worker; resolves once all have exited. */
+  stop(): Promise<{ stopped: number; drainTimeouts: number }>;
+
+  on(event: 'worker-ready', listener: (e: WorkerReadyEvent) => void): this;
+  on(event: 'worker-exit', listener: (e: WorkerExitEvent) => void): this;
+  on(event: 'gave-up', listener: (e: GaveUpEvent) => void): this;
+  on(event: 'reload-aborted', listener: (e: ReloadAbortedEvent) => void): this;
+  on(event: 'restart', listener: (e: { slot: number; delay: number; after: string; restarts: number }) => void): this;
+  on(event: 'reload-start', listener: (e: { workers: number }) => void): this;
+  on(event: 'reload-step', listener: (e: { slot: number; id: number; pid: number; replaced: number; replacedPid: number }) => void): this;
+  on(event: 'reload-done', listener: (e: { replaced: number; ms: number }) => void): this;
+  on(event: 'scale', listener: (e: { workers: number }) => void): this;
+  on(event: 'stopping', listener: (e: { workers: number }) => void): this;
+  on(event: 'stopped', listener: (e: { stopped: number; drainTimeouts: number }) => void): this;
+  on(event: 'warning', listener: (err: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export declare function supervise(script: string, options?: SuperviseOptions): Supervisor;

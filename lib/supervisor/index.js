@@ -1,0 +1,538 @@
+'use strict';
+// supervise(): runs an unmodified Node server as a guarded cluster on our primary. Each of the
+// N slots has one current worker; a worker that dies is replaced (with backoff), a slot that
+// keeps dying before it is ready gives up, a reload replaces the workers one at a time without
+// losing a request, and stop drains them all. Distribution itself stays on the engine's thread.
+const { EventEmitter } = require('node:events');
+const os = require('node:os');
+const path = require('node:path');
+const cluster = require('../cluster');
+const { ipcChannelOf } = require('../subprocess');
+const { binding } = require('../native');
+const proc = require('./proc');
+
+const PRELOAD = path.join(__dirname, 'preload.js');
+const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
+
+const DEFAULTS = {
+  workers: 1,
+  policy: 'rr',
+  ready: 'listening',
+  reloadTimeout: 3000,
+  drainTimeout: 10000,
+  // From SIGTERM (drain deadline passed) to SIGKILL.
+  killTimeout: 2000,
+  // Backoff between restarts of a slot that keeps dying: the first restart is immediate, then
+  // `initial` ms, doubling up to `max`, each ±`jitter`; forgotten once a worker has been ready
+  // for `reset` ms.
+  backoff: { initial: 100, max: 15000, jitter: 0.2, reset: 30000 },
+  // Deaths before ready, in a row, after which a slot gives up.
+  giveUpAfter: 5,
+  autorestart: true,
+  // Exit codes that mean "do not restart" (PM2's stop_exit_codes).
+  stopExitCodes: [],
+};
+
+function errorWithCode(message, code, extra) {
+  return Object.assign(new Error(message), { code }, extra);
+}
+
+function workerCount(n) {
+  if (n === 'max' || n === 0 || n === '0') return os.availableParallelism();
+  const count = Number(n);
+  if (!Number.isInteger(count)) throw errorWithCode(`workers must be a positive integer or 'max' (got ${n})`, 'ERR_INVALID_ARG_VALUE');
+  // PM2's -N: all CPUs but N.
+  return count < 0 ? Math.max(1, os.availableParallelism() + count) : count;
+}
+
+function normalize(script, options) {
+  if (typeof script !== 'string' || script === '') throw errorWithCode('script must be a non-empty string', 'ERR_INVALID_ARG_TYPE');
+  const o = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...(options && options.backoff) } };
+  o.script = path.resolve(o.cwd || process.cwd(), script);
+  o.workers = workerCount(o.workers);
+  if (o.workers < 1) throw errorWithCode(`workers must be at least 1 (got ${o.workers})`, 'ERR_INVALID_ARG_VALUE');
+  if (!Object.hasOwn(POLICIES, o.policy)) throw errorWithCode(`policy must be rr, none or reuseport (got ${o.policy})`, 'ERR_INVALID_ARG_VALUE');
+  if (o.ready !== 'listening' && o.ready !== 'message') throw errorWithCode(`ready must be listening or message (got ${o.ready})`, 'ERR_INVALID_ARG_VALUE');
+  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter']) {
+    if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
+  }
+  o.args = o.args || [];
+  o.nodeArgs = o.nodeArgs || [];
+  o.env = o.env || {};
+  o.name = o.name || path.basename(o.script).replace(/\.[cm]?js$/, '');
+  return o;
+}
+
+const addressKey = (a) => `${a.addressType}:${a.address}:${a.port}:${a.fd}`;
+
+function describeAddress(a) {
+  if (a.addressType === -1) return a.address;
+  const host = a.address == null ? (a.addressType === 6 ? '::' : '0.0.0.0') : a.address;
+  return a.addressType === 6 ? `[${host}]:${a.port}` : `${host}:${a.port}`;
+}
+
+// The delay before restart number `crashes` (1 = the first since the slot was last healthy).
+function backoffDelay(crashes, { initial, max, jitter }) {
+  if (crashes <= 1) return 0;
+  const base = Math.min(max, initial * 2 ** (crashes - 2));
+  return Math.round(base * (1 + jitter * (2 * Math.random() - 1)));
+}
+
+let policyTaken = null;
+
+class Supervisor extends EventEmitter {
+  #o;
+  #slots = [];
+  // Every live worker we started: current, candidates of a reload, and draining ones.
+  #members = new Map();
+  #stopping = null;
+  // The reload running and the one queued behind it (which later callers join).
+  #reloadTail = Promise.resolve();
+  #reloadQueued = null;
+  #reloading = false;
+  #oomKills = proc.oomKills();
+  #readyResolve;
+  #readyReject;
+  #startedAt = Date.now();
+  #givenUp = null;
+
+  constructor(script, options = {}) {
+    super();
+    this.#o = normalize(script, options);
+    const policy = POLICIES[this.#o.policy];
+    if (policyTaken !== null && policyTaken !== policy) {
+      throw errorWithCode('one process has one scheduling policy: supervise() was already called with another', 'ERR_INVALID_STATE');
+    }
+    policyTaken = policy;
+    cluster.schedulingPolicy = policy;
+    this.ready = new Promise((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    // Awaiting `ready` is optional: an unobserved rejection must not kill the process.
+    this.ready.catch(() => {});
+    // The first worker starts alone, the others once it is ready or dead: a port held by
+    // another process, or an app that cannot start, shows up (and logs its error) once.
+    process.nextTick(() => {
+      const first = this.#addSlot().current;
+      const settled = (e) => {
+        if (e.id !== first.id) return;
+        this.off('worker-ready', settled);
+        this.off('worker-exit', settled);
+        // After the exit has been dealt with (a port conflict gives up on everything).
+        setImmediate(() => {
+          if (this.#stopping || this.#givenUp) return;
+          for (let i = this.#slots.length; i < this.#o.workers; i++) this.#addSlot();
+        });
+      };
+      this.on('worker-ready', settled);
+      this.on('worker-exit', settled);
+    });
+  }
+
+  get name() {
+    return this.#o.name;
+  }
+
+  get options() {
+    return { ...this.#o, backoff: { ...this.#o.backoff } };
+  }
+
+  // ---- workers ----
+
+  #addSlot() {
+    const slot = { index: this.#slots.length, current: null, candidate: null, restarts: 0, crashes: 0, earlyDeaths: 0,
+      timer: null, resetTimer: null, gaveUp: false, lastExit: null, removed: false };
+    this.#slots.push(slot);
+    slot.current = this.#spawn(slot);
+    return slot;
+  }
+
+  #spawn(slot) {
+    const o = this.#o;
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv: [...o.nodeArgs, '--require', PRELOAD], silent: false, detached: true });
+    const worker = cluster.fork({ ...o.env, NODE_APP_INSTANCE: String(slot.index) });
+    const m = {
+      worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
+      addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
+      exited: null, waiters: [], cpu: null,
+    };
+    m.exited = new Promise((resolve) => m.waiters.push(resolve));
+    this.#members.set(worker.id, m);
+    worker.process.on('internalMessage', (msg) => {
+      if (msg && msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+    });
+    worker.on('listening', (info) => {
+      m.addresses.set(addressKey(info), info);
+      this.#checkReady(m);
+    });
+    worker.on('message', (msg) => {
+      if (msg === 'ready' || (msg && msg.type === 'ready')) {
+        m.sentReady = true;
+        this.#checkReady(m);
+      }
+    });
+    // A worker's 'error' (a bogus message) must not become the primary's uncaught exception.
+    // A write to a worker that is going away fails with EPIPE: its exit tells the story.
+    worker.on('error', (err) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_IPC_CHANNEL_CLOSED') this.emit('warning', err);
+    });
+    worker.process.once('exit', (code, signal) => this.#onExit(m, code, signal));
+    return m;
+  }
+
+  // Ready: it sent 'ready' (--ready message), or it listens on every address the worker it
+  // replaces listened on (any address, the first time).
+  #checkReady(m) {
+    if (m.state !== 'starting') return;
+    if (this.#o.ready === 'message') {
+      if (!m.sentReady) return;
+    } else {
+      if (m.addresses.size === 0) return;
+      const required = m.required || [];
+      if (!required.every((k) => m.addresses.has(k))) return;
+    }
+    m.state = 'ready';
+    m.readyAt = Date.now();
+    const slot = m.slot;
+    if (slot.current === m) this.#slotHealthy(slot);
+    this.emit('worker-ready', { id: m.id, pid: m.pid, slot: slot.index, addresses: [...m.addresses.values()], replacing: m.replacing || null });
+    if (m.onReady) m.onReady();
+    this.#checkAllReady();
+  }
+
+  #slotHealthy(slot) {
+    slot.earlyDeaths = 0;
+    clearTimeout(slot.resetTimer);
+    slot.resetTimer = setTimeout(() => {
+      slot.crashes = 0;
+    }, this.#o.backoff.reset);
+    slot.resetTimer.unref();
+  }
+
+  #checkAllReady() {
+    const live = this.#slots.filter((s) => !s.removed);
+    const ready = (s) => s.current && s.current.state === 'ready';
+    if (live.length >= this.#o.workers && live.some(ready) && live.every((s) => ready(s) || s.gaveUp)) {
+      this.#readyResolve(this.stats());
+    }
+  }
+
+  #classify(m, code, signal) {
+    const beforeReady = m.readyAt === 0;
+    let kind;
+    let text;
+    if (m.drainTimedOut) {
+      kind = 'drain-timeout';
+      text = `drain timeout (${signal ? `signal ${signal}` : `code ${code}`})`;
+    } else if (signal) {
+      const ours = m.signalled !== null;
+      let oom = false;
+      if (!ours && signal === 'SIGKILL') {
+        const kills = proc.oomKills();
+        oom = kills > this.#oomKills;
+        this.#oomKills = kills;
+      }
+      kind = oom ? 'oom-killed' : 'signal';
+      text = oom ? 'oom-killed' : `signal ${signal} (${ours ? 'ours' : 'external'})`;
+    } else {
+      kind = 'code';
+      text = `code ${code}`;
+    }
+    if (beforeReady && !m.retiring) {
+      kind = 'died-before-ready';
+      text = `died before ready (${text})`;
+    }
+    return { kind, text, code, signal, beforeReady, requested: Boolean(m.retiring) };
+  }
+
+  #onExit(m, code, signal) {
+    const reason = this.#classify(m, code, signal);
+    const previous = m.state;
+    m.state = 'dead';
+    for (const t of m.timers) clearTimeout(t);
+    this.#members.delete(m.id);
+    const slot = m.slot;
+    const event = { id: m.id, pid: m.pid, slot: slot.index, code, signal, reason: reason.text, kind: reason.kind, requested: reason.requested, state: previous };
+    this.emit('worker-exit', event);
+    for (const resolve of m.waiters) resolve(event);
+    if (m.onExit) m.onExit(event);
+    if (m.retiring || slot.current !== m) return;
+    slot.lastExit = reason.text;
+    if (this.#stopping || slot.removed || slot.candidate) return;
+    this.#unexpectedDeath(slot, m, reason, code);
+  }
+
+  #unexpectedDeath(slot, m, reason, code) {
+    slot.current = null;
+    if (reason.beforeReady) {
+      const holder = this.#portConflict(m);
+      if (holder) {
+        this.#giveUpAll(holder);
+        return;
+      }
+    }
+    if (!this.#o.autorestart || (code !== null && this.#o.stopExitCodes.includes(code))) return;
+    slot.crashes++;
+    clearTimeout(slot.resetTimer);
+    if (reason.beforeReady && ++slot.earlyDeaths >= this.#o.giveUpAfter) {
+      slot.gaveUp = true;
+      const why = `died before ready ${slot.earlyDeaths} times in a row (last: ${reason.text})`;
+      const all = this.#slots.every((s) => s.removed || s.gaveUp);
+      this.emit('gave-up', { slot: slot.index, reason: why, all });
+      if (all) this.#allGaveUp(why);
+      else this.#checkAllReady();
+      return;
+    }
+    const delay = backoffDelay(slot.crashes, this.#o.backoff);
+    slot.restarts++;
+    this.emit('restart', { slot: slot.index, delay, after: reason.text, restarts: slot.restarts });
+    const restart = () => {
+      slot.timer = null;
+      if (!this.#stopping && !slot.removed && slot.current === null) slot.current = this.#spawn(slot);
+    };
+    if (delay === 0) restart();
+    else slot.timer = setTimeout(restart, delay);
+  }
+
+  // A worker that died before it listened may have been refused its port by another process:
+  // that is not going to change by restarting it, so everyone gives up at once, naming it.
+  #portConflict(m) {
+    const bound = new Set([...m.addresses.values()].map((a) => a.port));
+    for (const { port } of m.queried) {
+      if (bound.has(port)) continue;
+      const ourPids = new Set([process.pid, ...[...this.#members.values()].map((x) => x.pid)]);
+      const holders = proc.portHolders(port).filter((h) => !ourPids.has(h.pid));
+      if (holders.length > 0) {
+        const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ');
+        return { port, holders, reason: `port ${port} is in use by ${who}` };
+      }
+    }
+    return null;
+  }
+
+  #giveUpAll(conflict) {
+    for (const s of this.#slots) {
+      s.gaveUp = true;
+      clearTimeout(s.timer);
+    }
+    this.emit('gave-up', { slot: null, reason: conflict.reason, all: true, port: conflict.port, holders: conflict.holders });
+    this.#allGaveUp(conflict.reason);
+    // The other slots' workers will fail the same way: do not wait for them.
+    for (const m of this.#members.values()) this.#retire(m, 'gave up');
+  }
+
+  #allGaveUp(why) {
+    this.#givenUp = why;
+    this.#readyReject(errorWithCode(`gave up: ${why}`, 'ERR_GAVE_UP'));
+  }
+
+  #kill(m, signal) {
+    if (m.state === 'dead') return;
+    if (m.signalled === null || signal === 'SIGKILL') m.signalled = signal;
+    try {
+      m.worker.process.kill(signal);
+    } catch {
+      // Gone already: its exit is on the way.
+    }
+  }
+
+  // Takes a worker out of distribution and asks it to leave as node:cluster's disconnect()
+  // does (it closes its servers; our preload makes keep-alive connections end after the
+  // response in flight); after `drainTimeout` SIGTERM, after `killTimeout` more SIGKILL.
+  // Resolves with its exit.
+  #retire(m, why, drainTimeout = this.#o.drainTimeout) {
+    if (m.state === 'dead' || m.retiring) return m.exited;
+    m.retiring = why;
+    m.state = 'draining';
+    const terminate = () => {
+      this.#kill(m, 'SIGTERM');
+      m.timers.push(setTimeout(() => this.#kill(m, 'SIGKILL'), this.#o.killTimeout));
+    };
+    if (drainTimeout > 0 && m.worker.isConnected()) {
+      m.worker.disconnect();
+      m.timers.push(setTimeout(() => {
+        m.drainTimedOut = true;
+        terminate();
+      }, drainTimeout));
+    } else terminate();
+    return m.exited;
+  }
+
+  // ---- reload ----
+
+  reload() {
+    if (this.#stopping) return Promise.reject(errorWithCode('the cluster is stopping', 'ERR_STOPPING'));
+    // A reload already waiting to start covers this request too.
+    if (this.#reloadQueued) return this.#reloadQueued;
+    const run = this.#reloadTail.catch(() => {}).then(() => {
+      this.#reloadQueued = null;
+      return this.#reloadAll();
+    });
+    this.#reloadQueued = run;
+    this.#reloadTail = run;
+    return run;
+  }
+
+  async #reloadAll() {
+    this.#reloading = true;
+    const retired = [];
+    const started = Date.now();
+    this.emit('reload-start', { workers: this.#slots.filter((s) => !s.removed).length });
+    try {
+      for (const slot of [...this.#slots]) {
+        if (this.#stopping) throw errorWithCode('the cluster is stopping', 'ERR_STOPPING');
+        if (slot.removed) continue;
+        const old = await this.#reloadSlot(slot);
+        if (old) retired.push(old);
+      }
+    } finally {
+      this.#reloading = false;
+    }
+    const exits = await Promise.all(retired);
+    const result = { replaced: exits.length, ms: Date.now() - started };
+    this.emit('reload-done', result);
+    return result;
+  }
+
+  // Starts the slot's replacement, waits until it is ready, then retires the old worker.
+  // Resolves with the old worker's exit (a promise), or throws ERR_RELOAD_ABORTED.
+  async #reloadSlot(slot) {
+    const old = slot.current && slot.current.state !== 'dead' ? slot.current : null;
+    clearTimeout(slot.timer);
+    slot.timer = null;
+    const m = this.#spawn(slot);
+    slot.candidate = m;
+    if (old && this.#o.ready === 'listening' && old.state === 'ready') m.required = [...old.addresses.keys()];
+    m.replacing = old ? old.id : null;
+    const failure = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(`not ready within ${this.#o.reloadTimeout} ms`), this.#o.reloadTimeout);
+      m.onReady = () => {
+        clearTimeout(timer);
+        resolve(null);
+      };
+      m.onExit = (e) => {
+        clearTimeout(timer);
+        resolve(`worker ${e.id} exited before ready: ${e.reason}`);
+      };
+    });
+    m.onReady = null;
+    m.onExit = null;
+    slot.candidate = null;
+    if (failure !== null) {
+      // Connections it may already have been handed are drained, not dropped.
+      if (m.state !== 'dead') this.#retire(m, 'reload aborted', m.addresses.size > 0 ? this.#o.drainTimeout : 0);
+      // The old worker died while we waited: the slot restarts as after any death.
+      if (old && old.state === 'dead' && slot.current === old && !this.#stopping) this.#unexpectedDeath(slot, old, { beforeReady: false, text: old.slot.lastExit }, null);
+      const event = { slot: slot.index, id: m.id, pid: m.pid, reason: failure };
+      this.emit('reload-aborted', event);
+      throw errorWithCode(`reload aborted: ${failure}; the old workers keep serving`, 'ERR_RELOAD_ABORTED', event);
+    }
+    slot.current = m;
+    slot.gaveUp = false;
+    this.#slotHealthy(slot);
+    if (!old) return null;
+    this.emit('reload-step', { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid });
+    return this.#retire(old, 'reload');
+  }
+
+  // ---- scale, stop, stats ----
+
+  scale(n) {
+    const want = workerCount(n);
+    if (want < 1) throw errorWithCode(`workers must be at least 1 (got ${n})`, 'ERR_INVALID_ARG_VALUE');
+    if (this.#stopping) throw errorWithCode('the cluster is stopping', 'ERR_STOPPING');
+    const live = this.#slots.filter((s) => !s.removed);
+    const exits = [];
+    for (let i = live.length; i < want; i++) this.#addSlot();
+    for (const slot of live.slice(want)) {
+      slot.removed = true;
+      clearTimeout(slot.timer);
+      clearTimeout(slot.resetTimer);
+      for (const m of [slot.current, slot.candidate]) if (m) exits.push(this.#retire(m, 'scale down'));
+    }
+    this.#slots = this.#slots.filter((s) => !s.removed);
+    this.#slots.forEach((s, i) => {
+      s.index = i;
+    });
+    this.#o.workers = want;
+    this.emit('scale', { workers: want });
+    // Scaling down may leave only ready slots before `ready` has resolved.
+    this.#checkAllReady();
+    return Promise.all(exits).then(() => ({ workers: want }));
+  }
+
+  stop() {
+    if (this.#stopping) return this.#stopping;
+    this.emit('stopping', { workers: this.#members.size });
+    const exits = [];
+    for (const slot of this.#slots) {
+      clearTimeout(slot.timer);
+      clearTimeout(slot.resetTimer);
+    }
+    for (const m of this.#members.values()) exits.push(this.#retire(m, 'stop'));
+    this.#stopping = Promise.all(exits).then((events) => {
+      this.#readyReject(errorWithCode('stopped before ready', 'ERR_STOPPING'));
+      const result = { stopped: events.length, drainTimeouts: events.filter((e) => e.kind === 'drain-timeout').length };
+      this.emit('stopped', result);
+      return result;
+    });
+    return this.#stopping;
+  }
+
+  stats() {
+    const now = Date.now();
+    const workers = [];
+    for (const m of this.#members.values()) {
+      const cpu = proc.cpuSeconds(m.pid);
+      let cpuPercent = null;
+      if (cpu !== null) {
+        const since = m.cpu || { seconds: 0, at: m.startedAt };
+        cpuPercent = now > since.at ? Math.round((1000 * 100 * (cpu - since.seconds)) / (now - since.at)) / 10 : 0;
+        m.cpu = { seconds: cpu, at: now };
+      }
+      const channel = ipcChannelOf(m.worker.process);
+      workers.push({
+        id: m.id,
+        slot: m.slot.index,
+        pid: m.pid,
+        state: m.slot.current === m || m.state !== 'ready' ? m.state : 'standby',
+        uptime: now - m.startedAt,
+        restarts: m.slot.restarts,
+        lastExit: m.slot.lastExit,
+        rss: proc.rss(m.pid),
+        cpu: cpuPercent,
+        addresses: [...m.addresses.values()].map(describeAddress),
+        // Not counted by the engine yet.
+        connections: null,
+        // A hand-off (or other handle) sent and not yet ACKed: the engine holds at most one.
+        awaitingAck: channel && binding.channelHeld(channel.id) >= 0 ? 1 : 0,
+      });
+    }
+    workers.sort((a, b) => a.slot - b.slot || a.id - b.id);
+    const slots = this.#slots.filter((s) => !s.removed);
+    return {
+      name: this.#o.name,
+      script: this.#o.script,
+      pid: process.pid,
+      policy: this.#o.policy,
+      workers: slots.length,
+      ready: slots.filter((s) => s.current && s.current.state === 'ready').length,
+      reloading: this.#reloading,
+      stopping: Boolean(this.#stopping),
+      gaveUp: this.#givenUp,
+      slots: slots.map((s) => ({ slot: s.index, gaveUp: s.gaveUp, restarts: s.restarts, lastExit: s.lastExit,
+        restartPending: s.timer !== null })),
+      uptime: now - this.#startedAt,
+      rss: proc.rss(process.pid),
+      addresses: [...new Set(workers.flatMap((w) => w.addresses))],
+      list: workers,
+    };
+  }
+}
+
+function supervise(script, options) {
+  return new Supervisor(script, options);
+}
+
+module.exports = { supervise, Supervisor };

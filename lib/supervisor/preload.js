@@ -1,0 +1,71 @@
+'use strict';
+// Loaded into every worker with `--require` (the app itself is not changed); it acts only once
+// the primary has asked the worker to leave (node:cluster's `disconnect`).
+//
+// The worker then closes its servers. An HTTP server closing that way would, on Node >= 19,
+// destroy its idle keep-alive connections at once, racing a client that is just sending its
+// next request on one (ECONNRESET), and would answer requests in flight with
+// `Connection: keep-alive`, so their clients keep using a worker that is going away. While
+// leaving, every HTTP server finishes what it has with `Connection: close` instead: in-flight
+// responses and any request still arriving on an open connection end the connection after the
+// response; idle connections close on their next request or on the server's keepAliveTimeout.
+// A server closed by the app for its own reasons keeps Node's behaviour.
+const http = require('node:http');
+const https = require('node:https');
+
+// How long a leaving worker keeps its channel open after its servers have closed.
+const LINGER_MS = 100;
+
+let leaving = false;
+process.prependListener('internalMessage', (message) => {
+  if (message && message.cmd === 'NODE_CLUSTER' && message.act === 'disconnect' && !leaving) {
+    leaving = true;
+    lingerBeforeDisconnect();
+  }
+});
+
+// The primary takes a leaving worker out of round-robin on its engine thread while the
+// `disconnect` message travels, so a connection handed out just before may arrive after it.
+// node:cluster's worker refuses such a connection (the primary gives it to another worker),
+// but only while its channel is open: once the worker has closed it, the connection would be
+// lost. So the worker lingers a little before it closes the channel.
+function lingerBeforeDisconnect() {
+  const disconnect = process.disconnect;
+  process.disconnect = function lingeringDisconnect() {
+    setTimeout(() => {
+      if (process.connected) disconnect.call(process);
+    }, LINGER_MS);
+  };
+}
+
+function stopKeepAlive(res) {
+  if (!res.headersSent) res.shouldKeepAlive = false;
+  else if (!res.writableFinished) res.once('finish', () => res.socket && res.socket.end());
+}
+
+function onRequest(req, res) {
+  res.shouldKeepAlive = false;
+}
+
+function closeLeaving(server, baseClose, args) {
+  if (!server.listening && !server._handle) return baseClose.apply(server, args);
+  server.prependListener('request', onRequest);
+  const connections = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
+  const list = connections && server[connections];
+  if (list && typeof list.all === 'function') {
+    for (const parser of list.all()) {
+      const res = parser.socket && parser.socket._httpMessage;
+      if (res && !res.writableFinished) stopKeepAlive(res);
+    }
+  }
+  return baseClose.apply(server, args);
+}
+
+for (const { Server } of [http, https]) {
+  const ownClose = Server.prototype.close;
+  // What http.Server#close calls after closing idle connections: net's or tls's close.
+  const baseClose = Object.getPrototypeOf(Server.prototype).close;
+  Server.prototype.close = function close(...args) {
+    return leaving ? closeLeaving(this, baseClose, args) : ownClose.apply(this, args);
+  };
+}
