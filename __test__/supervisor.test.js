@@ -352,7 +352,7 @@ describe('native-cluster supervisor', () => {
         dir = d;
         break;
       } catch {
-        try { fs.rmdirSync(d); } catch { // not empty yet: retried
+        try { fs.rmdirSync(d); } catch { // left behind; the next place is tried
         }
       }
     }
