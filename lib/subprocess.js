@@ -18,7 +18,7 @@ const signalNames = Object.fromEntries(Object.entries(os.constants.signals).map(
 const RUNTIME_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 const DEFAULT_MAX_FRAME = 512 * 1024 * 1024;
 // Node's deprecated alias of `channel`, with its warning (once per process).
-const deprecatedChannel = util.deprecate((child) => child[kChannel],
+const deprecatedChannel = util.deprecate((child) => child.channel,
   '_channel is deprecated. Use ChildProcess.channel instead.', 'DEP0129');
 // Node publishes every ChildProcess it constructs here, before it is spawned.
 const childProcessChannel = diagnosticsChannel.channel('child_process');
@@ -27,7 +27,16 @@ const childProcessChannel = diagnosticsChannel.channel('child_process');
 const spawnTracing = /\bchildProcessSpawn\.start\.publish\b/.test(require('node:child_process').ChildProcess.prototype.spawn)
   ? diagnosticsChannel.tracingChannel('child_process.spawn') : null;
 
-const kChannel = Symbol('kChannel');
+// The IPC channel's lifecycle, one state per child; Node's public `connected` and `channel`
+// follow it (set in _ipcTo only):
+//   NONE          no channel was asked for: `channel` undefined, `connected` false
+//   OPEN          `connected` true, `channel` the IpcChannel; messages are delivered
+//   DISCONNECTED  disconnect() was called: `connected` false, `channel` null; the engine still
+//                 writes what was queued, and its acks and failures still reach the channel
+//   CLOSED        the engine has closed it (after a disconnect, or the child's end went first)
+// The IpcChannel itself (kIpc) lives from OPEN until CLOSED.
+const IPC = { NONE: 0, OPEN: 1, DISCONNECTED: 2, CLOSED: 3 };
+const kIpcState = Symbol('kIpcState');
 const kPending = Symbol('kPendingMessages');
 const kId = Symbol('kId');
 const kProcessRef = Symbol('kProcessRef');
@@ -48,8 +57,7 @@ function ChildProcess() {
   this.spawnfile = null;
   this._handle = null;
   this[kId] = 0;
-  // Left undefined, as Node leaves it, for a child without an IPC channel.
-  this[kChannel] = undefined;
+  this[kIpcState] = IPC.NONE;
   this[kIpc] = null;
   this[kPending] = [];
   this[kProcessRef] = false;
@@ -60,8 +68,15 @@ Object.setPrototypeOf(ChildProcess, EventEmitter);
 
 // ChildProcess's methods, installed on its prototype below.
 class ChildProcessMethods {
+  // Undefined without a channel (as Node), null once disconnected.
   get channel() {
-    return this[kChannel];
+    const state = this[kIpcState];
+    return state === IPC.OPEN ? this[kIpc] : state === IPC.NONE ? undefined : null;
+  }
+
+  _ipcTo(state) {
+    this[kIpcState] = state;
+    this.connected = state === IPC.OPEN;
   }
 
   get _channel() {
@@ -184,14 +199,13 @@ class ChildProcessMethods {
     this.send = send;
     this.disconnect = disconnect;
     this._closesNeeded++;
-    this.connected = true;
-    // `channel` turns null on disconnect; the live channel stays until the engine closes it.
-    this[kChannel] = this[kIpc] = new IpcChannel(id, advanced, (event, value, ev) => this._deliver(event, value, ev));
+    this[kIpc] = new IpcChannel(id, advanced, (event, value, ev) => this._deliver(event, value, ev));
+    this._ipcTo(IPC.OPEN);
     // Messages that arrive with no 'message' listener wait for one, as in Node.
     this.on('newListener', (event) => {
       if (event !== 'message') return;
       process.nextTick(() => {
-        if (!this[kChannel] || this.listenerCount('message') === 0) return;
+        if (this[kIpcState] !== IPC.OPEN || this.listenerCount('message') === 0) return;
         const pending = this[kPending];
         this[kPending] = [];
         for (const [m, handle] of pending) this.emit('message', m, handle);
@@ -217,7 +231,7 @@ class ChildProcessMethods {
 
   // Node emits a message's handle as the listeners' second argument (undefined without one).
   _emitMessage(event, message, handle) {
-    if (!this[kChannel]) {
+    if (this[kIpcState] !== IPC.OPEN) {
       // Disconnected meanwhile: nobody will take the handle.
       if (handle) closeHandle(handle);
       return;
@@ -228,7 +242,7 @@ class ChildProcessMethods {
   }
 
   _receiveHandle(envelope, fd, kind) {
-    if (!this[kChannel]) {
+    if (this[kIpcState] !== IPC.OPEN) {
       fd.close();
       return;
     }
@@ -269,7 +283,8 @@ class ChildProcessMethods {
   }
 
   onEngineEvent(ev) {
-    const channel = this[kChannel];
+    // Deliveries only while open; the engine's acks and failures as long as the channel lives.
+    const channel = this[kIpcState] === IPC.OPEN ? this[kIpc] : null;
     switch (ev.kind) {
       case EV.MESSAGES:
         if (channel) channel.onMessages(ev.text);
@@ -327,13 +342,11 @@ class ChildProcessMethods {
     if (!channel) return;
     channel.onClosed();
     this[kIpc] = null;
-    if (this.connected) {
-      // The child closed its end (or died): Node's disconnect on EOF. Emitted now rather than
-      // on a later tick, so it keeps the engine's order against an 'exit' in the same batch.
-      this.connected = false;
-      this[kChannel] = null;
-      this.emit('disconnect');
-    }
+    const wasOpen = this[kIpcState] === IPC.OPEN;
+    this._ipcTo(IPC.CLOSED);
+    // The child closed its end (or died): Node's disconnect on EOF. Emitted now rather than on
+    // a later tick, so it keeps the engine's order against an 'exit' in the same batch.
+    if (wasOpen) this.emit('disconnect');
     this._maybeClose();
     this._release();
   }
@@ -421,7 +434,7 @@ function send(message, handle, options, callback) {
   } else if (options !== undefined) {
     v.validateObject(options, 'options');
   }
-  if (this.connected) return sendMessage(this, message, handle, options, callback);
+  if (this[kIpcState] === IPC.OPEN) return sendMessage(this, message, handle, options, callback);
   const ex = codes.ERR_IPC_CHANNEL_CLOSED();
   if (typeof callback === 'function') process.nextTick(callback, ex);
   else process.nextTick(() => this.emit('error', ex));
@@ -444,12 +457,11 @@ function sendMessage(child, message, handle, options, callback) {
 }
 
 function disconnect() {
-  if (!this.connected) {
+  if (this[kIpcState] !== IPC.OPEN) {
     this.emit('error', codes.ERR_IPC_DISCONNECTED());
     return;
   }
-  this.connected = false;
-  this[kChannel] = null;
+  this._ipcTo(IPC.DISCONNECTED);
   this[kIpc].close();
   process.nextTick(() => this.emit('disconnect'));
 }
