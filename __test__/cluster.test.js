@@ -85,6 +85,11 @@ describe('cluster primary beyond Node [ours]', { skip: OURS_IMPL.skip }, () => {
     assert.equal(o.servedWhileBlocked, true);
   });
 
+  it('a connection handed to a worker that leaves without reading it goes to another worker', async (t) => {
+    const o = await run('ours', 'leaver', 'rr', tmpDir(t));
+    assert.deepEqual(o.answers, ['w1', 'w1', 'w1', 'w1', 'w1', 'w1']);
+  });
+
   it('bogus cluster messages and garbage from a worker are its \'error\'s; the primary carries on', async () => {
     const o = await run('ours', 'bogus', 'rr');
     assert.deepEqual(o.errors, ['ERR_IPC_INVALID_MESSAGE', 'ERR_IPC_INVALID_MESSAGE']);

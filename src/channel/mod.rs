@@ -262,8 +262,7 @@ impl Channel {
         };
         st.settle(self.id, ack, in_flight, events).unwrap_or_else(|e| {
             events.push(Event::WriteFailed { id: self.id, errno: e.raw_os_error().unwrap_or(libc::EPIPE) });
-            st.discard_queue();
-            None
+            st.discard_queue()
         })
     }
 
@@ -336,18 +335,19 @@ impl Channel {
     }
 
     /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
-    /// Returns whether unsent frames were lost with it (their descriptors are closed).
-    pub fn close(&self) -> bool {
+    /// Returns whether unsent frames were lost with it (their descriptors are closed), and the
+    /// handle in flight if it goes back to a hook.
+    pub fn close(&self) -> (bool, Option<Returned>) {
         let mut st = crate::sync::lock(&self.state);
         st.lifecycle = Lifecycle::Closed;
         let lost = st.outbox.pending() > 0 || !st.held.is_empty();
-        st.discard_queue();
-        lost
+        (lost, st.discard_queue())
     }
 
-    /// I/O thread: drops what can no longer be written after a write error.
-    pub fn discard_queue(&self) {
-        crate::sync::lock(&self.state).discard_queue();
+    /// I/O thread: drops what can no longer be written after a write error. Returns the handle
+    /// in flight if it goes back to a hook.
+    pub fn discard_queue(&self) -> Option<Returned> {
+        crate::sync::lock(&self.state).discard_queue()
     }
 }
 
@@ -436,11 +436,14 @@ impl State {
         self.outbox.pending() == 0 && self.handle.is_idle() && self.held.is_empty()
     }
 
-    fn discard_queue(&mut self) {
+    /// Drops the write queue and what is held. A handle in flight that the peer never
+    /// answered goes back to its hook as refused (a connection the cluster primary handed to a
+    /// worker that left without taking it then goes to another worker); others close.
+    fn discard_queue(&mut self) -> Option<Returned> {
         self.outbox = Outbox::default();
         self.flushing = false;
-        self.handle = HandleState::Idle;
         self.held.clear();
+        self.handle.take().and_then(|in_flight| in_flight.returned(false))
     }
 }
 

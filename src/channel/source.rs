@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Channel, Framing, HandleHook, OutgoingHandle, ReadEffects, ReadOutcome, Reader, WriteResult};
+use super::{Channel, Framing, HandleHook, OutgoingHandle, ReadEffects, ReadOutcome, Reader, Returned, WriteResult};
 use crate::engine::{engine, Msg};
 use crate::event::Event;
 use crate::reactor::{Cx, Interest, Ready, Source, Token};
@@ -52,7 +52,9 @@ impl ChannelSource {
             Err(err) => {
                 // The peer is gone for writing; keep reading what it sent before that.
                 cx.events().push(Event::WriteFailed { id, errno: err.raw_os_error().unwrap_or(libc::EPIPE) });
-                self.chan.discard_queue();
+                if let Some(returned) = self.chan.discard_queue() {
+                    give_back(cx, id, returned);
+                }
                 if self.chan.ready_to_close() {
                     return self.close(cx);
                 }
@@ -137,8 +139,13 @@ impl ChannelSource {
             // Closing the fd below removes it from epoll as well; this only makes it explicit.
             let _ = cx.deregister(fd);
         }
-        if self.chan.close() {
+        let (lost, returned) = self.chan.close();
+        if lost {
             cx.events().push(Event::WriteFailed { id, errno: libc::EPIPE });
+        }
+        // Before ChannelClosed, so the hook's owner sees the hand-off refused, not lost.
+        if let Some(returned) = returned {
+            give_back(cx, id, returned);
         }
         if let Ok(e) = engine() {
             e.forget_channel(id);
@@ -149,6 +156,11 @@ impl ChannelSource {
         }
         cx.remove_self();
     }
+}
+
+/// A handle the peer never answered goes back to the source that sent it, as refused.
+fn give_back(cx: &mut Cx<'_, Msg>, chan: u32, Returned { hook, fd, acked }: Returned) {
+    cx.post(hook.token, Msg::HandleReturned { chan, key: hook.key, fd, acked });
 }
 
 impl Source<Msg> for ChannelSource {

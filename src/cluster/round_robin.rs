@@ -11,8 +11,10 @@
 //!    `Received` and the descriptor waits here for the worker's `newconn` reply;
 //! 4. the worker's reply (`Reply`): accepted, the connection is the worker's and this copy is
 //!    closed; refused, it goes to the front of `pending`;
-//! 5. a worker whose channel closes (`ChannelClosed`) leaves the group, and the connections
-//!    handed to it and not answered for are closed (it may have started on them);
+//! 5. a worker whose channel closes leaves the group: a connection whose handle frame it never
+//!    answered comes back first as refused (`HandleReturned`; it never took it) and goes to
+//!    another worker; the ones it ACKed and did not answer for are closed (`ChannelClosed`; it
+//!    may have started on them);
 //! 6. the group stops (`Stop`): the listener and every connection still here are closed.
 //!
 //! Out of descriptors, a connection cannot even be accepted, and clients would wait in the
@@ -327,8 +329,8 @@ impl RoundRobin {
         }
     }
 
-    /// 5. A worker's channel closed (or the worker left): what it was handed and had not
-    ///    answered for closes with it.
+    /// 5. A worker's channel closed (or the worker left): what it ACKed and had not answered
+    ///    for closes with it (what it never took came back before this, as refused).
     fn leave(&mut self, cx: &mut Cx<'_, Msg>, chan: u32) {
         self.members.remove(chan);
         let before = self.handed.len();
