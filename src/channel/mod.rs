@@ -262,7 +262,8 @@ impl Channel {
         };
         st.settle(self.id, ack, in_flight, events).unwrap_or_else(|e| {
             events.push(Event::WriteFailed { id: self.id, errno: e.raw_os_error().unwrap_or(libc::EPIPE) });
-            st.discard_queue()
+            st.discard_queue();
+            None
         })
     }
 
@@ -334,20 +335,22 @@ impl Channel {
         matches!(st.lifecycle, Lifecycle::Closing(_)) && st.idle()
     }
 
-    /// I/O thread: closes the fd (after the caller removed it from epoll); later writes fail.
-    /// Returns whether unsent frames were lost with it (their descriptors are closed), and the
-    /// handle in flight if it goes back to a hook.
+    /// I/O thread: closes the fd (after the caller removed it from epoll, and read to EOF or
+    /// an error); later writes fail. Returns whether unsent frames were lost with it (their
+    /// descriptors are closed), and the handle in flight if it goes back to a hook: the peer
+    /// never answered it, so it never took it (a Node peer ACKs a handle as it reads it), and a
+    /// connection the cluster primary handed to a worker that left goes to another worker.
     pub fn close(&self) -> (bool, Option<Returned>) {
         let mut st = crate::sync::lock(&self.state);
         st.lifecycle = Lifecycle::Closed;
         let lost = st.outbox.pending() > 0 || !st.held.is_empty();
-        (lost, st.discard_queue())
+        (lost, st.discard_queue().and_then(|in_flight| in_flight.returned(false)))
     }
 
-    /// I/O thread: drops what can no longer be written after a write error. Returns the handle
-    /// in flight if it goes back to a hook.
-    pub fn discard_queue(&self) -> Option<Returned> {
-        crate::sync::lock(&self.state).discard_queue()
+    /// I/O thread: drops what can no longer be written after a write error. A handle in
+    /// flight closes: its answer may still be on the way (the peer may have taken it).
+    pub fn discard_queue(&self) {
+        crate::sync::lock(&self.state).discard_queue();
     }
 }
 
@@ -436,14 +439,12 @@ impl State {
         self.outbox.pending() == 0 && self.handle.is_idle() && self.held.is_empty()
     }
 
-    /// Drops the write queue and what is held. A handle in flight that the peer never
-    /// answered goes back to its hook as refused (a connection the cluster primary handed to a
-    /// worker that left without taking it then goes to another worker); others close.
-    fn discard_queue(&mut self) -> Option<Returned> {
+    /// Drops the write queue and what is held; returns the handle that was in flight.
+    fn discard_queue(&mut self) -> Option<InFlight> {
         self.outbox = Outbox::default();
         self.flushing = false;
         self.held.clear();
-        self.handle.take().and_then(|in_flight| in_flight.returned(false))
+        self.handle.take()
     }
 }
 

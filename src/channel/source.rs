@@ -52,9 +52,7 @@ impl ChannelSource {
             Err(err) => {
                 // The peer is gone for writing; keep reading what it sent before that.
                 cx.events().push(Event::WriteFailed { id, errno: err.raw_os_error().unwrap_or(libc::EPIPE) });
-                if let Some(returned) = self.chan.discard_queue() {
-                    give_back(cx, id, returned);
-                }
+                self.chan.discard_queue();
                 if self.chan.ready_to_close() {
                     return self.close(cx);
                 }
