@@ -109,6 +109,17 @@ impl Event {
         }
     }
 
+    /// Bytes of frames read for JS it carries, as the channel counted them when reading
+    /// (each user frame with the 2 bytes that join it to the next).
+    pub fn bytes_for_js(&self) -> usize {
+        match self {
+            Event::Messages { batch, .. } => batch.len() + 1,
+            Event::Frames { batch, .. } => batch.len(),
+            Event::Internal { json, .. } => json.len(),
+            _ => 0,
+        }
+    }
+
     /// The last event of a channel, child or group (after which its id may be forgotten).
     pub fn is_last(&self) -> bool {
         matches!(self, Event::Closed { .. } | Event::Exit { .. } | Event::Failed { .. })
