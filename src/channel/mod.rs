@@ -817,3 +817,44 @@ impl Incoming<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> Channel {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Channel::new(1, a.into(), false)
+    }
+
+    #[test]
+    fn reading_pauses_at_the_high_water_mark_and_resumes_below_the_low() {
+        let chan = channel();
+        assert_eq!(chan.read_room(false), READ_HIGH_WATER);
+        assert!(!chan.read_for_js(READ_HIGH_WATER - 1, false));
+        assert!(chan.read_for_js(1, false));
+        assert_eq!(chan.read_room(false), 0);
+        // Taking some, but not down to the low-water mark, does not resume.
+        assert!(!chan.delivered(READ_HIGH_WATER - READ_LOW_WATER));
+        assert!(chan.snapshot().read_paused);
+        assert!(chan.delivered(1));
+        assert!(!chan.snapshot().read_paused);
+        // Resumed once only.
+        assert!(!chan.delivered(READ_LOW_WATER));
+        assert_eq!(chan.snapshot().unread, 0);
+    }
+
+    #[test]
+    fn an_awaited_reply_is_read_past_the_high_water_mark_up_to_the_hard_cap() {
+        let chan = channel();
+        assert!(chan.read_for_js(READ_HIGH_WATER, false));
+        // A handle goes out: reading resumes, once, and may go on to the hard cap.
+        assert!(chan.resume_for_reply());
+        assert!(!chan.resume_for_reply());
+        assert_eq!(chan.read_room(true), READ_HARD_CAP - READ_HIGH_WATER);
+        assert!(!chan.read_for_js(READ_HARD_CAP - READ_HIGH_WATER - 1, true));
+        assert!(chan.read_for_js(1, true));
+        // The reply came: the high-water mark applies again.
+        assert_eq!(chan.read_room(false), 0);
+    }
+}
