@@ -24,6 +24,10 @@ export interface ChannelStats {
   fdsOut: number;
   fdsHeld: number;
   open: boolean;
+  /** Bytes read from the child and not yet taken by JS. */
+  unreadBytes: number;
+  /** Reading is paused until JS takes more of them (read backpressure). */
+  readPaused: boolean;
 }
 
 /** One round-robin group's counters (a cluster primary's listener). */

@@ -75,6 +75,7 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
       {
         id: 0, pid: child.pid, open: true, framesOut: 10, bytesOut: bytes, framesIn: 10, bytesIn: bytes,
         queuedBytes: 0, handleInFlight: false, heldSends: 0, fdsIn: 0, fdsOut: 0, fdsHeld: 0,
+        unreadBytes: 0, readPaused: false,
       });
     child.disconnect();
     await next(child, 'exit');

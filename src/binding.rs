@@ -484,6 +484,10 @@ pub struct ChannelStats {
     pub fds_held: f64,
     /// Not disconnected.
     pub open: bool,
+    /// Bytes read from the child and not yet taken by JS.
+    pub unread_bytes: f64,
+    /// Reading is paused until JS takes more of them (read backpressure).
+    pub read_paused: bool,
 }
 
 /// One round-robin group's counters.
@@ -530,6 +534,8 @@ pub fn stats() -> EngineStats {
                 fds_out: n(&k.fds_out),
                 fds_held: n(&k.fds_waiting) + f64::from(u8::from(s.handle_in_flight)),
                 open: s.open,
+                unread_bytes: s.unread as f64,
+                read_paused: s.read_paused,
             }
         })
         .collect();

@@ -56,6 +56,8 @@ pub enum Msg {
     Stop,
     /// The env that owns a channel is gone: close it now, dropping what is queued.
     CloseNow,
+    /// JS took what was read from a channel, or a reply is awaited on it: read again.
+    Resume,
 }
 
 /// The engine's tokens: an object's id and its kind (a child and its channel share an id).
@@ -223,7 +225,13 @@ impl Engine {
         ack: AckId,
     ) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
-        match chan.write(data, frames, handle, ack)? {
+        let has_handle = handle.is_some();
+        let written = chan.write(data, frames, handle, ack)?;
+        // The handle's ACK must be read even while JS is behind.
+        if has_handle && chan.resume_for_reply() {
+            self.post(channel_token(id), Msg::Resume);
+        }
+        match written {
             WriteResult::Queued(n) => Ok(n),
             // Not written yet; JS learns when from the ack.
             WriteResult::Held => Ok(data.len().max(1)),
@@ -261,7 +269,31 @@ impl Engine {
     pub fn drain(&self, env: EnvId) -> Vec<Event> {
         let Some(env) = lock(&self.envs).get(&env).cloned() else { return Vec::new() };
         let events = std::mem::take(&mut *lock(&env.events));
+        self.delivered(&events);
         events
+    }
+
+    /// What was read for JS left the engine (taken by JS, or dropped with its env): channels
+    /// paused for want of that read again.
+    fn delivered(&self, events: &[Event]) {
+        let mut counted: Option<(u32, usize)> = None;
+        let settle = |counted: Option<(u32, usize)>| {
+            let Some((id, bytes)) = counted else { return };
+            if self.channel(id).is_some_and(|chan| chan.delivered(bytes)) {
+                self.post(channel_token(id), Msg::Resume);
+            }
+        };
+        for e in events {
+            let bytes = e.bytes_for_js();
+            if bytes == 0 {
+                continue;
+            }
+            match &mut counted {
+                Some((id, sum)) if *id == e.id() => *sum += bytes,
+                _ => settle(counted.replace((e.id(), bytes))),
+            }
+        }
+        settle(counted);
     }
 
     /// Queues `batch` for `env`, waking it if its queue was empty.
@@ -318,8 +350,9 @@ impl Report for Engine {
         };
         // Events of an env that is gone are dropped here (descriptors they carry close).
         for (env, events) in routed {
-            if let Some(env) = env {
-                Engine::deliver(&env, events);
+            match env {
+                Some(env) => Engine::deliver(&env, events),
+                None => self.delivered(&events),
             }
         }
         if !last.is_empty() {

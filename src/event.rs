@@ -109,6 +109,17 @@ impl Event {
         }
     }
 
+    /// Bytes of frames read for JS it carries, as the channel counted them when reading
+    /// (each user frame with the 2 bytes that join it to the next).
+    pub fn bytes_for_js(&self) -> usize {
+        match self {
+            Event::Messages { batch, .. } => batch.len() + 1,
+            Event::Frames { batch, .. } => batch.len(),
+            Event::Internal { json, .. } => json.len(),
+            _ => 0,
+        }
+    }
+
     /// The last event of a channel, child or group (after which its id may be forgotten).
     pub fn is_last(&self) -> bool {
         matches!(self, Event::Closed { .. } | Event::Exit { .. } | Event::Failed { .. })
@@ -205,5 +216,26 @@ mod tests {
         assert_eq!(text(&a[0]), "[1,\n{\"a\":2}]");
         assert_eq!(text(&a[1]), "[3,\n4]");
         assert_eq!(text(&a[2]), "[5]");
+    }
+
+    #[test]
+    fn batches_count_back_what_the_reader_counted() {
+        // The reader counts each user frame with 2 bytes; a channel's count must return to
+        // zero once JS has taken every batch, however they were joined.
+        let frames: [&[u8]; 4] = [b"1", b"{\"a\":2}", b"333", b"\"x\""];
+        let counted: usize = frames.iter().map(|f| f.len() + 2).sum();
+        let mut a = Vec::new();
+        push_message(&mut a, 1, frames[0]);
+        push_message(&mut a, 1, frames[1]);
+        let mut b = Vec::new();
+        push_message(&mut b, 1, frames[2]);
+        push_message(&mut b, 1, frames[3]);
+        append(&mut a, b);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a.iter().map(Event::bytes_for_js).sum::<usize>(), counted);
+        let mut f = Vec::new();
+        push_frame(&mut f, 1, b"abcd");
+        append(&mut f, vec![Event::Frames { id: 1, batch: b"ef".to_vec() }]);
+        assert_eq!(f.iter().map(Event::bytes_for_js).sum::<usize>(), 6);
     }
 }

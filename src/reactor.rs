@@ -37,6 +37,8 @@ pub struct Ready {
 pub enum Interest {
     Read,
     ReadWrite,
+    /// Writability only (a channel whose reading is paused while it still has output).
+    Write,
     /// Registered but silent (a listener out of descriptors).
     None,
 }
@@ -46,6 +48,7 @@ impl Interest {
         match self {
             Interest::Read => EpollFlags::EPOLLIN,
             Interest::ReadWrite => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
+            Interest::Write => EpollFlags::EPOLLOUT,
             Interest::None => EpollFlags::empty(),
         }
     }

@@ -65,6 +65,10 @@ pub struct Snapshot {
     /// Sends held behind it.
     pub held: usize,
     pub open: bool,
+    /// Bytes read for JS and not yet taken by it.
+    pub unread: usize,
+    /// Reading stopped until JS takes more of them.
+    pub read_paused: bool,
 }
 
 struct State {
@@ -75,7 +79,21 @@ struct State {
     /// Node's rule: one handle in flight, every later send held until its ACK or NACK.
     handle: HandleState,
     held: VecDeque<Held>,
+    /// Read backpressure: bytes of frames read for JS and not yet taken by it.
+    undelivered: usize,
+    /// The I/O thread stopped reading for want of JS taking what it read.
+    read_paused: bool,
 }
+
+/// Above this many bytes read and not yet taken by JS, the I/O thread stops reading a
+/// channel, so a fast child backs up (its `send()` returns false) instead of growing us.
+pub const READ_HIGH_WATER: usize = 1 << 20;
+/// Reading resumes once JS has taken enough that less than this is left.
+pub const READ_LOW_WATER: usize = 256 << 10;
+/// While the engine awaits the peer's reply on a channel (a handle's ACK, a round-robin
+/// `accepted`), reading goes on past the high-water mark up to this, so the reply is not stuck
+/// behind user messages JS has not taken; memory stays bounded all the same.
+pub const READ_HARD_CAP: usize = 16 << 20;
 
 /// The handle protocol's side of sending: idle, or one handle awaiting the peer's ACK or NACK
 /// (with how often it has been retransmitted).
@@ -201,6 +219,8 @@ impl Channel {
             flushing: false,
             handle: HandleState::Idle,
             held: VecDeque::new(),
+            undelivered: 0,
+            read_paused: false,
         };
         Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false), counters: Counters::default() }
     }
@@ -267,6 +287,40 @@ impl Channel {
         })
     }
 
+    /// I/O thread: how many more bytes of frames for JS may be read now; `awaiting_reply`
+    /// when another source expects the peer's reply (a handle in flight counts as well).
+    pub fn read_room(&self, awaiting_reply: bool) -> usize {
+        let st = crate::sync::lock(&self.state);
+        st.read_limit(awaiting_reply).saturating_sub(st.undelivered)
+    }
+
+    /// I/O thread: `bytes` of frames for JS were read. Returns whether reading must pause
+    /// (until `delivered` or `resume_for_reply` says otherwise).
+    pub fn read_for_js(&self, bytes: usize, awaiting_reply: bool) -> bool {
+        let mut st = crate::sync::lock(&self.state);
+        st.undelivered += bytes;
+        st.read_paused = st.undelivered >= st.read_limit(awaiting_reply);
+        st.read_paused
+    }
+
+    /// JS thread: JS took `bytes` of what was read. Returns whether the I/O thread must be
+    /// told to resume reading.
+    pub fn delivered(&self, bytes: usize) -> bool {
+        let mut st = crate::sync::lock(&self.state);
+        st.undelivered = st.undelivered.saturating_sub(bytes);
+        let resume = st.read_paused && st.undelivered < READ_LOW_WATER;
+        if resume {
+            st.read_paused = false;
+        }
+        resume
+    }
+
+    /// A handle went out whose ACK must be read: returns whether reading was paused (and is
+    /// now to resume, up to the hard cap).
+    pub fn resume_for_reply(&self) -> bool {
+        std::mem::take(&mut crate::sync::lock(&self.state).read_paused)
+    }
+
     /// JS thread: bytes written to the channel and not yet taken by the socket.
     pub fn pending(&self) -> usize {
         crate::sync::lock(&self.state).outbox.pending()
@@ -288,6 +342,8 @@ impl Channel {
             handle_in_flight: !st.handle.is_idle(),
             held: st.held.len(),
             open: st.lifecycle.is_open(),
+            unread: st.undelivered,
+            read_paused: st.read_paused,
         }
     }
 
@@ -435,6 +491,14 @@ impl State {
         Ok(returned)
     }
 
+    fn read_limit(&self, awaiting_reply: bool) -> usize {
+        if awaiting_reply || !self.handle.is_idle() {
+            READ_HARD_CAP
+        } else {
+            READ_HIGH_WATER
+        }
+    }
+
     fn idle(&self) -> bool {
         self.outbox.pending() == 0 && self.handle.is_idle() && self.held.is_empty()
     }
@@ -527,12 +591,27 @@ impl Reader {
         !chan.wrote.swap(false, Ordering::Relaxed) && self.last_data.elapsed() < FLOOD_GAP
     }
 
+    /// Whether another source awaits the peer's reply on this channel.
+    pub fn awaiting_reply(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     /// Reads what is available and turns complete frames into events; what else the frames
-    /// asked of the I/O thread goes into `effects`.
-    pub fn read(&mut self, chan: &Channel, events: &mut Vec<Event>, effects: &mut ReadEffects) -> ReadOutcome {
+    /// asked of the I/O thread goes into `effects`. Stops once frames for JS of `room` bytes
+    /// have been read (one read may take a frame more).
+    pub fn read(
+        &mut self,
+        chan: &Channel,
+        room: usize,
+        events: &mut Vec<Event>,
+        effects: &mut ReadEffects,
+    ) -> ReadOutcome {
         let fd = self.fd;
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
+            if effects.for_js >= room {
+                return ReadOutcome::Yielded;
+            }
             let mut room = 0;
             let mut truncated = false;
             let fds_before = self.fds.len();
@@ -612,6 +691,8 @@ pub struct ReadEffects {
     pub settled: bool,
     /// For other sources: handles going back to their hooks, replies they expected.
     pub posts: Vec<(Token, Msg)>,
+    /// Bytes of the events for JS, as `Channel::delivered` counts them back.
+    pub for_js: usize,
 }
 
 /// Routes the frames of one read.
@@ -646,9 +727,13 @@ impl Incoming<'_> {
             return;
         };
         match classify_json(line) {
-            Kind::User => push_message(self.events, id, line),
+            Kind::User => {
+                self.effects.for_js += line.len() + 2;
+                push_message(self.events, id, line);
+            }
             Kind::Internal => {
                 if self.replies.is_empty() || !self.expected_reply(cluster::reply_json(line)) {
+                    self.effects.for_js += text.len();
                     self.events.push(Event::Internal { id, json: text.to_owned() });
                 }
             }
@@ -664,6 +749,7 @@ impl Incoming<'_> {
         match classify_v8(&frame[length_frame::HEADER..]) {
             V8Kind::Other => {
                 if self.replies.is_empty() || !self.expected_reply(cluster::reply_v8(&frame[length_frame::HEADER..])) {
+                    self.effects.for_js += frame.len();
                     push_frame(self.events, self.chan.id, frame);
                 }
             }
@@ -674,7 +760,10 @@ impl Incoming<'_> {
 
     fn v8_owned(&mut self, frame: Vec<u8>) {
         match classify_v8(&frame[length_frame::HEADER..]) {
-            V8Kind::Other => self.events.push(Event::Frames { id: self.chan.id, batch: frame }),
+            V8Kind::Other => {
+                self.effects.for_js += frame.len();
+                self.events.push(Event::Frames { id: self.chan.id, batch: frame });
+            }
             V8Kind::HandleAck { ack } => self.settle(ack),
             V8Kind::Handle(ty) => {
                 let ty = ty.map(str::to_owned);
@@ -730,5 +819,46 @@ impl Incoming<'_> {
             self.effects.needs_flush |= self.chan.reply(nack);
             self.events.push(Event::BadFrame { id, code, reason });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> Channel {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        Channel::new(1, a.into(), false)
+    }
+
+    #[test]
+    fn reading_pauses_at_the_high_water_mark_and_resumes_below_the_low() {
+        let chan = channel();
+        assert_eq!(chan.read_room(false), READ_HIGH_WATER);
+        assert!(!chan.read_for_js(READ_HIGH_WATER - 1, false));
+        assert!(chan.read_for_js(1, false));
+        assert_eq!(chan.read_room(false), 0);
+        // Taking some, but not down to the low-water mark, does not resume.
+        assert!(!chan.delivered(READ_HIGH_WATER - READ_LOW_WATER));
+        assert!(chan.snapshot().read_paused);
+        assert!(chan.delivered(1));
+        assert!(!chan.snapshot().read_paused);
+        // Resumed once only.
+        assert!(!chan.delivered(READ_LOW_WATER));
+        assert_eq!(chan.snapshot().unread, 0);
+    }
+
+    #[test]
+    fn an_awaited_reply_is_read_past_the_high_water_mark_up_to_the_hard_cap() {
+        let chan = channel();
+        assert!(chan.read_for_js(READ_HIGH_WATER, false));
+        // A handle goes out: reading resumes, once, and may go on to the hard cap.
+        assert!(chan.resume_for_reply());
+        assert!(!chan.resume_for_reply());
+        assert_eq!(chan.read_room(true), READ_HARD_CAP - READ_HIGH_WATER);
+        assert!(!chan.read_for_js(READ_HARD_CAP - READ_HIGH_WATER - 1, true));
+        assert!(chan.read_for_js(1, true));
+        // The reply came: the high-water mark applies again.
+        assert_eq!(chan.read_room(false), 0);
     }
 }

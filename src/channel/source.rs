@@ -21,8 +21,12 @@ const COALESCE: Duration = Duration::from_micros(100);
 pub struct ChannelSource {
     chan: Arc<Channel>,
     reader: Reader,
-    /// EPOLLOUT is armed.
+    /// EPOLLOUT is wanted: output is waiting for the socket.
     watching_out: bool,
+    /// Reading is paused until JS takes what was read (read backpressure).
+    read_paused: bool,
+    /// What the fd is registered for (`None`: not registered).
+    registered: Option<Interest>,
     /// Sources to tell when the channel closes or a JS handle settles.
     watchers: Vec<Token>,
 }
@@ -30,7 +34,14 @@ pub struct ChannelSource {
 impl ChannelSource {
     pub fn new(chan: Arc<Channel>, framing: Framing) -> Self {
         let fd = chan.raw_fd().unwrap_or(-1);
-        ChannelSource { reader: Reader::new(fd, framing), chan, watching_out: false, watchers: Vec::new() }
+        ChannelSource {
+            reader: Reader::new(fd, framing),
+            chan,
+            watching_out: false,
+            read_paused: false,
+            registered: None,
+            watchers: Vec::new(),
+        }
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
@@ -59,26 +70,63 @@ impl ChannelSource {
                 true
             }
         };
-        // Only a change of what is watched costs a syscall (a handle exchange flushes a lot).
-        let want_out = !drained;
-        if self.watching_out != want_out {
-            self.watching_out = want_out;
-            let interest = if want_out { Interest::ReadWrite } else { Interest::Read };
-            if let Some(fd) = self.fd() {
-                if let Err(e) = cx.reregister(fd, interest) {
-                    cx.events().push(Event::WriteFailed { id, errno: e.raw_os_error().unwrap_or(libc::EIO) });
-                }
+        self.watching_out = !drained;
+        self.watch(cx);
+    }
+
+    /// Registers the fd for what is wanted now: reading unless paused, writing while output
+    /// waits; neither, and the fd leaves epoll (a hung-up peer would otherwise keep waking
+    /// us). Only a change costs a syscall (a handle exchange flushes a lot).
+    fn watch(&mut self, cx: &mut Cx<'_, Msg>) {
+        let want = match (!self.read_paused, self.watching_out) {
+            (true, false) => Some(Interest::Read),
+            (true, true) => Some(Interest::ReadWrite),
+            (false, true) => Some(Interest::Write),
+            (false, false) => None,
+        };
+        if want == self.registered {
+            return;
+        }
+        let Some(fd) = self.fd() else { return };
+        let done = match (self.registered, want) {
+            (None, Some(interest)) => cx.register(fd, interest),
+            (Some(_), Some(interest)) => cx.reregister(fd, interest),
+            (Some(_), None) => cx.deregister(fd),
+            (None, None) => Ok(()),
+        };
+        match done {
+            Ok(()) => self.registered = want,
+            Err(e) => {
+                let id = self.chan.id;
+                cx.events().push(Event::WriteFailed { id, errno: e.raw_os_error().unwrap_or(libc::EIO) });
             }
         }
     }
 
-    /// Reads the channel; returns false once it has ended (and been closed).
-    fn read(&mut self, cx: &mut Cx<'_, Msg>) -> bool {
+    /// JS took enough of what was read, or a reply is awaited: reading goes on.
+    fn resume(&mut self, cx: &mut Cx<'_, Msg>) {
+        if std::mem::take(&mut self.read_paused) {
+            self.watch(cx);
+            if self.chan.raw_fd().is_some() {
+                self.read(cx, false);
+            }
+        }
+    }
+
+    /// Reads the channel, up to the backpressure bound unless `all` (the child exited: what is
+    /// left is what its socket buffer holds); returns false once it has ended (and been
+    /// closed).
+    fn read(&mut self, cx: &mut Cx<'_, Msg>, all: bool) -> bool {
         if self.reader.flooding(&self.chan) {
             cx.coalesce(COALESCE);
         }
         let mut effects = ReadEffects::default();
-        let outcome = self.reader.read(&self.chan, cx.events(), &mut effects);
+        let room = if all { usize::MAX } else { self.chan.read_room(self.reader.awaiting_reply()) };
+        let outcome = self.reader.read(&self.chan, room, cx.events(), &mut effects);
+        if self.chan.read_for_js(effects.for_js, self.reader.awaiting_reply()) && !self.read_paused {
+            self.read_paused = true;
+            self.watch(cx);
+        }
         for (to, msg) in effects.posts {
             cx.post(to, msg);
         }
@@ -103,7 +151,7 @@ impl ChannelSource {
     fn drain(&mut self, cx: &mut Cx<'_, Msg>) {
         loop {
             let before = cx.events().len();
-            if !self.read(cx) || cx.events().len() == before {
+            if !self.read(cx, true) || cx.events().len() == before {
                 return;
             }
         }
@@ -127,6 +175,10 @@ impl ChannelSource {
             // The channel is closing: the descriptor closed with the failed write, and the
             // sender hears of the channel's close.
             Err(_) => {}
+        }
+        // The reply must be read even while JS is behind.
+        if self.chan.resume_for_reply() {
+            self.resume(cx);
         }
     }
 
@@ -167,16 +219,18 @@ impl Source<Msg> for ChannelSource {
         if let Err(e) = cx.register(fd, Interest::Read) {
             let id = self.chan.id;
             cx.events().push(Event::WriteFailed { id, errno: e.raw_os_error().unwrap_or(libc::EIO) });
-            self.close(cx);
+            return self.close(cx);
         }
+        self.registered = Some(Interest::Read);
     }
 
     fn ready(&mut self, cx: &mut Cx<'_, Msg>, ready: Ready) {
-        if ready.writable {
+        // Paused, a hang-up is heard only while writing: the flush tells it.
+        if ready.writable || (ready.readable && self.read_paused) {
             self.flush(cx);
         }
-        if ready.readable && self.chan.raw_fd().is_some() {
-            self.read(cx);
+        if ready.readable && !self.read_paused && self.chan.raw_fd().is_some() {
+            self.read(cx, false);
         }
     }
 
@@ -184,6 +238,7 @@ impl Source<Msg> for ChannelSource {
         match msg {
             Msg::Flush | Msg::Close => self.flush(cx),
             Msg::Drain => self.drain(cx),
+            Msg::Resume => self.resume(cx),
             Msg::CloseNow => self.close(cx),
             Msg::Watch(token) if !self.watchers.contains(&token) => self.watchers.push(token),
             Msg::SendHandle { frame, fd, hook } => self.send_handle(cx, frame, fd, hook),

@@ -1,0 +1,127 @@
+'use strict';
+// Read backpressure: what the engine reads from a child and JS has not taken is bounded, so a
+// child faster than its parent backs up (its send() returns false) as it does with Node, and
+// the parent's memory stays bounded; replies the engine itself awaits (a handle's ACK) are
+// read all the same.
+const { describe } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { execFile } = require('node:child_process');
+const { it, IMPLS, OURS_IMPL, fixture, forkTracked } = require('./helpers');
+
+// Runs fixtures/slow-parent.js in a process of its own (its peak RSS is the measure).
+function slowParent(impl, count, busyMs) {
+  return new Promise((resolve, reject) => {
+    const args = [fixture('slow-parent.js'), impl.isNode ? 'node' : 'ours', String(count), String(busyMs)];
+    execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+function busy(ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until);
+}
+
+describe('read backpressure', () => {
+  for (const impl of IMPLS) {
+    it(`${impl.name}: a child sending 256 MiB to a slow parent: every message in order, its send() returns false`,
+      { timeout: 120000 }, async () => {
+        const r = await slowParent(impl, 256, 1);
+        assert.equal(r.received, 256);
+        assert.equal(r.inOrder, true);
+        assert.ok(r.refused > 0, `the child's send() never returned false (${JSON.stringify(r)})`);
+        if (!impl.isNode) {
+          // A memory bound is a correctness property: the engine must not read what JS has
+          // not taken without limit.
+          assert.ok(r.peak <= r.base + 64, `peak RSS ${r.peak} MiB, base ${r.base} MiB`);
+        }
+      });
+  }
+
+  const ours = () => require('native-cluster');
+  const channelOf = (child) => ours().engineStats().channels.find((c) => c.pid === child.pid);
+
+  it('ours: reading pauses while JS is behind and resumes once JS takes what was read', { skip: OURS_IMPL.skip },
+    async (t) => {
+      const child = forkTracked(t, OURS_IMPL, fixture('flood-child.js'));
+      await new Promise((resolve) => child.once('message', resolve));
+      const count = 400;
+      let next = 0;
+      let pausedSeen = false;
+      const done = new Promise((resolve, reject) => {
+        child.on('message', (m) => {
+          if (m.done) return resolve();
+          if (m.seq !== next++) reject(new Error(`message ${m.seq} arrived as #${next - 1}`));
+          if (m.seq === 0) {
+            // JS takes nothing while this runs: the engine reads up to its bound and stops.
+            while (!channelOf(child).readPaused) busy(1);
+            pausedSeen = true;
+            const { unreadBytes } = channelOf(child);
+            assert.ok(unreadBytes >= 1 << 20 && unreadBytes <= 3 << 20, `unread ${unreadBytes}`);
+          }
+        });
+      });
+      child.send({ cmd: 'flood', count, size: 64 << 10 });
+      await done;
+      assert.equal(pausedSeen, true);
+      assert.equal(next, count);
+      assert.equal(channelOf(child).readPaused, false);
+    });
+
+  it('ours: a handle sent to a child flooding a parent that is behind still gets its ACK', { skip: OURS_IMPL.skip },
+    async (t) => {
+      const child = forkTracked(t, OURS_IMPL, fixture('flood-child.js'));
+      await new Promise((resolve) => child.once('message', resolve));
+      const server = net.createServer();
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      t.after(() => server.close());
+      let got = null;
+      const done = new Promise((resolve) => {
+        child.on('message', (m) => {
+          if (m.got) got = m.got;
+          if (m.done) return resolve();
+          if (m.seq !== 0) return;
+          // Reading has stopped for want of JS taking what was read...
+          while (!channelOf(child).readPaused) busy(1);
+          child.send({ type: 'server' }, server);
+          assert.equal(channelOf(child).handleInFlight, true);
+          // ...and JS still takes nothing, yet the child's ACK is read.
+          while (channelOf(child).handleInFlight) busy(1);
+        });
+      });
+      child.send({ cmd: 'flood', count: 400, size: 64 << 10, polite: true });
+      await done;
+      assert.equal(got, 'server');
+    });
+});
+
+describe('read backpressure and round-robin', () => {
+  it('ours: a worker flooding a primary that is behind still receives connections', { skip: OURS_IMPL.skip },
+    async (t) => {
+      const { spawn } = require('node:child_process');
+      const primary = spawn(process.execPath, [fixture('flooded-primary.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+      t.after(() => primary.kill());
+      const exited = new Promise((resolve) => primary.on('exit', resolve));
+      const { port } = await new Promise((resolve) => {
+        let out = '';
+        primary.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(JSON.parse(out));
+        });
+      });
+      // The primary's JS thread is blocked from here on, and reads from the worker paused.
+      for (let i = 0; i < 5; i++) {
+        const reply = await new Promise((resolve, reject) => {
+          let text = '';
+          net.connect(port, '127.0.0.1').setEncoding('utf8').on('data', (d) => (text += d))
+            .on('end', () => resolve(text)).on('error', reject);
+        });
+        assert.equal(reply, 'w1');
+      }
+      primary.stdin.end('done\n');
+      assert.equal(await exited, 0);
+    });
+});
