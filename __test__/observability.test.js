@@ -85,7 +85,13 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
   it('round-robin: a group counts its dispatches; NODE_DEBUG=native-cluster traces them', async (t) => {
     const primary = await startPrimary(t, 'serve', { debug: true });
     for (let i = 0; i < 5; i++) assert.equal(await request(primary.port), 'w1');
-    const { groups, channels } = await primary.stats();
+    // The worker's `accepted` reply can reach the engine after its response reached us: ask
+    // again (each ask is a round trip to the primary) until the last hand-off is settled.
+    let stats = await primary.stats();
+    for (let i = 0; i < 100 && stats.groups[0] && stats.groups[0].awaitingAck + stats.groups[0].awaitingReply > 0; i++) {
+      stats = await primary.stats();
+    }
+    const { groups, channels } = stats;
     assert.equal(groups.length, 1);
     const { id, ...group } = groups[0];
     assert.ok(id > 0);
