@@ -8,8 +8,9 @@ const os = require('node:os');
 const path = require('node:path');
 const cluster = require('../cluster');
 const { ipcChannelOf } = require('../subprocess');
-const { binding } = require('../native');
+const { binding, engineStats } = require('../native');
 const proc = require('./proc');
+const { captureStack } = require('./inspector');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
 const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
@@ -31,7 +32,27 @@ const DEFAULTS = {
   autorestart: true,
   // Exit codes that mean "do not restart" (PM2's stop_exit_codes).
   stopExitCodes: [],
+  // Recycling (0 = off): a worker is replaced, the way a reload replaces it, after this many
+  // requests (plus a random 0..jitter of its own, so workers do not recycle together) or
+  // this many ms of being ready.
+  maxRequests: 0,
+  maxRequestsJitter: 0,
+  maxLifetime: 0,
+  // Bytes of RSS (the worker and its descendants) over which, three samples in a row, a worker
+  // is replaced (0 = off).
+  maxMemory: 0,
+  // A worker that has not answered a ping for this long is hung: replaced and killed (0 = off).
+  hangTimeout: 10000,
+  // Capture a hung worker's JS stack through the inspector before killing it.
+  hangStack: false,
+  // How often workers are pinged and their memory sampled.
+  sampleInterval: 1000,
 };
+
+// How long a hung worker's stack may take to capture before it is killed without one.
+const STACK_TIMEOUT = 3000;
+// Samples over --max-memory, in a row, that make a worker be replaced.
+const MEMORY_SAMPLES = 3;
 
 function errorWithCode(message, code, extra) {
   return Object.assign(new Error(message), { code }, extra);
@@ -53,9 +74,11 @@ function normalize(script, options) {
   if (o.workers < 1) throw errorWithCode(`workers must be at least 1 (got ${o.workers})`, 'ERR_INVALID_ARG_VALUE');
   if (!Object.hasOwn(POLICIES, o.policy)) throw errorWithCode(`policy must be rr, none or reuseport (got ${o.policy})`, 'ERR_INVALID_ARG_VALUE');
   if (o.ready !== 'listening' && o.ready !== 'message') throw errorWithCode(`ready must be listening or message (got ${o.ready})`, 'ERR_INVALID_ARG_VALUE');
-  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter']) {
+  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter', 'maxRequests', 'maxRequestsJitter', 'maxLifetime',
+    'maxMemory', 'hangTimeout', 'sampleInterval']) {
     if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
   }
+  if (o.sampleInterval === 0) throw errorWithCode('sampleInterval must be positive', 'ERR_INVALID_ARG_VALUE');
   o.args = o.args || [];
   o.nodeArgs = o.nodeArgs || [];
   o.env = o.env || {};
@@ -95,6 +118,10 @@ class Supervisor extends EventEmitter {
   #readyReject;
   #startedAt = Date.now();
   #givenUp = null;
+  // Pings and memory samples, once per sampleInterval (unref'd: workers keep the primary up).
+  #sampler = null;
+  #lastHang = null;
+  #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
 
   constructor(script, options = {}) {
     super();
@@ -105,6 +132,10 @@ class Supervisor extends EventEmitter {
     }
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
+    if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
+      this.#sampler = setInterval(() => this.#sample(), this.#o.sampleInterval);
+      this.#sampler.unref();
+    }
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
@@ -150,17 +181,32 @@ class Supervisor extends EventEmitter {
 
   #spawn(slot) {
     const o = this.#o;
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv: [...o.nodeArgs, '--require', PRELOAD], silent: false, detached: true });
-    const worker = cluster.fork({ ...o.env, NODE_APP_INSTANCE: String(slot.index) });
+    // With --hang-stack the inspector is armed but closed (port 0: SIGUSR1 opens it on a free
+    // loopback port); node:cluster passes the port on as --inspect-port.
+    const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
+    const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
+    if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
+    const worker = cluster.fork(env);
     const m = {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
       addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
       exited: null, waiters: [], cpu: null,
+      // Guard rails: requests served (as of its last pong), the ping in flight, the last sign of
+      // life, memory samples over the limit in a row, why it is being replaced.
+      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, memory: null, over: 0, everUnder: false,
+      recycle: null, hung: false,
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
     this.#members.set(worker.id, m);
     worker.process.on('internalMessage', (msg) => {
-      if (msg && msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+      if (!msg) return;
+      if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+      else if (msg.cmd === 'NODE_NC_PONG') this.#onPong(m, msg);
+      else if (msg.cmd === 'NODE_NC_MAX_REQUESTS' && Number.isInteger(msg.requests)) {
+        m.requests = Math.max(m.requests, msg.requests);
+        this.#recycle(m, 'max-requests', `${msg.requests} requests`);
+      }
     });
     worker.on('listening', (info) => {
       m.addresses.set(addressKey(info), info);
@@ -194,6 +240,7 @@ class Supervisor extends EventEmitter {
     }
     m.state = 'ready';
     m.readyAt = Date.now();
+    this.#watch(m);
     const slot = m.slot;
     if (slot.current === m) this.#slotHealthy(slot);
     this.emit('worker-ready', { id: m.id, pid: m.pid, slot: slot.index, addresses: [...m.addresses.values()], replacing: m.replacing || null });
@@ -242,6 +289,12 @@ class Supervisor extends EventEmitter {
     if (beforeReady && !m.retiring) {
       kind = 'died-before-ready';
       text = `died before ready (${text})`;
+    } else if (m.hung) {
+      kind = 'hang-killed';
+      text = `hang-killed (${text})`;
+    } else if (m.recycle && m.retiring === m.recycle.kind) {
+      kind = m.recycle.kind;
+      text = `${kind}: ${m.recycle.detail} (${text})`;
     }
     return { kind, text, code, signal, beforeReady, requested: Boolean(m.retiring) };
   }
@@ -251,7 +304,9 @@ class Supervisor extends EventEmitter {
     const previous = m.state;
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
+    clearTimeout(m.hangTimer);
     this.#members.delete(m.id);
+    this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
     const slot = m.slot;
     const event = { id: m.id, pid: m.pid, slot: slot.index, code, signal, reason: reason.text, kind: reason.kind, requested: reason.requested, state: previous };
     this.emit('worker-exit', event);
@@ -286,6 +341,7 @@ class Supervisor extends EventEmitter {
     }
     const delay = backoffDelay(slot.crashes, this.#o.backoff);
     slot.restarts++;
+    this.#counters.restarts++;
     this.emit('restart', { slot: slot.index, delay, after: reason.text, restarts: slot.restarts });
     const restart = () => {
       slot.timer = null;
@@ -345,13 +401,21 @@ class Supervisor extends EventEmitter {
     if (m.state === 'dead' || m.retiring) return m.exited;
     m.retiring = why;
     m.state = 'draining';
+    let terminated = false;
     const terminate = () => {
+      if (terminated) return;
+      terminated = true;
       this.#kill(m, 'SIGTERM');
       m.timers.push(setTimeout(() => this.#kill(m, 'SIGKILL'), this.#o.killTimeout));
     };
     if (drainTimeout > 0 && m.worker.isConnected()) {
+      // A worker over its memory limit is not left to grow until the drain deadline: once its
+      // servers have closed (it has served what it had) and it has let go of its channel, it
+      // is terminated.
+      if (why === 'memory-limit') m.worker.process.once('disconnect', terminate);
       m.worker.disconnect();
       m.timers.push(setTimeout(() => {
+        if (terminated) return;
         m.drainTimedOut = true;
         terminate();
       }, drainTimeout));
@@ -386,6 +450,10 @@ class Supervisor extends EventEmitter {
         const old = await this.#reloadSlot(slot);
         if (old) retired.push(old);
       }
+      this.#counters.reloads++;
+    } catch (err) {
+      if (err.code === 'ERR_RELOAD_ABORTED') this.#counters.reloadsAborted++;
+      throw err;
     } finally {
       this.#reloading = false;
     }
@@ -395,9 +463,10 @@ class Supervisor extends EventEmitter {
     return result;
   }
 
-  // Starts the slot's replacement, waits until it is ready, then retires the old worker.
-  // Resolves with the old worker's exit (a promise), or throws ERR_RELOAD_ABORTED.
-  async #reloadSlot(slot) {
+  // Starts the slot's replacement, waits until it is ready, then retires the old worker (for a
+  // reload, or for `recycle`: { kind, detail }). Resolves with the old worker's exit (a
+  // promise), or throws ERR_RELOAD_ABORTED.
+  async #reloadSlot(slot, recycle = null) {
     const old = slot.current && slot.current.state !== 'dead' ? slot.current : null;
     clearTimeout(slot.timer);
     slot.timer = null;
@@ -425,15 +494,156 @@ class Supervisor extends EventEmitter {
       // The old worker died while we waited: the slot restarts as after any death.
       if (old && old.state === 'dead' && slot.current === old && !this.#stopping) this.#unexpectedDeath(slot, old, { beforeReady: false, text: old.slot.lastExit }, null);
       const event = { slot: slot.index, id: m.id, pid: m.pid, reason: failure };
-      this.emit('reload-aborted', event);
-      throw errorWithCode(`reload aborted: ${failure}; the old workers keep serving`, 'ERR_RELOAD_ABORTED', event);
+      if (recycle) this.emit('recycle-aborted', { ...event, kind: recycle.kind, replacing: old && old.id });
+      else this.emit('reload-aborted', event);
+      throw errorWithCode(`${recycle ? 'recycle' : 'reload'} aborted: ${failure}; the old workers keep serving`, 'ERR_RELOAD_ABORTED', event);
     }
     slot.current = m;
     slot.gaveUp = false;
     this.#slotHealthy(slot);
     if (!old) return null;
-    this.emit('reload-step', { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid });
-    return this.#retire(old, 'reload');
+    const step = { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid };
+    if (!recycle) {
+      this.emit('reload-step', step);
+      return this.#retire(old, 'reload');
+    }
+    this.#counters.recycles[recycle.kind] = (this.#counters.recycles[recycle.kind] || 0) + 1;
+    this.emit('recycled', { ...step, kind: recycle.kind, reason: recycle.detail });
+    return this.#retire(old, recycle.kind);
+  }
+
+  // ---- guard rails: recycling, memory limit, hung workers ----
+
+  // Replaces worker `m` through the reload path (surge, gate, out of round-robin, drain), one
+  // replacement at a time and never during a reload. A replacement that does not become ready
+  // leaves `m` serving; it is tried again later.
+  #recycle(m, kind, detail) {
+    if (m.recycle || m.retiring || m.state !== 'ready' || this.#stopping || m.slot.current !== m) return;
+    m.recycle = { kind, detail };
+    this.emit('recycle', { slot: m.slot.index, id: m.id, pid: m.pid, kind, reason: detail });
+    const run = this.#reloadTail.catch(() => {}).then(async () => {
+      if (this.#stopping || m.retiring || m.state !== 'ready' || m.slot.current !== m || m.slot.removed) return;
+      try {
+        await this.#reloadSlot(m.slot, m.recycle);
+      } catch (err) {
+        if (err.code !== 'ERR_RELOAD_ABORTED') throw err;
+        this.#counters.recyclesAborted++;
+        m.recycle = null;
+        m.over = 0;
+        // The memory check asks again by itself; the others after the longest backoff.
+        if (kind !== 'memory-limit') {
+          const retry = setTimeout(() => this.#recycle(m, kind, detail), this.#o.backoff.max);
+          retry.unref();
+          m.timers.push(retry);
+        }
+      }
+    });
+    this.#reloadTail = run;
+    run.catch((err) => this.emit('warning', err));
+  }
+
+  // A worker just became ready: its lifetime starts, and it is pinged from now on.
+  #watch(m) {
+    const o = this.#o;
+    if (o.maxLifetime > 0) {
+      const timer = setTimeout(() => this.#recycle(m, 'max-lifetime', `ready for ${o.maxLifetime} ms`), o.maxLifetime);
+      timer.unref();
+      m.timers.push(timer);
+    }
+    if (o.hangTimeout > 0) {
+      m.hangTimer = setTimeout(() => this.#hung(m), o.hangTimeout);
+      m.hangTimer.unref();
+    }
+  }
+
+  #onPong(m, msg) {
+    if (Number.isInteger(msg.requests)) m.requests = msg.requests;
+    if (m.ping && msg.seq === m.ping.seq) {
+      m.rtt = Date.now() - m.ping.at;
+      m.ping = null;
+    }
+    // A sign of life: the hang deadline starts again.
+    if (m.hangTimer && !m.hung) m.hangTimer.refresh();
+  }
+
+  // Every sampleInterval: a ping to each ready worker that has answered the last one, and
+  // (--max-memory) the RSS of each current worker and its descendants.
+  #sample() {
+    const o = this.#o;
+    for (const m of this.#members.values()) {
+      if (m.state !== 'ready' || m.retiring) continue;
+      if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
+        m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };
+        m.worker.process.send({ cmd: 'NODE_NC_PING', seq: m.ping.seq });
+      } else if (m.ping && !m.ping.missed) {
+        // Not answered within a sample interval: how many connections it had been handed then,
+        // to count those handed to it afterwards.
+        m.ping.missed = true;
+        m.ping.handedAtMiss = this.#channelStats(m).fdsOut;
+      }
+      if (o.maxMemory > 0) this.#sampleMemory(m);
+    }
+  }
+
+  #sampleMemory(m) {
+    const limit = this.#o.maxMemory;
+    m.memory = proc.treeRss(m.pid);
+    if (m.memory === null) return;
+    if (m.memory <= limit) {
+      m.over = 0;
+      m.everUnder = true;
+      return;
+    }
+    if (++m.over < MEMORY_SAMPLES) return;
+    const mb = (b) => Math.round(b / 1048576);
+    if (!m.everUnder) {
+      // A replacement would start over the limit too: restarting it would be a loop.
+      if (!m.baselineWarned) {
+        m.baselineWarned = true;
+        this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) uses ${mb(m.memory)} MB from its start, over --max-memory ` +
+          `${mb(limit)} MB (limit below baseline): not replaced; raise the limit`, 'ERR_LIMIT_BELOW_BASELINE'));
+      }
+      return;
+    }
+    this.#recycle(m, 'memory-limit', `rss ${mb(m.memory)} MB over ${mb(limit)} MB in ${MEMORY_SAMPLES} samples`);
+  }
+
+  // No answer to pings for hangTimeout: out of round-robin at once (its `disconnect` waits in
+  // its channel, unread), a replacement starts, and it is killed, after its JS stack has been
+  // captured with hangStack.
+  #hung(m) {
+    if (m.state === 'dead' || m.retiring || this.#stopping) return;
+    const slot = m.slot;
+    m.hung = true;
+    m.retiring = 'hang';
+    m.state = 'draining';
+    this.#counters.hangs++;
+    const silentMs = m.ping ? Date.now() - m.ping.at : this.#o.hangTimeout;
+    // Descriptors (connections) handed to it since its first missed ping, read before it leaves.
+    const handedAfterMiss = m.ping && m.ping.missed ? this.#channelStats(m).fdsOut - m.ping.handedAtMiss : null;
+    if (m.worker.isConnected()) m.worker.disconnect();
+    this.#lastHang = { id: m.id, pid: m.pid, slot: slot.index, silentMs, handedAfterMiss, at: Date.now() };
+    this.emit('worker-hung', { ...this.#lastHang });
+    if (slot.current === m && !slot.candidate && !slot.removed) {
+      slot.restarts++;
+      this.#counters.restarts++;
+      this.emit('restart', { slot: slot.index, delay: 0, after: 'hang', restarts: slot.restarts });
+      slot.current = this.#spawn(slot);
+    }
+    const kill = () => this.#kill(m, 'SIGKILL');
+    if (!this.#o.hangStack) return kill();
+    captureStack(m.pid, STACK_TIMEOUT).then((frames) => {
+      this.emit('hang-stack', { id: m.id, pid: m.pid, slot: slot.index, frames });
+    }, (err) => {
+      this.emit('hang-stack', { id: m.id, pid: m.pid, slot: slot.index, frames: null, error: err.message });
+    }).finally(kill);
+  }
+
+  // The engine's counters of the worker's channel (zeros once it is closed).
+  #channelStats(m) {
+    const channel = ipcChannelOf(m.worker.process);
+    const found = channel && engineStats().channels.find((c) => c.id === channel.id);
+    return found || { bytesIn: 0, framesIn: 0, bytesOut: 0, framesOut: 0, fdsOut: 0, queuedBytes: 0 };
   }
 
   // ---- scale, stop, stats ----
@@ -465,6 +675,7 @@ class Supervisor extends EventEmitter {
   stop() {
     if (this.#stopping) return this.#stopping;
     this.emit('stopping', { workers: this.#members.size });
+    clearInterval(this.#sampler);
     const exits = [];
     for (const slot of this.#slots) {
       clearTimeout(slot.timer);
@@ -492,6 +703,7 @@ class Supervisor extends EventEmitter {
         m.cpu = { seconds: cpu, at: now };
       }
       const channel = ipcChannelOf(m.worker.process);
+      const ipc = this.#channelStats(m);
       workers.push({
         id: m.id,
         slot: m.slot.index,
@@ -507,6 +719,14 @@ class Supervisor extends EventEmitter {
         connections: null,
         // A hand-off (or other handle) sent and not yet ACKed: the engine holds at most one.
         awaitingAck: channel && binding.channelHeld(channel.id) >= 0 ? 1 : 0,
+        // Guard rails: HTTP requests it has served (as of its last answer to a ping), the round
+        // trip of that ping (ms), RSS with its descendants at the last sample, and its channel.
+        requests: m.requests,
+        pingRtt: m.rtt,
+        cpuSeconds: cpu,
+        treeRss: m.memory,
+        channel: { bytesIn: ipc.bytesIn, bytesOut: ipc.bytesOut, framesIn: ipc.framesIn, framesOut: ipc.framesOut, fdsOut: ipc.fdsOut,
+          queuedBytes: ipc.queuedBytes },
       });
     }
     workers.sort((a, b) => a.slot - b.slot || a.id - b.id);
@@ -526,6 +746,10 @@ class Supervisor extends EventEmitter {
       uptime: now - this.#startedAt,
       rss: proc.rss(process.pid),
       addresses: [...new Set(workers.flatMap((w) => w.addresses))],
+      counters: { ...this.#counters, recycles: { ...this.#counters.recycles }, exits: { ...this.#counters.exits } },
+      lastHang: this.#lastHang,
+      // The engine's round-robin groups (connections handed out, waiting, unACKed).
+      groups: engineStats().groups,
       list: workers,
     };
   }

@@ -1,7 +1,8 @@
 'use strict';
-// What the supervisor reads from /proc and the cgroup filesystem (Linux), synchronously and
-// only on demand: a worker's memory and CPU for `status`, the holder of a port a worker could
-// not bind, and the cgroup's OOM-kill count when a worker dies of a SIGKILL we did not send.
+// What the supervisor reads from /proc and the cgroup filesystem (Linux), synchronously: a
+// worker's memory and CPU for `status` and the memory limit, the holder of a port a worker could
+// not bind, the cgroup's OOM-kill count when a worker dies of a SIGKILL we did not send, and
+// the ports a process listens on (to find a hung worker's inspector).
 const fs = require('node:fs');
 
 const PAGE_SIZE = 4096;
@@ -20,6 +21,42 @@ function readOr(file, fallback) {
 function rss(pid) {
   const statm = readOr(`/proc/${pid}/statm`, null);
   return statm === null ? null : Number(statm.split(' ')[1]) * PAGE_SIZE;
+}
+
+// The children of `pid`, from /proc/<pid>/task/*/children (no `ps`).
+function children(pid) {
+  let tasks;
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const kids = [];
+  for (const tid of tasks) {
+    for (const k of readOr(`/proc/${pid}/task/${tid}/children`, '').split(' ')) if (k) kids.push(Number(k));
+  }
+  return kids;
+}
+
+// RSS in bytes of `pid` and all its descendants (null once `pid` is gone). Bounded: a tree
+// deeper or wider than `max` processes is counted up to there.
+function treeRss(pid, max = 256) {
+  const own = rss(pid);
+  if (own === null) return null;
+  let total = own;
+  const queue = children(pid);
+  for (let seen = 0; queue.length > 0 && seen < max; seen++) {
+    const p = queue.shift();
+    total += rss(p) || 0;
+    queue.push(...children(p));
+  }
+  return total;
+}
+
+// The peak RSS of `pid` so far (VmHWM, bytes), or null.
+function peakRss(pid) {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readOr(`/proc/${pid}/status`, ''));
+  return m ? Number(m[1]) * 1024 : null;
 }
 
 // CPU seconds used so far (user + system), or null once it is gone.
@@ -48,6 +85,39 @@ function listeningInodes(port) {
     }
   }
   return inodes;
+}
+
+// Socket inodes among `pid`'s descriptors.
+function socketInodes(pid) {
+  const inodes = new Set();
+  let fds;
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return inodes;
+}
+
+// The TCP ports `pid` listens on (its own descriptors: not what the engine listens on for it).
+function listeningPorts(pid) {
+  const mine = socketInodes(pid);
+  const ports = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readOr(table, '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 10 && f[3] === '0A' && mine.has(f[9])) ports.add(parseInt(f[1].slice(f[1].lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
 }
 
 // The processes holding a listening TCP socket on `port`: [{ pid, command }], found through the
@@ -105,4 +175,4 @@ function oomKills() {
   return m ? Number(m[1]) : 0;
 }
 
-module.exports = { rss, cpuSeconds, portHolders, oomKills };
+module.exports = { rss, treeRss, peakRss, children, cpuSeconds, portHolders, listeningPorts, oomKills };

@@ -1,0 +1,142 @@
+'use strict';
+// Guard rails of the supervisor, as users meet them through `native-cluster`: recycling after N
+// requests or a lifetime, the memory limit, hung workers, metrics. An unmodified HTTP server
+// (fixtures/supervisor/app.js) under real load over loopback, counting failed requests. Every
+// wait is on a line the CLI prints or a process exit, bounded by the test's timeout; the only
+// figures asserted are the requirements' bars (R7, R8), with room for a busy machine.
+const { describe } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const { it } = require('./helpers');
+const { load } = require('./fixtures/supervisor/load');
+const { APP, freePort, start, status } = require('./fixtures/supervisor/harness');
+
+const READY = /workers listening on/;
+const MB = 1048576;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Waits until `count` lines matching `re` have been printed.
+async function lines(c, re, count) {
+  while (c.lines.filter((l) => re.test(l)).length < count) await c.wait(re);
+}
+
+// The peak RSS (VmHWM) of `pid`, read every 50 ms until it is gone (the last reading).
+async function peakUntilGone(pid) {
+  let peak = 0;
+  for (;;) {
+    let text;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return peak;
+    }
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
+    if (!m) return peak;
+    peak = Math.max(peak, Number(m[1]) * 1024);
+    await sleep(50);
+  }
+}
+
+describe('native-cluster guard rails', () => {
+  it('recycles workers every N requests (+ jitter) under keep-alive and new-connection load with 0 failed requests', { timeout: 60000 }, async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '2', '--name', 'maxreq', '--max-requests', '200', '--max-requests-jitter', '20'], { PORT: port });
+    await c.wait(READY);
+    const kept = load({ port, keepAlive: true, concurrency: 8 });
+    const fresh = load({ port, keepAlive: false, concurrency: 4 });
+    await lines(c, /^\[native-cluster\] max-requests: worker \d+ \(pid \d+\) serves slot/, 6);
+    const [a, b] = [await kept.stop(), await fresh.stop()];
+    assert.deepEqual([a.failed, b.failed, a.errors, b.errors], [0, 0, {}, {}]);
+    const exits = c.lines.filter((l) => /exited: max-requests: \d+ requests \(code 0\)/.test(l));
+    assert.ok(exits.length >= 4, c.output());
+    for (const l of exits) {
+      const n = Number(/max-requests: (\d+) requests/.exec(l)[1]);
+      assert.ok(n >= 200 && n <= 220, l);
+    }
+    // Still two workers, none of them the first ones.
+    const s = await status(c, 'maxreq');
+    assert.equal(s.list.filter((w) => w.state === 'ready').length, 2);
+    assert.ok(s.counters.recycles['max-requests'] >= 6);
+  });
+
+  it('recycles a worker after --max-lifetime with 0 failed requests', async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '2', '--name', 'life', '--max-lifetime', '2s'], { PORT: port });
+    await c.wait(READY);
+    const traffic = load({ port, keepAlive: true, concurrency: 8 });
+    await lines(c, /exited: max-lifetime: ready for 2000 ms \(code 0\)/, 2);
+    const res = await traffic.stop();
+    assert.deepEqual([res.failed, res.errors], [0, {}]);
+  });
+
+  it('replaces a worker leaking 10 MB/s before it passes 240 MB with a 200M limit, with 0 failed requests', { timeout: 60000 }, async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '1', '--name', 'leak', '--max-memory', '200M'], { PORT: port, MODE: 'drip', LEAK_MB: '10' });
+    await c.wait(READY);
+    const [first] = (await status(c, 'leak')).list;
+    const peak = peakUntilGone(first.pid);
+    const traffic = load({ port, keepAlive: true, concurrency: 4 });
+    const line = await c.wait(/memory-limit \(rss \d+ MB over 200 MB in 3 samples\); starting its replacement/);
+    assert.match(line, new RegExp(`pid ${first.pid}`));
+    await c.wait(new RegExp(`pid ${first.pid}, slot 0\\) exited: memory-limit: `));
+    const peakBytes = await peak;
+    t.diagnostic(`peak RSS of the leaking worker: ${Math.round(peakBytes / MB)} MB`);
+    assert.ok(peakBytes <= 240 * MB, `peak ${Math.round(peakBytes / MB)} MB`);
+    const res = await traffic.stop();
+    assert.deepEqual([res.failed, res.errors], [0, {}]);
+    const s = await status(c, 'leak');
+    assert.equal(s.counters.recycles['memory-limit'], 1);
+    assert.ok(s.list[0].pid !== first.pid);
+  });
+
+  it('does not replace a worker that starts over the memory limit, and says why once', async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '1', '--name', 'base', '--max-memory', '10M'], { PORT: port });
+    await c.wait(READY);
+    const [w] = (await status(c, 'base')).list;
+    await c.wait(/limit below baseline/);
+    // Three more samples: still the same worker, the warning not repeated.
+    await sleep(3000);
+    const s = await status(c, 'base');
+    assert.deepEqual(s.list.map((x) => x.pid), [w.pid]);
+    assert.equal(c.lines.filter((l) => /limit below baseline/.test(l)).length, 1);
+    assert.ok(!/starting its replacement/.test(c.output()));
+  });
+
+  it('replaces a spinning worker within the hang timeout, hands it nothing after the first missed ping, and logs its stack', { timeout: 60000 }, async (t) => {
+    const port = await freePort();
+    const hangTimeout = 3000;
+    const c = start(t, [APP, '-w', '2', '--name', 'hang', '--hang-timeout', String(hangTimeout), '--hang-stack'], { PORT: port });
+    await c.wait(READY);
+    const before = (await status(c, 'hang')).list.map((w) => w.pid);
+    const spinAt = Date.now();
+    const spin = new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/spin', agent: false, timeout: 20000 }, resolve);
+      req.on('error', resolve);
+    });
+    const traffic = load({ port, keepAlive: false, concurrency: 4 });
+    const hung = await c.wait(/hung: no answer to pings/);
+    const victim = Number(/pid (\d+)/.exec(hung)[1]);
+    assert.ok(before.includes(victim));
+    const ready = await c.wait(/ready$/);
+    const readyAfter = Date.now() - spinAt;
+    t.diagnostic(`spin → replacement ready: ${readyAfter} ms (hang timeout ${hangTimeout} ms)`);
+    assert.ok(readyAfter <= hangTimeout + 3000, `${readyAfter} ms`);
+    assert.match(ready, /slot \d\) ready/);
+    await c.wait(new RegExp(`pid ${victim}, slot \\d\\) exited: hang-killed \\(signal SIGKILL \\(ours\\)\\)`));
+    const stack = c.output().slice(c.output().indexOf('hung at:'));
+    assert.match(stack, /^ +at spinForever \(.*app\.js:\d+:\d+\)$/m);
+    // Load on the others goes on; what the hung worker held (the /spin request, and a
+    // connection handed to it before its first ping went unanswered) is all it takes down.
+    const floor = traffic.result.ok + 50;
+    while (traffic.result.ok < floor) await sleep(20);
+    const res = await traffic.stop();
+    await spin;
+    assert.ok(res.failed <= 1, JSON.stringify(res.errors));
+    const s = await status(c, 'hang');
+    assert.equal(s.counters.hangs, 1);
+    assert.equal(s.counters.exits['hang-killed'], 1);
+    assert.equal(s.lastHang.handedAfterMiss, 0);
+  });
+});
