@@ -5,6 +5,7 @@
 // wait is on a line the CLI prints or a process exit, bounded by the test's timeout; the only
 // figures asserted are the requirements' bars (R7, R8), with room for a busy machine.
 const { describe } = require('node:test');
+const { once } = require('node:events');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -138,5 +139,85 @@ describe('native-cluster guard rails', () => {
     assert.equal(s.counters.hangs, 1);
     assert.equal(s.counters.exits['hang-killed'], 1);
     assert.equal(s.lastHang.handedAfterMiss, 0);
+  });
+
+  it('serves Prometheus metrics that agree with status --json', async (t) => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const c = start(t, [APP, '-w', '2', '--name', 'prom', '--metrics', `127.0.0.1:${metricsPort}`], { PORT: port });
+    await c.wait(READY);
+    await c.wait(/metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/, { seen: true });
+    const traffic = load({ port, keepAlive: true, concurrency: 4, maxRequests: 200 });
+    while (traffic.result.ok < 200) await sleep(20);
+    await traffic.stop();
+    // The request counts travel with the pings (one a second).
+    let s;
+    do {
+      await sleep(200);
+      s = await status(c, 'prom');
+    } while (s.list.reduce((n, w) => n + w.requests, 0) < 200);
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (name, pid) => {
+      const re = new RegExp(`^${name}\\{[^}]*${pid ? `pid="${pid}"` : ''}[^}]*\\} (\\S+)$`, 'm');
+      const m = re.exec(text);
+      return m && Number(m[1]);
+    };
+    assert.match(text, /^# TYPE native_cluster_worker_requests_total counter$/m);
+    assert.equal(value('native_cluster_workers'), 2);
+    assert.equal(value('native_cluster_workers_ready'), 2);
+    for (const w of s.list) {
+      assert.ok(value('native_cluster_worker_requests_total', w.pid) >= w.requests);
+      assert.ok(value('native_cluster_worker_resident_memory_bytes', w.pid) > 1e6);
+      assert.ok(value('native_cluster_worker_ipc_fds_out_total', w.pid) >= 1);
+      assert.ok(value('native_cluster_worker_ping_rtt_seconds', w.pid) >= 0);
+      assert.equal(typeof w.pingRtt, 'number');
+    }
+    assert.ok(value('native_cluster_rr_dispatched_total') >= 4);
+    assert.equal(value('native_cluster_restarts_total'), 0);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status, 404);
+  });
+});
+
+describe('native-cluster/supervisor API guard rails', () => {
+  const { supervise } = require('native-cluster/supervisor');
+
+  it("does not take a blocked primary's late pings for hung workers", async (t) => {
+    const port = await freePort();
+    const sup = supervise(APP, { workers: 1, hangTimeout: 1500, env: { PORT: String(port), HOST: '127.0.0.1' } });
+    t.after(() => sup.stop());
+    await sup.ready;
+    const hung = [];
+    sup.on('worker-hung', (e) => hung.push(e));
+    // Past a ping or two, then blocked for longer than the hang timeout.
+    await sleep(1200);
+    const from = Date.now();
+    while (Date.now() - from < 2500);
+    // Three ping periods more, each answered.
+    await sleep(3000);
+    assert.deepEqual(hung, []);
+    assert.equal(sup.stats().counters.hangs, 0);
+  });
+
+  it('recycles through the API with max-requests and emits recycle events', async (t) => {
+    const port = await freePort();
+    const sup = supervise(APP, { workers: 1, maxRequests: 50, env: { PORT: String(port), HOST: '127.0.0.1' } });
+    t.after(() => sup.stop());
+    const [{ pid }] = (await sup.ready).list;
+    const traffic = load({ port, keepAlive: true, concurrency: 2 });
+    const [recycle] = await once(sup, 'recycle');
+    assert.deepEqual([recycle.kind, recycle.reason, recycle.pid], ['max-requests', '50 requests', pid]);
+    const [done] = await once(sup, 'recycled');
+    assert.equal(done.replacedPid, pid);
+    const res = await traffic.stop();
+    assert.equal(res.failed, 0);
+  });
+
+  it('rejects bad guard-rail options with a code', () => {
+    assert.throws(() => supervise(APP, { maxMemory: -1 }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => supervise(APP, { hangTimeout: 'soon' }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => supervise(APP, { sampleInterval: 0 }), { code: 'ERR_INVALID_ARG_VALUE' });
   });
 });

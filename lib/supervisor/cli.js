@@ -288,6 +288,7 @@ function run(o, log) {
       stopping = sup.stop().then((r) => {
         if (exitCode === 0) log(`stopped: ${r.stopped} workers drained${r.drainTimeouts ? ` (${r.drainTimeouts} by the drain timeout)` : ''}`);
         if (controlServer) controlServer.close();
+        if (metricsServer) metricsServer.close();
         process.exitCode = exitCode;
         done(exitCode);
         // Whatever might still hold the loop (a client of the control socket) is not waited for.
@@ -341,6 +342,20 @@ function run(o, log) {
     exitCode = 1;
     shutdown();
   });
+
+  let metricsServer = null;
+  if (o.metrics) {
+    require('./metrics').serve(sup, o.metrics).then((server) => {
+      metricsServer = server;
+      const a = server.address();
+      log(`metrics: http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
+      if (stopping) server.close();
+    }, (err) => {
+      log(`error: --metrics ${o.metrics.host}:${o.metrics.port}: ${err.message}`);
+      exitCode = 1;
+      shutdown();
+    });
+  }
 
   sup.ready.then((s) => {
     const where = s.addresses.length ? `listening on ${s.addresses.join(', ')}` : 'ready';

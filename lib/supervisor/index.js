@@ -11,6 +11,7 @@ const { ipcChannelOf } = require('../subprocess');
 const { binding, engineStats } = require('../native');
 const proc = require('./proc');
 const { captureStack } = require('./inspector');
+const metrics = require('./metrics');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
 const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
@@ -120,6 +121,7 @@ class Supervisor extends EventEmitter {
   #givenUp = null;
   // Pings and memory samples, once per sampleInterval (unref'd: workers keep the primary up).
   #sampler = null;
+  #lastSample = Date.now();
   #lastHang = null;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
 
@@ -570,6 +572,7 @@ class Supervisor extends EventEmitter {
   // (--max-memory) the RSS of each current worker and its descendants.
   #sample() {
     const o = this.#o;
+    this.#lastSample = Date.now();
     for (const m of this.#members.values()) {
       if (m.state !== 'ready' || m.retiring) continue;
       if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
@@ -613,6 +616,12 @@ class Supervisor extends EventEmitter {
   // captured with hangStack.
   #hung(m) {
     if (m.state === 'dead' || m.retiring || this.#stopping) return;
+    // Our own event loop was blocked (the sampler is late): the worker's answers may be waiting
+    // unread in its channel. It gets another period once we run again.
+    if (Date.now() - this.#lastSample > 2 * this.#o.sampleInterval) {
+      m.hangTimer.refresh();
+      return;
+    }
     const slot = m.slot;
     m.hung = true;
     m.retiring = 'hang';
@@ -752,6 +761,11 @@ class Supervisor extends EventEmitter {
       groups: engineStats().groups,
       list: workers,
     };
+  }
+
+  // stats() in the Prometheus text format.
+  metrics() {
+    return metrics.render(this.stats());
   }
 }
 
