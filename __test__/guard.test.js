@@ -9,6 +9,7 @@ const { once } = require('node:events');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
+const net = require('node:net');
 const { it } = require('./helpers');
 const { load } = require('./fixtures/supervisor/load');
 const { APP, freePort, start, status } = require('./fixtures/supervisor/harness');
@@ -178,6 +179,39 @@ describe('native-cluster guard rails', () => {
     assert.ok(value('native_cluster_rr_dispatched_total') >= 4);
     assert.equal(value('native_cluster_restarts_total'), 0);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status, 404);
+  });
+});
+
+// Resolves once a connection to `port` is refused (true) or still accepted after `tries` (false).
+async function refused(port, tries) {
+  for (let i = 0; i < tries; i++) {
+    const code = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('connect', () => {
+        sock.destroy();
+        resolve('connected');
+      });
+      sock.on('error', (e) => resolve(e.code));
+    });
+    if (code === 'ECONNREFUSED') return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+describe('native-cluster whole-tree stop', () => {
+  it('stops a detached grandchild holding a port along with its worker', async (t) => {
+    const port = await freePort();
+    const grandchildPort = await freePort();
+    const c = start(t, [APP, '-w', '1', '--name', 'tree'], { PORT: port, MODE: 'grandchild', GRANDCHILD_PORT: grandchildPort });
+    await c.wait(READY);
+    // The grandchild listens (in a session of its own).
+    while (await refused(grandchildPort, 1)) await sleep(50);
+    c.proc.kill('SIGTERM');
+    assert.deepEqual(await c.exited, { code: 0, signal: null });
+    assert.match(c.output(), /left 1 process\(es\) behind/);
+    // Within drain + 2 s (R13); polled for at most 5 s.
+    assert.equal(await refused(grandchildPort, 50), true);
   });
 });
 

@@ -198,6 +198,9 @@ class Supervisor extends EventEmitter {
       // life, memory samples over the limit in a row, why it is being replaced.
       requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, memory: null, over: 0, everUnder: false,
       recycle: null, hung: false,
+      // Its descendants as last seen (/proc): those still there once it has exited are
+      // terminated too, even when they left its process group or were re-parented.
+      tree: new Map(),
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
     this.#members.set(worker.id, m);
@@ -307,6 +310,7 @@ class Supervisor extends EventEmitter {
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
     clearTimeout(m.hangTimer);
+    this.#reapTree(m);
     this.#members.delete(m.id);
     this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
     const slot = m.slot;
@@ -385,14 +389,54 @@ class Supervisor extends EventEmitter {
     this.#readyReject(errorWithCode(`gave up: ${why}`, 'ERR_GAVE_UP'));
   }
 
+  // Signals the worker's whole process group (it leads one: workers start in a session of
+  // their own) and every descendant seen, wherever it has gone.
   #kill(m, signal) {
     if (m.state === 'dead') return;
     if (m.signalled === null || signal === 'SIGKILL') m.signalled = signal;
+    this.#lookAtTree(m);
     try {
-      m.worker.process.kill(signal);
+      process.kill(-m.pid, signal);
     } catch {
-      // Gone already: its exit is on the way.
+      try {
+        m.worker.process.kill(signal);
+      } catch {
+        // Gone already: its exit is on the way.
+      }
     }
+    this.#signalTree(m, signal);
+  }
+
+  #lookAtTree(m) {
+    for (const d of proc.descendants(m.pid)) m.tree.set(d.pid, d.start);
+  }
+
+  // Signals the descendants of `m` seen so far that still exist (the same process: same start
+  // time); returns how many.
+  #signalTree(m, signal) {
+    let alive = 0;
+    for (const [pid, start] of m.tree) {
+      if (proc.startTime(pid) !== start) {
+        m.tree.delete(pid);
+        continue;
+      }
+      try {
+        process.kill(pid, signal);
+        alive++;
+      } catch {
+        m.tree.delete(pid);
+      }
+    }
+    return alive;
+  }
+
+  // After a worker has exited: its descendants still running (a child that kept the port,
+  // say) get SIGTERM, and SIGKILL after killTimeout.
+  #reapTree(m) {
+    if (m.tree.size === 0 || this.#signalTree(m, 'SIGTERM') === 0) return;
+    this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) left ${m.tree.size} process(es) behind (${[...m.tree.keys()].join(', ')}): terminating them`,
+      'ERR_LEFT_BEHIND'));
+    setTimeout(() => this.#signalTree(m, 'SIGKILL'), this.#o.killTimeout);
   }
 
   // Takes a worker out of distribution and asks it to leave as node:cluster's disconnect()
@@ -403,6 +447,7 @@ class Supervisor extends EventEmitter {
     if (m.state === 'dead' || m.retiring) return m.exited;
     m.retiring = why;
     m.state = 'draining';
+    this.#lookAtTree(m);
     let terminated = false;
     const terminate = () => {
       if (terminated) return;
@@ -574,6 +619,7 @@ class Supervisor extends EventEmitter {
     const o = this.#o;
     this.#lastSample = Date.now();
     for (const m of this.#members.values()) {
+      this.#lookAtTree(m);
       if (m.state !== 'ready' || m.retiring) continue;
       if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
         m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };

@@ -53,6 +53,28 @@ function treeRss(pid, max = 256) {
   return total;
 }
 
+// When `pid` started (clock ticks after boot; field 22 of /proc/<pid>/stat), or null once it
+// is gone: with the pid, it names one process even if the pid is reused later.
+function startTime(pid) {
+  const stat = readOr(`/proc/${pid}/stat`, null);
+  if (stat === null) return null;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+// The descendants of `pid` now, as [{ pid, start }] (at most `max`).
+function descendants(pid, max = 256) {
+  const found = [];
+  const queue = children(pid);
+  while (queue.length > 0 && found.length < max) {
+    const p = queue.shift();
+    const start = startTime(p);
+    if (start === null) continue;
+    found.push({ pid: p, start });
+    queue.push(...children(p));
+  }
+  return found;
+}
+
 // The peak RSS of `pid` so far (VmHWM, bytes), or null.
 function peakRss(pid) {
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(readOr(`/proc/${pid}/status`, ''));
@@ -175,4 +197,4 @@ function oomKills() {
   return m ? Number(m[1]) : 0;
 }
 
-module.exports = { rss, treeRss, peakRss, children, cpuSeconds, portHolders, listeningPorts, oomKills };
+module.exports = { rss, treeRss, peakRss, children, descendants, startTime, cpuSeconds, portHolders, listeningPorts, oomKills };
