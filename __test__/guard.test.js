@@ -74,7 +74,7 @@ describe('native-cluster guard rails', () => {
 
   it('replaces a worker leaking 10 MB/s before it passes 240 MB with a 200M limit, with 0 failed requests', { timeout: 60000 }, async (t) => {
     const port = await freePort();
-    const c = start(t, [APP, '-w', '1', '--name', 'leak', '--max-memory', '200M'], { PORT: port, MODE: 'drip', LEAK_MB: '10' });
+    const c = start(t, [APP, '-w', '1', '--name', 'leak', '--max-memory', '200M', '--drain-timeout', '1000'], { PORT: port, MODE: 'drip', LEAK_MB: '10' });
     await c.wait(READY);
     const [first] = (await status(c, 'leak')).list;
     const peak = peakUntilGone(first.pid);

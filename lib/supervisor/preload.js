@@ -49,7 +49,18 @@ process.prependListener('internalMessage', (message) => {
 // node:cluster's worker refuses such a connection (the primary gives it to another worker),
 // but only while its channel is open: once the worker has closed it, the connection would be
 // lost. So the worker lingers a little before it closes the channel.
+// A worker asked to leave that keeps running once its channel has closed (a timer of the app's)
+// is ended by the primary at its drain deadline. Should the primary die first, nobody would:
+// so once the channel is closed, the worker leaves when it sees itself re-parented.
+function leaveWithParent() {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+
 function lingerBeforeDisconnect() {
+  process.once('disconnect', leaveWithParent);
   const disconnect = process.disconnect;
   process.disconnect = function lingeringDisconnect() {
     setTimeout(() => {
