@@ -129,13 +129,15 @@ describe('native-cluster guard rails', () => {
     await c.wait(new RegExp(`pid ${victim}, slot \\d\\) exited: hang-killed \\(signal SIGKILL \\(ours\\)\\)`));
     const stack = c.output().slice(c.output().indexOf('hung at:'));
     assert.match(stack, /^ +at spinForever \(.*app\.js:\d+:\d+\)$/m);
-    // Load on the others goes on; what the hung worker held (the /spin request, and a
-    // connection handed to it before its first ping went unanswered) is all it takes down.
+    // Load on the others goes on. What the hung worker held when it began to spin is all it
+    // takes down: the /spin request, a connection it had just accepted, and the one hand-off
+    // sitting unACKed in its channel (the engine sends a worker no more than that).
     const floor = traffic.result.ok + 50;
     while (traffic.result.ok < floor) await sleep(20);
     const res = await traffic.stop();
     await spin;
-    assert.ok(res.failed <= 1, JSON.stringify(res.errors));
+    t.diagnostic(`failed under load: ${res.failed} ${JSON.stringify(res.errors)} of ${res.ok + res.failed}`);
+    assert.ok(res.failed <= 2, JSON.stringify(res.errors));
     const s = await status(c, 'hang');
     assert.equal(s.counters.hangs, 1);
     assert.equal(s.counters.exits['hang-killed'], 1);
