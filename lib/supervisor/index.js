@@ -196,7 +196,7 @@ class Supervisor extends EventEmitter {
       exited: null, waiters: [], cpu: null,
       // Guard rails: requests served (as of its last pong), the ping in flight, the last sign of
       // life, memory samples over the limit in a row, why it is being replaced.
-      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, memory: null, over: 0, everUnder: false,
+      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, lastAnswer: 0, memory: null, over: 0, everUnder: false,
       recycle: null, hung: false,
       // Its descendants as last seen (/proc): those still there once it has exited are
       // terminated too, even when they left its process group or were re-parented.
@@ -598,6 +598,7 @@ class Supervisor extends EventEmitter {
       m.timers.push(timer);
     }
     if (o.hangTimeout > 0) {
+      m.lastAnswer = Date.now();
       m.hangTimer = setTimeout(() => this.#hung(m), o.hangTimeout);
       m.hangTimer.unref();
     }
@@ -610,6 +611,7 @@ class Supervisor extends EventEmitter {
       m.ping = null;
     }
     // A sign of life: the hang deadline starts again.
+    m.lastAnswer = Date.now();
     if (m.hangTimer && !m.hung) m.hangTimer.refresh();
   }
 
@@ -673,7 +675,7 @@ class Supervisor extends EventEmitter {
     m.retiring = 'hang';
     m.state = 'draining';
     this.#counters.hangs++;
-    const silentMs = m.ping ? Date.now() - m.ping.at : this.#o.hangTimeout;
+    const silentMs = Date.now() - m.lastAnswer;
     // Descriptors (connections) handed to it since its first missed ping, read before it leaves.
     const handedAfterMiss = m.ping && m.ping.missed ? this.#channelStats(m).fdsOut - m.ping.handedAtMiss : null;
     if (m.worker.isConnected()) m.worker.disconnect();
