@@ -201,6 +201,35 @@ async function refused(port, tries) {
   return false;
 }
 
+describe('native-cluster worker logs', () => {
+  it('frames two workers\' 8 KiB lines whole, each prefixed [w<id> <pid>]', async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '2', '--name', 'logs'], { PORT: port, MODE: 'chatter' });
+    await lines(c, /chatter done$/, 2);
+    const s = await status(c, 'logs');
+    const body = c.lines.filter((l) => /^\[w\d+ \d+\] [a-z]{100}/.test(l));
+    assert.equal(body.length, 200);
+    for (const l of body) {
+      const [, id, pid, text] = /^\[w(\d+) (\d+)\] (.*)$/.exec(l);
+      const w = s.list.find((x) => x.id === Number(id));
+      assert.equal(w.pid, Number(pid));
+      assert.equal(text, String.fromCharCode(97 + (w.pid % 26)).repeat(8192));
+    }
+  });
+
+  it('writes JSON lines with --log-format json', async (t) => {
+    const port = await freePort();
+    const c = start(t, [APP, '-w', '1', '--name', 'jlogs', '--log-format', 'json'], { PORT: port });
+    await c.wait(READY);
+    await fetch(`http://127.0.0.1:${port}/slow?ms=1`).then((r) => r.text());
+    const line = await c.wait(/slow request started/, { seen: true });
+    const entry = JSON.parse(line);
+    const [w] = (await status(c, 'jlogs')).list;
+    assert.deepEqual([entry.worker, entry.pid, entry.stream, entry.msg], [w.id, w.pid, 'stdout', `slow request started in ${w.pid}`]);
+    assert.equal(typeof entry.time, 'number');
+  });
+});
+
 describe('native-cluster whole-tree stop', () => {
   it('stops a detached grandchild holding a port along with its worker', async (t) => {
     const port = await freePort();

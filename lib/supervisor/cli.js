@@ -30,6 +30,8 @@ options:
   --hang-timeout <time>       a worker not answering pings this long is replaced and killed (10s; 0 = off)
   --hang-stack                log a hung worker's JS stack (from its inspector) before killing it
   --metrics <host:port>       serve Prometheus metrics at http://host:port/metrics
+  --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
+                              JSON lines, or the primary's stdout/stderr untouched
 
 signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less`;
 
@@ -48,6 +50,7 @@ const OPTIONS = {
   'hang-timeout': { type: 'string' },
   'hang-stack': { type: 'boolean' },
   metrics: { type: 'string' },
+  'log-format': { type: 'string' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -164,6 +167,7 @@ function runOptions(values, target, appArgs, warn) {
   if (values['max-memory'] !== undefined) o.maxMemory = size(values['max-memory'], '--max-memory');
   if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
   if (values['hang-stack']) o.hangStack = true;
+  if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
   if (values.metrics !== undefined) o.metrics = hostPort(values.metrics, '--metrics');
   for (const kv of values.env || []) {
     const eq = kv.indexOf('=');

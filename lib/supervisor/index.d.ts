@@ -47,6 +47,8 @@ export interface SuperviseOptions {
   hangStack?: boolean;
   /** How often workers are pinged and sampled, ms. Default 1000. */
   sampleInterval?: number;
+  /** Workers' stdout/stderr: whole lines prefixed `[w<id> <pid>]`, JSON lines, or the primary's own. Default 'text'. */
+  logFormat?: 'text' | 'json' | 'inherit';
   name?: string;
   args?: string[];
   nodeArgs?: string[];

@@ -48,7 +48,13 @@ const DEFAULTS = {
   hangStack: false,
   // How often workers are pinged and their memory sampled.
   sampleInterval: 1000,
+  // Workers' stdout/stderr: 'text' (line by line, each prefixed `[w<id> <pid>]`), 'json' (one
+  // JSON object a line), or 'inherit' (the primary's own, untouched).
+  logFormat: 'text',
 };
+
+// The longest line a worker's output is held for (then it goes out cut, as a line of its own).
+const MAX_LINE = 1024 * 1024;
 
 // How long a hung worker's stack may take to capture before it is killed without one.
 const STACK_TIMEOUT = 3000;
@@ -79,6 +85,7 @@ function normalize(script, options) {
     'maxMemory', 'hangTimeout', 'sampleInterval']) {
     if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
   }
+  if (!['text', 'json', 'inherit'].includes(o.logFormat)) throw errorWithCode(`logFormat must be text, json or inherit (got ${o.logFormat})`, 'ERR_INVALID_ARG_VALUE');
   if (o.sampleInterval === 0) throw errorWithCode('sampleInterval must be positive', 'ERR_INVALID_ARG_VALUE');
   o.args = o.args || [];
   o.nodeArgs = o.nodeArgs || [];
@@ -186,7 +193,8 @@ class Supervisor extends EventEmitter {
     // With --hang-stack the inspector is armed but closed (port 0: SIGUSR1 opens it on a free
     // loopback port); node:cluster passes the port on as --inspect-port.
     const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
+    const stdio = o.logFormat === 'inherit' ? ['inherit', 'inherit', 'inherit', 'ipc'] : ['inherit', 'pipe', 'pipe', 'ipc'];
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
     const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
     if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
     const worker = cluster.fork(env);
@@ -204,6 +212,10 @@ class Supervisor extends EventEmitter {
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
     this.#members.set(worker.id, m);
+    if (o.logFormat !== 'inherit') {
+      this.#pipeLog(m, worker.process.stdout, process.stdout, 'stdout');
+      this.#pipeLog(m, worker.process.stderr, process.stderr, 'stderr');
+    }
     worker.process.on('internalMessage', (msg) => {
       if (!msg) return;
       if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
@@ -557,6 +569,37 @@ class Supervisor extends EventEmitter {
     this.#counters.recycles[recycle.kind] = (this.#counters.recycles[recycle.kind] || 0) + 1;
     this.emit('recycled', { ...step, kind: recycle.kind, reason: recycle.detail });
     return this.#retire(old, recycle.kind);
+  }
+
+  // Copies a worker's output to `sink` whole lines at a time (so lines of several workers never
+  // interleave within a line), prefixed or as JSON. A slow sink pauses the worker's pipe, so the
+  // worker feels it when the pipe fills and the primary holds at most a line (≤ MAX_LINE) and
+  // what the sink has not taken yet.
+  #pipeLog(m, stream, sink, name) {
+    if (!stream) return;
+    const json = this.#o.logFormat === 'json';
+    const format = (line) => (json
+      ? `${JSON.stringify({ time: Date.now(), worker: m.id, pid: m.pid, stream: name, msg: line })}\n`
+      : `[w${m.id} ${m.pid}] ${line}\n`);
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      if (partial.length >= MAX_LINE) {
+        lines.push(partial);
+        partial = '';
+      }
+      if (lines.length === 0) return;
+      if (!sink.write(lines.map(format).join(''))) {
+        stream.pause();
+        sink.once('drain', () => stream.resume());
+      }
+    });
+    stream.on('end', () => {
+      if (partial) sink.write(format(partial));
+    });
+    stream.on('error', () => {});
   }
 
   // ---- guard rails: recycling, memory limit, hung workers ----
