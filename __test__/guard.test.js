@@ -79,9 +79,9 @@ describe('native-cluster guard rails', () => {
     const [first] = (await status(c, 'leak')).list;
     const peak = peakUntilGone(first.pid);
     const traffic = load({ port, keepAlive: true, concurrency: 4 });
-    const line = await c.wait(/memory-limit \(rss \d+ MB over 200 MB in 3 samples\); starting its replacement/);
+    const line = await c.wait(/memory-limit \(rss \d+ MB over 200 MB \(sample 1 of 3: its replacement starts/);
     assert.match(line, new RegExp(`pid ${first.pid}`));
-    await c.wait(new RegExp(`pid ${first.pid}, slot 0\\) exited: memory-limit: `));
+    await c.wait(new RegExp(`pid ${first.pid}, slot 0\\) exited: memory-limit: rss \\d+ MB over 200 MB in 3 samples `));
     const peakBytes = await peak;
     t.diagnostic(`peak RSS of the leaking worker: ${Math.round(peakBytes / MB)} MB`);
     assert.ok(peakBytes <= 240 * MB, `peak ${Math.round(peakBytes / MB)} MB`);

@@ -272,7 +272,7 @@ function run(o, log) {
   sup.on('warning', (err) => log(`warning: ${err.message}`));
   sup.on('recycle', (e) => log(`${who(e)}: ${e.kind} (${e.reason}); starting its replacement`));
   sup.on('recycled', (e) => log(`${e.kind}: worker ${e.id} (pid ${e.pid}) serves slot ${e.slot}; worker ${e.replaced} (pid ${e.replacedPid}) drains`));
-  sup.on('recycle-aborted', (e) => log(`${e.kind}: replacement not ready (${e.reason}); worker ${e.replacing} keeps serving`));
+  sup.on('recycle-aborted', (e) => log(`${e.kind}: replacement worker ${e.id} not taken on (${e.reason}); worker ${e.replacing} keeps serving`));
   sup.on('worker-hung', (e) => log(`${who(e)} hung: no answer to pings for ${e.silentMs} ms; out of round-robin, replaced, killing it`));
   sup.on('hang-stack', (e) => log(e.frames
     ? `${who(e)} hung at:\n${e.frames.map((f) => `    at ${f.functionName} (${f.url}:${f.line}:${f.column})`).join('\n')}`

@@ -322,6 +322,7 @@ class Supervisor extends EventEmitter {
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
     clearTimeout(m.hangTimer);
+    if (m.recycle && m.recycle.settle) m.recycle.settle(true);
     this.#reapTree(m);
     this.#members.delete(m.id);
     this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
@@ -533,7 +534,7 @@ class Supervisor extends EventEmitter {
     slot.candidate = m;
     if (old && this.#o.ready === 'listening' && old.state === 'ready') m.required = [...old.addresses.keys()];
     m.replacing = old ? old.id : null;
-    const failure = await new Promise((resolve) => {
+    let failure = await new Promise((resolve) => {
       const timer = setTimeout(() => resolve(`not ready within ${this.#o.reloadTimeout} ms`), this.#o.reloadTimeout);
       m.onReady = () => {
         clearTimeout(timer);
@@ -546,6 +547,11 @@ class Supervisor extends EventEmitter {
     });
     m.onReady = null;
     m.onExit = null;
+    if (failure === null && recycle && recycle.gate) {
+      // The candidate serves alongside while the recycle waits to be confirmed.
+      if (!(await recycle.gate)) failure = `${recycle.kind} no longer holds`;
+      else if (m.state === 'dead') failure = `worker ${m.id} exited before it could take over`;
+    }
     slot.candidate = null;
     if (failure !== null) {
       // Connections it may already have been handed are drained, not dropped.
@@ -607,9 +613,10 @@ class Supervisor extends EventEmitter {
   // Replaces worker `m` through the reload path (surge, gate, out of round-robin, drain), one
   // replacement at a time and never during a reload. A replacement that does not become ready
   // leaves `m` serving; it is tried again later.
-  #recycle(m, kind, detail) {
+  // With `gate` ({ gate, settle }), the replacement takes over only once `gate` resolves true.
+  #recycle(m, kind, detail, gate = null) {
     if (m.recycle || m.retiring || m.state !== 'ready' || this.#stopping || m.slot.current !== m) return;
-    m.recycle = { kind, detail };
+    m.recycle = { kind, detail, ...gate };
     this.emit('recycle', { slot: m.slot.index, id: m.id, pid: m.pid, kind, reason: detail });
     const run = this.#reloadTail.catch(() => {}).then(async () => {
       if (this.#stopping || m.retiring || m.state !== 'ready' || m.slot.current !== m || m.slot.removed) return;
@@ -686,10 +693,21 @@ class Supervisor extends EventEmitter {
     if (m.memory <= limit) {
       m.over = 0;
       m.everUnder = true;
+      // Back under before it was confirmed: its replacement is not needed.
+      if (m.recycle && m.recycle.settle) m.recycle.settle(false);
       return;
     }
-    if (++m.over < MEMORY_SAMPLES) return;
     const mb = (b) => Math.round(b / 1048576);
+    ++m.over;
+    if (m.everUnder && m.over === 1) {
+      // The replacement starts now and is promoted only if the next samples are over too: the
+      // leaking worker then goes as soon as the limit is confirmed, not a start-up later.
+      let settle;
+      const gate = new Promise((resolve) => { settle = resolve; });
+      this.#recycle(m, 'memory-limit', `rss ${mb(m.memory)} MB over ${mb(limit)} MB (sample 1 of ${MEMORY_SAMPLES}: its replacement starts, ` +
+        'and takes over if the next ones are over too)', { gate, settle });
+    }
+    if (m.over < MEMORY_SAMPLES) return;
     if (!m.everUnder) {
       // A replacement would start over the limit too: restarting it would be a loop.
       if (!m.baselineWarned) {
@@ -699,7 +717,11 @@ class Supervisor extends EventEmitter {
       }
       return;
     }
-    this.#recycle(m, 'memory-limit', `rss ${mb(m.memory)} MB over ${mb(limit)} MB in ${MEMORY_SAMPLES} samples`);
+    const detail = `rss ${mb(m.memory)} MB over ${mb(limit)} MB in ${MEMORY_SAMPLES} samples`;
+    if (m.recycle && m.recycle.kind === 'memory-limit' && m.recycle.settle) {
+      m.recycle.detail = detail;
+      m.recycle.settle(true);
+    } else this.#recycle(m, 'memory-limit', detail);
   }
 
   // No answer to pings for hangTimeout: out of round-robin at once (its `disconnect` waits in
