@@ -280,6 +280,24 @@ describe('native-cluster/supervisor API guard rails', () => {
     assert.equal(res.failed, 0);
   });
 
+  it('keeps a worker whose memory falls back under the limit before the third sample, draining the replacement it started', async (t) => {
+    const port = await freePort();
+    const sup = supervise(APP, { workers: 1, maxMemory: 120 * MB, sampleInterval: 500, logFormat: 'inherit', nodeArgs: ['--expose-gc'],
+      env: { PORT: String(port), HOST: '127.0.0.1', MODE: 'spike' } });
+    t.after(() => sup.stop());
+    const [{ pid }] = (await sup.ready).list;
+    const traffic = load({ port, keepAlive: true, concurrency: 2 });
+    const [recycle] = await once(sup, 'recycle');
+    assert.deepEqual([recycle.kind, recycle.pid], ['memory-limit', pid]);
+    const [aborted] = await once(sup, 'recycle-aborted');
+    assert.deepEqual([aborted.kind, aborted.reason, aborted.replacing], ['memory-limit', 'memory-limit no longer holds', sup.stats().list.find((w) => w.pid === pid).id]);
+    const [exit] = await once(sup, 'worker-exit');
+    assert.equal(exit.id, aborted.id);
+    assert.deepEqual(sup.stats().list.map((w) => w.pid), [pid]);
+    const res = await traffic.stop();
+    assert.equal(res.failed, 0);
+  });
+
   it('rejects bad guard-rail options with a code', () => {
     assert.throws(() => supervise(APP, { maxMemory: -1 }), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => supervise(APP, { hangTimeout: 'soon' }), { code: 'ERR_INVALID_ARG_VALUE' });
