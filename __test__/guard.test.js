@@ -7,12 +7,13 @@
 const { describe } = require('node:test');
 const { once } = require('node:events');
 const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const { it } = require('./helpers');
 const { load } = require('./fixtures/supervisor/load');
-const { APP, freePort, start, status } = require('./fixtures/supervisor/harness');
+const { CLI, APP, freePort, runtimeDir, start, status } = require('./fixtures/supervisor/harness');
 
 const READY = /workers listening on/;
 const MB = 1048576;
@@ -200,6 +201,27 @@ async function refused(port, tries) {
   }
   return false;
 }
+
+describe('native-cluster guard-rail options', () => {
+  it('explains bad values', async (t) => {
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtimeDir(t) };
+    const run = (args) => new Promise((resolve) => execFile(process.execPath, [CLI, APP, ...args], { env }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stderr });
+    }));
+    for (const [args, message] of [
+      [['--max-memory', 'lots'], /--max-memory must be a size such as 512M or 1G \(got lots\)/],
+      [['--max-lifetime', 'soon'], /--max-lifetime must be a time/],
+      [['--max-requests', '1.5'], /--max-requests must be a whole number/],
+      [['--hang-timeout', '10 minutes'], /--hang-timeout must be a time/],
+      [['--metrics', 'nowhere'], /--metrics must be host:port/],
+      [['--log-format', 'xml'], /logFormat must be text, json or inherit/],
+    ]) {
+      const r = await run(args);
+      assert.ok(r.code === 2 || r.code === 1, `${args.join(' ')}: ${r.code}`);
+      assert.match(r.stderr, message);
+    }
+  });
+});
 
 describe('native-cluster worker logs', () => {
   it('frames two workers\' 8 KiB lines whole, each prefixed [w<id> <pid>]', async (t) => {
