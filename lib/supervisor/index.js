@@ -420,8 +420,11 @@ class Supervisor extends EventEmitter {
     this.#signalTree(m, signal);
   }
 
+  // Notes the worker's descendants now (and returns them).
   #lookAtTree(m) {
-    for (const d of proc.descendants(m.pid)) m.tree.set(d.pid, d.start);
+    const now = proc.descendants(m.pid, m.tree);
+    for (const d of now) m.tree.set(d.pid, d.start);
+    return now;
   }
 
   // Signals the descendants of `m` seen so far that still exist (the same process: same start
@@ -671,7 +674,7 @@ class Supervisor extends EventEmitter {
     const o = this.#o;
     this.#lastSample = Date.now();
     for (const m of this.#members.values()) {
-      this.#lookAtTree(m);
+      const tree = this.#lookAtTree(m);
       if (m.state !== 'ready' || m.retiring) continue;
       if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
         m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };
@@ -682,14 +685,16 @@ class Supervisor extends EventEmitter {
         m.ping.missed = true;
         m.ping.handedAtMiss = this.#channelStats(m).fdsOut;
       }
-      if (o.maxMemory > 0) this.#sampleMemory(m);
+      if (o.maxMemory > 0) this.#sampleMemory(m, tree);
     }
   }
 
-  #sampleMemory(m) {
+  // RSS of the worker and of `tree`, its descendants.
+  #sampleMemory(m, tree) {
     const limit = this.#o.maxMemory;
-    m.memory = proc.treeRss(m.pid);
-    if (m.memory === null) return;
+    const own = proc.rss(m.pid);
+    if (own === null) return;
+    m.memory = tree.reduce((sum, d) => sum + (proc.rss(d.pid) || 0), own);
     if (m.memory <= limit) {
       m.over = 0;
       m.everUnder = true;

@@ -38,21 +38,6 @@ function children(pid) {
   return kids;
 }
 
-// RSS in bytes of `pid` and all its descendants (null once `pid` is gone). Bounded: a tree
-// deeper or wider than `max` processes is counted up to there.
-function treeRss(pid, max = 256) {
-  const own = rss(pid);
-  if (own === null) return null;
-  let total = own;
-  const queue = children(pid);
-  for (let seen = 0; queue.length > 0 && seen < max; seen++) {
-    const p = queue.shift();
-    total += rss(p) || 0;
-    queue.push(...children(p));
-  }
-  return total;
-}
-
 // When `pid` started (clock ticks after boot; field 22 of /proc/<pid>/stat), or null once it
 // is gone: with the pid, it names one process even if the pid is reused later.
 function startTime(pid) {
@@ -61,24 +46,19 @@ function startTime(pid) {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
-// The descendants of `pid` now, as [{ pid, start }] (at most `max`).
-function descendants(pid, max = 256) {
+// The descendants of `pid` now, as [{ pid, start }] (at most `max`). `known` (pid → start) saves
+// reading the start time of those seen before.
+function descendants(pid, known = new Map(), max = 256) {
   const found = [];
   const queue = children(pid);
   while (queue.length > 0 && found.length < max) {
     const p = queue.shift();
-    const start = startTime(p);
+    const start = known.get(p) ?? startTime(p);
     if (start === null) continue;
     found.push({ pid: p, start });
     queue.push(...children(p));
   }
   return found;
-}
-
-// The peak RSS of `pid` so far (VmHWM, bytes), or null.
-function peakRss(pid) {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readOr(`/proc/${pid}/status`, ''));
-  return m ? Number(m[1]) * 1024 : null;
 }
 
 // CPU seconds used so far (user + system), or null once it is gone.
@@ -197,4 +177,4 @@ function oomKills() {
   return m ? Number(m[1]) : 0;
 }
 
-module.exports = { rss, treeRss, peakRss, children, descendants, startTime, cpuSeconds, portHolders, listeningPorts, oomKills };
+module.exports = { rss, children, descendants, startTime, cpuSeconds, portHolders, listeningPorts, oomKills };
