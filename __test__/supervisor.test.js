@@ -5,103 +5,15 @@
 // or on a process exit, bounded by the test's timeout; no duration is asserted.
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile } = require('node:child_process');
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const { once } = require('node:events');
 const { it, fixture } = require('./helpers');
 const { load } = require('./fixtures/supervisor/load');
 
-const CLI = path.join(__dirname, '..', 'bin', 'native-cluster.js');
-const APP = fixture('supervisor/app.js');
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// A private control folder per test, so clusters of parallel runs never meet.
-function runtimeDir(t) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-sup-'));
-  fs.chmodSync(dir, 0o700);
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-// Starts `native-cluster` with `args`; lines of its output are collected and can be waited for.
-// With `raw`, `args` are node's own (the test puts the CLI in place).
-function start(t, args, env = {}, { raw = false } = {}) {
-  const xdg = env.XDG_RUNTIME_DIR || runtimeDir(t);
-  const proc = spawn(process.execPath, raw ? args : [CLI, ...args], {
-    env: { ...process.env, XDG_RUNTIME_DIR: xdg, HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines = [];
-  const waiters = [];
-  let buf = '';
-  const onData = (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.re.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
-  };
-  proc.stdout.setEncoding('utf8').on('data', onData);
-  proc.stderr.setEncoding('utf8').on('data', onData);
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  t.after(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-  });
-  return {
-    proc,
-    lines,
-    exited,
-    env: { ...process.env, XDG_RUNTIME_DIR: xdg },
-    // Resolves with the first line from now on (or already seen, when `seen`) matching `re`.
-    wait(re, { seen = false } = {}) {
-      if (seen) {
-        const line = lines.find((l) => re.test(l));
-        if (line) return Promise.resolve(line);
-      }
-      return new Promise((resolve) => waiters.push({ re, resolve }));
-    },
-    output: () => lines.join('\n'),
-  };
-}
-
-// Runs `native-cluster <args>` against a running cluster.
-function ctl(cluster, args) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: cluster.env, timeout: 20000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? err.code : 0, stdout, stderr });
-    });
-  });
-}
-
-async function status(cluster, name) {
-  const r = await ctl(cluster, ['status', '--json', name]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
+const { CLI, APP, freePort, runtimeDir, start, ctl, status } = require('./fixtures/supervisor/harness');
 
 const READY = /workers listening on/;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -17,3 +17,15 @@ const { channels, groups } = engineStats();
 const sent: number = channels.reduce((n, c) => n + c.framesOut, 0);
 const shed: number = groups.reduce((n, g) => n + g.shed, 0);
 console.log(sent, shed, channels[0]?.pid);
+
+// The supervisor's guard rails.
+import { supervise } from 'native-cluster/supervisor';
+import type { StackFrame } from 'native-cluster/supervisor';
+
+const sup = supervise('app.js', { workers: 2, maxRequests: 2000, maxRequestsJitter: 200, maxLifetime: 3_600_000, maxMemory: 512 * 1048576, hangTimeout: 10000, hangStack: true });
+sup.on('recycle', (e) => console.log(e.kind, e.reason));
+sup.on('worker-hung', (e) => console.log(e.silentMs, e.handedAfterMiss));
+sup.on('hang-stack', (e) => e.frames?.forEach((f: StackFrame) => console.log(f.functionName, f.line)));
+const { counters, list } = sup.stats();
+const recycled: number = (counters.recycles['memory-limit'] ?? 0) + counters.hangs;
+console.log(recycled, list[0]?.requests, list[0]?.channel.fdsOut, sup.metrics().length);

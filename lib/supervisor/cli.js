@@ -22,6 +22,16 @@ options:
   --env KEY=VALUE             environment of the workers (repeatable)
   --node-args "<args>"        node options of the workers
   --backoff-reset <ms>        ready time after which a slot's backoff is forgotten (30000)
+  --max-requests <n>          replace a worker after n requests, without losing one (off)
+  --max-requests-jitter <n>   plus a random 0..n per worker, so they do not recycle together
+  --max-lifetime <time>       replace a worker after it has been ready this long: ms, 30s, 30m, 2h (off)
+  --max-memory <size>         replace a worker whose RSS (with its children) stays over this
+                              for 3 samples a second apart: 512M, 1G (off)
+  --hang-timeout <time>       a worker not answering pings this long is replaced and killed (10s; 0 = off)
+  --hang-stack                log a hung worker's JS stack (from its inspector) before killing it
+  --metrics <host:port>       serve Prometheus metrics at http://host:port/metrics
+  --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
+                              JSON lines, or the primary's stdout/stderr untouched
 
 signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less`;
 
@@ -33,6 +43,14 @@ const OPTIONS = {
   'reload-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
   'backoff-reset': { type: 'string' },
+  'max-requests': { type: 'string' },
+  'max-requests-jitter': { type: 'string' },
+  'max-lifetime': { type: 'string' },
+  'max-memory': { type: 'string' },
+  'hang-timeout': { type: 'string' },
+  'hang-stack': { type: 'boolean' },
+  metrics: { type: 'string' },
+  'log-format': { type: 'string' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -46,6 +64,35 @@ function milliseconds(value, what) {
   const n = Number(value);
   if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${what} must be a number of milliseconds (got ${value})`);
   return n;
+}
+
+const TIME_UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
+const SIZE_UNITS = { '': 1, b: 1, k: 1024, kb: 1024, m: 1048576, mb: 1048576, g: 1073741824, gb: 1073741824 };
+
+// `30000`, `30s`, `30m`, `2h`, `1d` → ms.
+function timeSpan(value, what) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(String(value).trim());
+  if (!m) throw new UsageError(`${what} must be a time: ms, or with s, m, h or d (got ${value})`);
+  return Math.round(Number(m[1]) * TIME_UNITS[m[2] || 'ms']);
+}
+
+// `512M`, `1G`, `300MB`, `200K`, bytes → bytes.
+function size(value, what) {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i.exec(String(value).trim());
+  if (!m) throw new UsageError(`${what} must be a size such as 512M or 1G (got ${value})`);
+  return Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+}
+
+function count(value, what) {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${what} must be a whole number (got ${value})`);
+  return Number(value);
+}
+
+// `host:port`, `[::1]:port` or `port` (loopback).
+function hostPort(value, what) {
+  const m = /^(?:\[([^\]]+)\]:|([^:]+):)?(\d+)$/.exec(String(value));
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`${what} must be host:port (got ${value})`);
+  return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
 }
 
 // PM2 ecosystem keys we read, with what they become; the rest are warned about.
@@ -68,7 +115,7 @@ const ECOSYSTEM = {
   stop_exit_codes: (v, o) => { o.stopExitCodes = [].concat(v).map(Number); },
   autorestart: (v, o) => { o.autorestart = v !== false; },
   min_uptime: (v, o, warn) => warn('min_uptime: not needed, a worker that dies before it is ready counts towards giving up'),
-  max_memory_restart: (v, o, warn) => warn('max_memory_restart: not supported yet, ignored'),
+  max_memory_restart: (v, o) => { o.maxMemory = size(v, 'max_memory_restart'); },
   shutdown_with_message: (v, o, warn) => warn("shutdown_with_message: not supported, workers leave by node:cluster's disconnect"),
 };
 
@@ -114,6 +161,14 @@ function runOptions(values, target, appArgs, warn) {
   if (values['drain-timeout'] !== undefined) o.drainTimeout = milliseconds(values['drain-timeout'], '--drain-timeout');
   if (values['backoff-reset'] !== undefined) o.backoff = { ...o.backoff, reset: milliseconds(values['backoff-reset'], '--backoff-reset') };
   if (values.name !== undefined) o.name = values.name;
+  if (values['max-requests'] !== undefined) o.maxRequests = count(values['max-requests'], '--max-requests');
+  if (values['max-requests-jitter'] !== undefined) o.maxRequestsJitter = count(values['max-requests-jitter'], '--max-requests-jitter');
+  if (values['max-lifetime'] !== undefined) o.maxLifetime = timeSpan(values['max-lifetime'], '--max-lifetime');
+  if (values['max-memory'] !== undefined) o.maxMemory = size(values['max-memory'], '--max-memory');
+  if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
+  if (values['hang-stack']) o.hangStack = true;
+  if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
+  if (values.metrics !== undefined) o.metrics = hostPort(values.metrics, '--metrics');
   for (const kv of values.env || []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new UsageError(`--env wants KEY=VALUE (got ${kv})`);
@@ -215,6 +270,13 @@ function run(o, log) {
   sup.on('scale', (e) => log(`scale: ${e.workers} workers`));
   sup.on('stopping', (e) => log(`stopping: draining ${e.workers} workers`));
   sup.on('warning', (err) => log(`warning: ${err.message}`));
+  sup.on('recycle', (e) => log(`${who(e)}: ${e.kind} (${e.reason}); starting its replacement`));
+  sup.on('recycled', (e) => log(`${e.kind}: worker ${e.id} (pid ${e.pid}) serves slot ${e.slot}; worker ${e.replaced} (pid ${e.replacedPid}) drains`));
+  sup.on('recycle-aborted', (e) => log(`${e.kind}: replacement worker ${e.id} not taken on (${e.reason}); worker ${e.replacing} keeps serving`));
+  sup.on('worker-hung', (e) => log(`${who(e)} hung: no answer to pings for ${e.silentMs} ms; out of round-robin, replaced, killing it`));
+  sup.on('hang-stack', (e) => log(e.frames
+    ? `${who(e)} hung at:\n${e.frames.map((f) => `    at ${f.functionName} (${f.url}:${f.line}:${f.column})`).join('\n')}`
+    : `${who(e)}: no stack (${e.error})`));
   sup.on('gave-up', (e) => {
     log(e.slot === null ? `gave up: ${e.reason}` : `slot ${e.slot} gave up: ${e.reason}`);
     if (e.all) {
@@ -230,6 +292,7 @@ function run(o, log) {
       stopping = sup.stop().then((r) => {
         if (exitCode === 0) log(`stopped: ${r.stopped} workers drained${r.drainTimeouts ? ` (${r.drainTimeouts} by the drain timeout)` : ''}`);
         if (controlServer) controlServer.close();
+        if (metricsServer) metricsServer.close();
         process.exitCode = exitCode;
         done(exitCode);
         // Whatever might still hold the loop (a client of the control socket) is not waited for.
@@ -283,6 +346,20 @@ function run(o, log) {
     exitCode = 1;
     shutdown();
   });
+
+  let metricsServer = null;
+  if (o.metrics) {
+    require('./metrics').serve(sup, o.metrics).then((server) => {
+      metricsServer = server;
+      const a = server.address();
+      log(`metrics: http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
+      if (stopping) server.close();
+    }, (err) => {
+      log(`error: --metrics ${o.metrics.host}:${o.metrics.port}: ${err.message}`);
+      exitCode = 1;
+      shutdown();
+    });
+  }
 
   sup.ready.then((s) => {
     const where = s.addresses.length ? `listening on ${s.addresses.join(', ')}` : 'ready';

@@ -33,6 +33,22 @@ export interface SuperviseOptions {
   autorestart?: boolean;
   /** Exit codes after which a worker is not restarted. Default []. */
   stopExitCodes?: number[];
+  /** Replace a worker (as a reload does) after this many HTTP requests. Default 0 (off). */
+  maxRequests?: number;
+  /** Each worker's maxRequests gets a random 0..maxRequestsJitter more. Default 0. */
+  maxRequestsJitter?: number;
+  /** Replace a worker once it has been ready this many ms. Default 0 (off). */
+  maxLifetime?: number;
+  /** Bytes of RSS (the worker and its descendants) over which, in 3 samples in a row, a worker is replaced. Default 0 (off). */
+  maxMemory?: number;
+  /** A worker that answers no ping for this many ms is replaced and killed. Default 10000; 0 turns pinging off. */
+  hangTimeout?: number;
+  /** Capture a hung worker's JS stack through its inspector before killing it ('hang-stack' event). Default false. */
+  hangStack?: boolean;
+  /** How often workers are pinged and sampled, ms. Default 1000. */
+  sampleInterval?: number;
+  /** Workers' stdout/stderr: whole lines prefixed `[w<id> <pid>]`, JSON lines, or the primary's own. Default 'text'. */
+  logFormat?: 'text' | 'json' | 'inherit';
   name?: string;
   args?: string[];
   nodeArgs?: string[];
@@ -47,7 +63,36 @@ export interface Address {
   fd?: number;
 }
 
-export type ExitKind = 'code' | 'signal' | 'died-before-ready' | 'drain-timeout' | 'oom-killed';
+export type ExitKind = 'code' | 'signal' | 'died-before-ready' | 'drain-timeout' | 'oom-killed'
+  | 'max-requests' | 'max-lifetime' | 'memory-limit' | 'hang-killed';
+
+export type RecycleKind = 'max-requests' | 'max-lifetime' | 'memory-limit';
+
+export interface RecycleEvent {
+  slot: number;
+  id: number;
+  pid: number;
+  kind: RecycleKind;
+  /** `213 requests`, `ready for 60000 ms`, `rss 231 MB over 200 MB in 3 samples`. */
+  reason: string;
+}
+
+export interface WorkerHungEvent {
+  id: number;
+  pid: number;
+  slot: number;
+  /** Since its last answer to a ping. */
+  silentMs: number;
+  /** Connections (descriptors) handed to it after its first unanswered ping; null if it never missed one before. */
+  handedAfterMiss: number | null;
+}
+
+export interface StackFrame {
+  functionName: string;
+  url: string;
+  line: number;
+  column: number;
+}
 
 export interface WorkerReadyEvent {
   id: number;
@@ -107,6 +152,15 @@ export interface WorkerStats {
   connections: number | null;
   /** Hand-offs sent and not yet ACKed (0 or 1). */
   awaitingAck: number;
+  /** HTTP requests received, as of its last answer to a ping. */
+  requests: number;
+  /** Round trip of its last answered ping, ms. */
+  pingRtt: number | null;
+  cpuSeconds: number | null;
+  /** RSS of the worker and its descendants at the last memory sample (with maxMemory). */
+  treeRss: number | null;
+  /** Its IPC channel's counters (engineStats()). */
+  channel: { bytesIn: number; bytesOut: number; framesIn: number; framesOut: number; fdsOut: number; queuedBytes: number };
 }
 
 export interface Stats {
@@ -123,6 +177,18 @@ export interface Stats {
   uptime: number;
   rss: number | null;
   addresses: string[];
+  counters: {
+    restarts: number;
+    reloads: number;
+    reloadsAborted: number;
+    recycles: Partial<Record<RecycleKind, number>>;
+    recyclesAborted: number;
+    hangs: number;
+    exits: Partial<Record<ExitKind, number>>;
+  };
+  lastHang: (WorkerHungEvent & { at: number }) | null;
+  /** The engine's round-robin listeners (engineStats().groups). */
+  groups: import('../../index').GroupStats[];
   list: WorkerStats[];
 }
 
@@ -136,6 +202,8 @@ export declare class Supervisor extends EventEmitter {
   reload(): Promise<{ replaced: number; ms: number }>;
   scale(workers: number | 'max'): Promise<{ workers: number }>;
   stats(): Stats;
+  /** stats() in the Prometheus text format. */
+  metrics(): string;
   /** Drains every worker; resolves once all have exited. */
   stop(): Promise<{ stopped: number; drainTimeouts: number }>;
 
@@ -151,6 +219,11 @@ export declare class Supervisor extends EventEmitter {
   on(event: 'stopping', listener: (e: { workers: number }) => void): this;
   on(event: 'stopped', listener: (e: { stopped: number; drainTimeouts: number }) => void): this;
   on(event: 'warning', listener: (err: Error) => void): this;
+  on(event: 'recycle', listener: (e: RecycleEvent) => void): this;
+  on(event: 'recycled', listener: (e: RecycleEvent & { replaced: number; replacedPid: number }) => void): this;
+  on(event: 'recycle-aborted', listener: (e: { slot: number; id: number; pid: number; kind: RecycleKind; reason: string; replacing: number | null }) => void): this;
+  on(event: 'worker-hung', listener: (e: WorkerHungEvent) => void): this;
+  on(event: 'hang-stack', listener: (e: { id: number; pid: number; slot: number; frames: StackFrame[] | null; error?: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

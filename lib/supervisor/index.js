@@ -8,8 +8,10 @@ const os = require('node:os');
 const path = require('node:path');
 const cluster = require('../cluster');
 const { ipcChannelOf } = require('../subprocess');
-const { binding } = require('../native');
+const { binding, engineStats } = require('../native');
 const proc = require('./proc');
+const { captureStack } = require('./inspector');
+const metrics = require('./metrics');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
 const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
@@ -31,7 +33,33 @@ const DEFAULTS = {
   autorestart: true,
   // Exit codes that mean "do not restart" (PM2's stop_exit_codes).
   stopExitCodes: [],
+  // Recycling (0 = off): a worker is replaced, the way a reload replaces it, after this many
+  // requests (plus a random 0..jitter of its own, so workers do not recycle together) or
+  // this many ms of being ready.
+  maxRequests: 0,
+  maxRequestsJitter: 0,
+  maxLifetime: 0,
+  // Bytes of RSS (the worker and its descendants) over which, three samples in a row, a worker
+  // is replaced (0 = off).
+  maxMemory: 0,
+  // A worker that has not answered a ping for this long is hung: replaced and killed (0 = off).
+  hangTimeout: 10000,
+  // Capture a hung worker's JS stack through the inspector before killing it.
+  hangStack: false,
+  // How often workers are pinged and their memory sampled.
+  sampleInterval: 1000,
+  // Workers' stdout/stderr: 'text' (line by line, each prefixed `[w<id> <pid>]`), 'json' (one
+  // JSON object a line), or 'inherit' (the primary's own, untouched).
+  logFormat: 'text',
 };
+
+// The longest line a worker's output is held for (then it goes out cut, as a line of its own).
+const MAX_LINE = 1024 * 1024;
+
+// How long a hung worker's stack may take to capture before it is killed without one.
+const STACK_TIMEOUT = 3000;
+// Samples over --max-memory, in a row, that make a worker be replaced.
+const MEMORY_SAMPLES = 3;
 
 function errorWithCode(message, code, extra) {
   return Object.assign(new Error(message), { code }, extra);
@@ -53,9 +81,12 @@ function normalize(script, options) {
   if (o.workers < 1) throw errorWithCode(`workers must be at least 1 (got ${o.workers})`, 'ERR_INVALID_ARG_VALUE');
   if (!Object.hasOwn(POLICIES, o.policy)) throw errorWithCode(`policy must be rr, none or reuseport (got ${o.policy})`, 'ERR_INVALID_ARG_VALUE');
   if (o.ready !== 'listening' && o.ready !== 'message') throw errorWithCode(`ready must be listening or message (got ${o.ready})`, 'ERR_INVALID_ARG_VALUE');
-  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter']) {
+  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter', 'maxRequests', 'maxRequestsJitter', 'maxLifetime',
+    'maxMemory', 'hangTimeout', 'sampleInterval']) {
     if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
   }
+  if (!['text', 'json', 'inherit'].includes(o.logFormat)) throw errorWithCode(`logFormat must be text, json or inherit (got ${o.logFormat})`, 'ERR_INVALID_ARG_VALUE');
+  if (o.sampleInterval === 0) throw errorWithCode('sampleInterval must be positive', 'ERR_INVALID_ARG_VALUE');
   o.args = o.args || [];
   o.nodeArgs = o.nodeArgs || [];
   o.env = o.env || {};
@@ -95,6 +126,11 @@ class Supervisor extends EventEmitter {
   #readyReject;
   #startedAt = Date.now();
   #givenUp = null;
+  // Pings and memory samples, once per sampleInterval (unref'd: workers keep the primary up).
+  #sampler = null;
+  #lastSample = Date.now();
+  #lastHang = null;
+  #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
 
   constructor(script, options = {}) {
     super();
@@ -105,6 +141,10 @@ class Supervisor extends EventEmitter {
     }
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
+    if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
+      this.#sampler = setInterval(() => this.#sample(), this.#o.sampleInterval);
+      this.#sampler.unref();
+    }
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
@@ -150,17 +190,40 @@ class Supervisor extends EventEmitter {
 
   #spawn(slot) {
     const o = this.#o;
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv: [...o.nodeArgs, '--require', PRELOAD], silent: false, detached: true });
-    const worker = cluster.fork({ ...o.env, NODE_APP_INSTANCE: String(slot.index) });
+    // With --hang-stack the inspector is armed but closed (port 0: SIGUSR1 opens it on a free
+    // loopback port); node:cluster passes the port on as --inspect-port.
+    const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
+    const stdio = o.logFormat === 'inherit' ? ['inherit', 'inherit', 'inherit', 'ipc'] : ['inherit', 'pipe', 'pipe', 'ipc'];
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
+    const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
+    if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
+    const worker = cluster.fork(env);
     const m = {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
       addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
       exited: null, waiters: [], cpu: null,
+      // Guard rails: requests served (as of its last pong), the ping in flight, the last sign of
+      // life, memory samples over the limit in a row, why it is being replaced.
+      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, lastAnswer: 0, memory: null, over: 0, everUnder: false,
+      recycle: null, hung: false,
+      // Its descendants as last seen (/proc): those still there once it has exited are
+      // terminated too, even when they left its process group or were re-parented.
+      tree: new Map(),
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
     this.#members.set(worker.id, m);
+    if (o.logFormat !== 'inherit') {
+      this.#pipeLog(m, worker.process.stdout, process.stdout, 'stdout');
+      this.#pipeLog(m, worker.process.stderr, process.stderr, 'stderr');
+    }
     worker.process.on('internalMessage', (msg) => {
-      if (msg && msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+      if (!msg) return;
+      if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+      else if (msg.cmd === 'NODE_NC_PONG') this.#onPong(m, msg);
+      else if (msg.cmd === 'NODE_NC_MAX_REQUESTS' && Number.isInteger(msg.requests)) {
+        m.requests = Math.max(m.requests, msg.requests);
+        this.#recycle(m, 'max-requests', `${msg.requests} requests`);
+      }
     });
     worker.on('listening', (info) => {
       m.addresses.set(addressKey(info), info);
@@ -194,6 +257,7 @@ class Supervisor extends EventEmitter {
     }
     m.state = 'ready';
     m.readyAt = Date.now();
+    this.#watch(m);
     const slot = m.slot;
     if (slot.current === m) this.#slotHealthy(slot);
     this.emit('worker-ready', { id: m.id, pid: m.pid, slot: slot.index, addresses: [...m.addresses.values()], replacing: m.replacing || null });
@@ -242,6 +306,12 @@ class Supervisor extends EventEmitter {
     if (beforeReady && !m.retiring) {
       kind = 'died-before-ready';
       text = `died before ready (${text})`;
+    } else if (m.hung) {
+      kind = 'hang-killed';
+      text = `hang-killed (${text})`;
+    } else if (m.recycle && m.retiring === m.recycle.kind) {
+      kind = m.recycle.kind;
+      text = `${kind}: ${m.recycle.detail} (${text})`;
     }
     return { kind, text, code, signal, beforeReady, requested: Boolean(m.retiring) };
   }
@@ -251,7 +321,11 @@ class Supervisor extends EventEmitter {
     const previous = m.state;
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
+    clearTimeout(m.hangTimer);
+    if (m.recycle && m.recycle.settle) m.recycle.settle(true);
+    this.#reapTree(m);
     this.#members.delete(m.id);
+    this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
     const slot = m.slot;
     const event = { id: m.id, pid: m.pid, slot: slot.index, code, signal, reason: reason.text, kind: reason.kind, requested: reason.requested, state: previous };
     this.emit('worker-exit', event);
@@ -286,6 +360,7 @@ class Supervisor extends EventEmitter {
     }
     const delay = backoffDelay(slot.crashes, this.#o.backoff);
     slot.restarts++;
+    this.#counters.restarts++;
     this.emit('restart', { slot: slot.index, delay, after: reason.text, restarts: slot.restarts });
     const restart = () => {
       slot.timer = null;
@@ -327,14 +402,57 @@ class Supervisor extends EventEmitter {
     this.#readyReject(errorWithCode(`gave up: ${why}`, 'ERR_GAVE_UP'));
   }
 
+  // Signals the worker's whole process group (it leads one: workers start in a session of
+  // their own) and every descendant seen, wherever it has gone.
   #kill(m, signal) {
     if (m.state === 'dead') return;
     if (m.signalled === null || signal === 'SIGKILL') m.signalled = signal;
+    this.#lookAtTree(m);
     try {
-      m.worker.process.kill(signal);
+      process.kill(-m.pid, signal);
     } catch {
-      // Gone already: its exit is on the way.
+      try {
+        m.worker.process.kill(signal);
+      } catch {
+        // Gone already: its exit is on the way.
+      }
     }
+    this.#signalTree(m, signal);
+  }
+
+  // Notes the worker's descendants now (and returns them).
+  #lookAtTree(m) {
+    const now = proc.descendants(m.pid, m.tree);
+    for (const d of now) m.tree.set(d.pid, d.start);
+    return now;
+  }
+
+  // Signals the descendants of `m` seen so far that still exist (the same process: same start
+  // time); returns how many.
+  #signalTree(m, signal) {
+    let alive = 0;
+    for (const [pid, start] of m.tree) {
+      if (proc.startTime(pid) !== start) {
+        m.tree.delete(pid);
+        continue;
+      }
+      try {
+        process.kill(pid, signal);
+        alive++;
+      } catch {
+        m.tree.delete(pid);
+      }
+    }
+    return alive;
+  }
+
+  // After a worker has exited: its descendants still running (a child that kept the port,
+  // say) get SIGTERM, and SIGKILL after killTimeout.
+  #reapTree(m) {
+    if (m.tree.size === 0 || this.#signalTree(m, 'SIGTERM') === 0) return;
+    this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) left ${m.tree.size} process(es) behind (${[...m.tree.keys()].join(', ')}): terminating them`,
+      'ERR_LEFT_BEHIND'));
+    setTimeout(() => this.#signalTree(m, 'SIGKILL'), this.#o.killTimeout);
   }
 
   // Takes a worker out of distribution and asks it to leave as node:cluster's disconnect()
@@ -345,13 +463,22 @@ class Supervisor extends EventEmitter {
     if (m.state === 'dead' || m.retiring) return m.exited;
     m.retiring = why;
     m.state = 'draining';
+    this.#lookAtTree(m);
+    let terminated = false;
     const terminate = () => {
+      if (terminated) return;
+      terminated = true;
       this.#kill(m, 'SIGTERM');
       m.timers.push(setTimeout(() => this.#kill(m, 'SIGKILL'), this.#o.killTimeout));
     };
     if (drainTimeout > 0 && m.worker.isConnected()) {
+      // A worker over its memory limit is not left to grow until the drain deadline: once its
+      // servers have closed (it has served what it had) and it has let go of its channel, it
+      // is terminated.
+      if (why === 'memory-limit') m.worker.process.once('disconnect', terminate);
       m.worker.disconnect();
       m.timers.push(setTimeout(() => {
+        if (terminated) return;
         m.drainTimedOut = true;
         terminate();
       }, drainTimeout));
@@ -386,6 +513,10 @@ class Supervisor extends EventEmitter {
         const old = await this.#reloadSlot(slot);
         if (old) retired.push(old);
       }
+      this.#counters.reloads++;
+    } catch (err) {
+      if (err.code === 'ERR_RELOAD_ABORTED') this.#counters.reloadsAborted++;
+      throw err;
     } finally {
       this.#reloading = false;
     }
@@ -395,9 +526,10 @@ class Supervisor extends EventEmitter {
     return result;
   }
 
-  // Starts the slot's replacement, waits until it is ready, then retires the old worker.
-  // Resolves with the old worker's exit (a promise), or throws ERR_RELOAD_ABORTED.
-  async #reloadSlot(slot) {
+  // Starts the slot's replacement, waits until it is ready, then retires the old worker (for a
+  // reload, or for `recycle`: { kind, detail }). Resolves with the old worker's exit (a
+  // promise), or throws ERR_RELOAD_ABORTED.
+  async #reloadSlot(slot, recycle = null) {
     const old = slot.current && slot.current.state !== 'dead' ? slot.current : null;
     clearTimeout(slot.timer);
     slot.timer = null;
@@ -405,7 +537,7 @@ class Supervisor extends EventEmitter {
     slot.candidate = m;
     if (old && this.#o.ready === 'listening' && old.state === 'ready') m.required = [...old.addresses.keys()];
     m.replacing = old ? old.id : null;
-    const failure = await new Promise((resolve) => {
+    let failure = await new Promise((resolve) => {
       const timer = setTimeout(() => resolve(`not ready within ${this.#o.reloadTimeout} ms`), this.#o.reloadTimeout);
       m.onReady = () => {
         clearTimeout(timer);
@@ -418,6 +550,11 @@ class Supervisor extends EventEmitter {
     });
     m.onReady = null;
     m.onExit = null;
+    if (failure === null && recycle && recycle.gate) {
+      // The candidate serves alongside while the recycle waits to be confirmed.
+      if (!(await recycle.gate)) failure = `${recycle.kind} no longer holds`;
+      else if (m.state === 'dead') failure = `worker ${m.id} exited before it could take over`;
+    }
     slot.candidate = null;
     if (failure !== null) {
       // Connections it may already have been handed are drained, not dropped.
@@ -425,15 +562,215 @@ class Supervisor extends EventEmitter {
       // The old worker died while we waited: the slot restarts as after any death.
       if (old && old.state === 'dead' && slot.current === old && !this.#stopping) this.#unexpectedDeath(slot, old, { beforeReady: false, text: old.slot.lastExit }, null);
       const event = { slot: slot.index, id: m.id, pid: m.pid, reason: failure };
-      this.emit('reload-aborted', event);
-      throw errorWithCode(`reload aborted: ${failure}; the old workers keep serving`, 'ERR_RELOAD_ABORTED', event);
+      if (recycle) this.emit('recycle-aborted', { ...event, kind: recycle.kind, replacing: old && old.id });
+      else this.emit('reload-aborted', event);
+      throw errorWithCode(`${recycle ? 'recycle' : 'reload'} aborted: ${failure}; the old workers keep serving`, 'ERR_RELOAD_ABORTED', event);
     }
     slot.current = m;
     slot.gaveUp = false;
     this.#slotHealthy(slot);
     if (!old) return null;
-    this.emit('reload-step', { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid });
-    return this.#retire(old, 'reload');
+    const step = { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid };
+    if (!recycle) {
+      this.emit('reload-step', step);
+      return this.#retire(old, 'reload');
+    }
+    this.#counters.recycles[recycle.kind] = (this.#counters.recycles[recycle.kind] || 0) + 1;
+    this.emit('recycled', { ...step, kind: recycle.kind, reason: recycle.detail });
+    return this.#retire(old, recycle.kind);
+  }
+
+  // Copies a worker's output to `sink` whole lines at a time (so lines of several workers never
+  // interleave within a line), prefixed or as JSON. A slow sink pauses the worker's pipe, so the
+  // worker feels it when the pipe fills and the primary holds at most a line (≤ MAX_LINE) and
+  // what the sink has not taken yet.
+  #pipeLog(m, stream, sink, name) {
+    if (!stream) return;
+    const json = this.#o.logFormat === 'json';
+    const format = (line) => (json
+      ? `${JSON.stringify({ time: Date.now(), worker: m.id, pid: m.pid, stream: name, msg: line })}\n`
+      : `[w${m.id} ${m.pid}] ${line}\n`);
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      if (partial.length >= MAX_LINE) {
+        lines.push(partial);
+        partial = '';
+      }
+      if (lines.length === 0) return;
+      if (!sink.write(lines.map(format).join(''))) {
+        stream.pause();
+        sink.once('drain', () => stream.resume());
+      }
+    });
+    stream.on('end', () => {
+      if (partial) sink.write(format(partial));
+    });
+    stream.on('error', () => {});
+  }
+
+  // ---- guard rails: recycling, memory limit, hung workers ----
+
+  // Replaces worker `m` through the reload path (surge, gate, out of round-robin, drain), one
+  // replacement at a time and never during a reload. A replacement that does not become ready
+  // leaves `m` serving; it is tried again later.
+  // With `gate` ({ gate, settle }), the replacement takes over only once `gate` resolves true.
+  #recycle(m, kind, detail, gate = null) {
+    if (m.recycle || m.retiring || m.state !== 'ready' || this.#stopping || m.slot.current !== m) return;
+    m.recycle = { kind, detail, ...gate };
+    this.emit('recycle', { slot: m.slot.index, id: m.id, pid: m.pid, kind, reason: detail });
+    const run = this.#reloadTail.catch(() => {}).then(async () => {
+      if (this.#stopping || m.retiring || m.state !== 'ready' || m.slot.current !== m || m.slot.removed) return;
+      try {
+        await this.#reloadSlot(m.slot, m.recycle);
+      } catch (err) {
+        if (err.code !== 'ERR_RELOAD_ABORTED') throw err;
+        this.#counters.recyclesAborted++;
+        m.recycle = null;
+        m.over = 0;
+        // The memory check asks again by itself; the others after the longest backoff.
+        if (kind !== 'memory-limit') {
+          const retry = setTimeout(() => this.#recycle(m, kind, detail), this.#o.backoff.max);
+          retry.unref();
+          m.timers.push(retry);
+        }
+      }
+    });
+    this.#reloadTail = run;
+    run.catch((err) => this.emit('warning', err));
+  }
+
+  // A worker just became ready: its lifetime starts, and it is pinged from now on.
+  #watch(m) {
+    const o = this.#o;
+    if (o.maxLifetime > 0) {
+      const timer = setTimeout(() => this.#recycle(m, 'max-lifetime', `ready for ${o.maxLifetime} ms`), o.maxLifetime);
+      timer.unref();
+      m.timers.push(timer);
+    }
+    if (o.hangTimeout > 0) {
+      m.lastAnswer = Date.now();
+      m.hangTimer = setTimeout(() => this.#hung(m), o.hangTimeout);
+      m.hangTimer.unref();
+    }
+  }
+
+  #onPong(m, msg) {
+    if (Number.isInteger(msg.requests)) m.requests = msg.requests;
+    if (m.ping && msg.seq === m.ping.seq) {
+      m.rtt = Date.now() - m.ping.at;
+      m.ping = null;
+    }
+    // A sign of life: the hang deadline starts again.
+    m.lastAnswer = Date.now();
+    if (m.hangTimer && !m.hung) m.hangTimer.refresh();
+  }
+
+  // Every sampleInterval: a ping to each ready worker that has answered the last one, and
+  // (--max-memory) the RSS of each current worker and its descendants.
+  #sample() {
+    const o = this.#o;
+    this.#lastSample = Date.now();
+    for (const m of this.#members.values()) {
+      const tree = this.#lookAtTree(m);
+      if (m.state !== 'ready' || m.retiring) continue;
+      if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
+        m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };
+        m.worker.process.send({ cmd: 'NODE_NC_PING', seq: m.ping.seq });
+      } else if (m.ping && !m.ping.missed) {
+        // Not answered within a sample interval: how many connections it had been handed then,
+        // to count those handed to it afterwards.
+        m.ping.missed = true;
+        m.ping.handedAtMiss = this.#channelStats(m).fdsOut;
+      }
+      if (o.maxMemory > 0) this.#sampleMemory(m, tree);
+    }
+  }
+
+  // RSS of the worker and of `tree`, its descendants.
+  #sampleMemory(m, tree) {
+    const limit = this.#o.maxMemory;
+    const own = proc.rss(m.pid);
+    if (own === null) return;
+    m.memory = tree.reduce((sum, d) => sum + (proc.rss(d.pid) || 0), own);
+    if (m.memory <= limit) {
+      m.over = 0;
+      m.everUnder = true;
+      // Back under before it was confirmed: its replacement is not needed.
+      if (m.recycle && m.recycle.settle) m.recycle.settle(false);
+      return;
+    }
+    const mb = (b) => Math.round(b / 1048576);
+    ++m.over;
+    if (m.everUnder && m.over === 1) {
+      // The replacement starts now and is promoted only if the next samples are over too: the
+      // leaking worker then goes as soon as the limit is confirmed, not a start-up later.
+      let settle;
+      const gate = new Promise((resolve) => { settle = resolve; });
+      this.#recycle(m, 'memory-limit', `rss ${mb(m.memory)} MB over ${mb(limit)} MB (sample 1 of ${MEMORY_SAMPLES}: its replacement starts, ` +
+        'and takes over if the next ones are over too)', { gate, settle });
+    }
+    if (m.over < MEMORY_SAMPLES) return;
+    if (!m.everUnder) {
+      // A replacement would start over the limit too: restarting it would be a loop.
+      if (!m.baselineWarned) {
+        m.baselineWarned = true;
+        this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) uses ${mb(m.memory)} MB from its start, over --max-memory ` +
+          `${mb(limit)} MB (limit below baseline): not replaced; raise the limit`, 'ERR_LIMIT_BELOW_BASELINE'));
+      }
+      return;
+    }
+    const detail = `rss ${mb(m.memory)} MB over ${mb(limit)} MB in ${MEMORY_SAMPLES} samples`;
+    if (m.recycle && m.recycle.kind === 'memory-limit' && m.recycle.settle) {
+      m.recycle.detail = detail;
+      m.recycle.settle(true);
+    } else this.#recycle(m, 'memory-limit', detail);
+  }
+
+  // No answer to pings for hangTimeout: out of round-robin at once (its `disconnect` waits in
+  // its channel, unread), a replacement starts, and it is killed, after its JS stack has been
+  // captured with hangStack.
+  #hung(m) {
+    if (m.state === 'dead' || m.retiring || this.#stopping) return;
+    // Our own event loop was blocked (the sampler is late): the worker's answers may be waiting
+    // unread in its channel. It gets another period once we run again.
+    if (Date.now() - this.#lastSample > 2 * this.#o.sampleInterval) {
+      m.hangTimer.refresh();
+      return;
+    }
+    const slot = m.slot;
+    m.hung = true;
+    m.retiring = 'hang';
+    m.state = 'draining';
+    this.#counters.hangs++;
+    const silentMs = Date.now() - m.lastAnswer;
+    // Descriptors (connections) handed to it since its first missed ping, read before it leaves.
+    const handedAfterMiss = m.ping && m.ping.missed ? this.#channelStats(m).fdsOut - m.ping.handedAtMiss : null;
+    if (m.worker.isConnected()) m.worker.disconnect();
+    this.#lastHang = { id: m.id, pid: m.pid, slot: slot.index, silentMs, handedAfterMiss, at: Date.now() };
+    this.emit('worker-hung', { ...this.#lastHang });
+    if (slot.current === m && !slot.candidate && !slot.removed) {
+      slot.restarts++;
+      this.#counters.restarts++;
+      this.emit('restart', { slot: slot.index, delay: 0, after: 'hang', restarts: slot.restarts });
+      slot.current = this.#spawn(slot);
+    }
+    const kill = () => this.#kill(m, 'SIGKILL');
+    if (!this.#o.hangStack) return kill();
+    captureStack(m.pid, STACK_TIMEOUT).then((frames) => {
+      this.emit('hang-stack', { id: m.id, pid: m.pid, slot: slot.index, frames });
+    }, (err) => {
+      this.emit('hang-stack', { id: m.id, pid: m.pid, slot: slot.index, frames: null, error: err.message });
+    }).finally(kill);
+  }
+
+  // The engine's counters of the worker's channel (zeros once it is closed).
+  #channelStats(m) {
+    const channel = ipcChannelOf(m.worker.process);
+    const found = channel && engineStats().channels.find((c) => c.id === channel.id);
+    return found || { bytesIn: 0, framesIn: 0, bytesOut: 0, framesOut: 0, fdsOut: 0, queuedBytes: 0 };
   }
 
   // ---- scale, stop, stats ----
@@ -465,6 +802,7 @@ class Supervisor extends EventEmitter {
   stop() {
     if (this.#stopping) return this.#stopping;
     this.emit('stopping', { workers: this.#members.size });
+    clearInterval(this.#sampler);
     const exits = [];
     for (const slot of this.#slots) {
       clearTimeout(slot.timer);
@@ -492,6 +830,7 @@ class Supervisor extends EventEmitter {
         m.cpu = { seconds: cpu, at: now };
       }
       const channel = ipcChannelOf(m.worker.process);
+      const ipc = this.#channelStats(m);
       workers.push({
         id: m.id,
         slot: m.slot.index,
@@ -507,6 +846,14 @@ class Supervisor extends EventEmitter {
         connections: null,
         // A hand-off (or other handle) sent and not yet ACKed: the engine holds at most one.
         awaitingAck: channel && binding.channelHeld(channel.id) >= 0 ? 1 : 0,
+        // Guard rails: HTTP requests it has served (as of its last answer to a ping), the round
+        // trip of that ping (ms), RSS with its descendants at the last sample, and its channel.
+        requests: m.requests,
+        pingRtt: m.rtt,
+        cpuSeconds: cpu,
+        treeRss: m.memory,
+        channel: { bytesIn: ipc.bytesIn, bytesOut: ipc.bytesOut, framesIn: ipc.framesIn, framesOut: ipc.framesOut, fdsOut: ipc.fdsOut,
+          queuedBytes: ipc.queuedBytes },
       });
     }
     workers.sort((a, b) => a.slot - b.slot || a.id - b.id);
@@ -526,8 +873,17 @@ class Supervisor extends EventEmitter {
       uptime: now - this.#startedAt,
       rss: proc.rss(process.pid),
       addresses: [...new Set(workers.flatMap((w) => w.addresses))],
+      counters: { ...this.#counters, recycles: { ...this.#counters.recycles }, exits: { ...this.#counters.exits } },
+      lastHang: this.#lastHang,
+      // The engine's round-robin groups (connections handed out, waiting, unACKed).
+      groups: engineStats().groups,
       list: workers,
     };
+  }
+
+  // stats() in the Prometheus text format.
+  metrics() {
+    return metrics.render(this.stats());
   }
 }
 

@@ -1,7 +1,8 @@
 'use strict';
-// What the supervisor reads from /proc and the cgroup filesystem (Linux), synchronously and
-// only on demand: a worker's memory and CPU for `status`, the holder of a port a worker could
-// not bind, and the cgroup's OOM-kill count when a worker dies of a SIGKILL we did not send.
+// What the supervisor reads from /proc and the cgroup filesystem (Linux), synchronously: a
+// worker's memory and CPU for `status` and the memory limit, the holder of a port a worker could
+// not bind, the cgroup's OOM-kill count when a worker dies of a SIGKILL we did not send, and
+// the ports a process listens on (to find a hung worker's inspector).
 const fs = require('node:fs');
 
 const PAGE_SIZE = 4096;
@@ -20,6 +21,44 @@ function readOr(file, fallback) {
 function rss(pid) {
   const statm = readOr(`/proc/${pid}/statm`, null);
   return statm === null ? null : Number(statm.split(' ')[1]) * PAGE_SIZE;
+}
+
+// The children of `pid`, from /proc/<pid>/task/*/children (no `ps`).
+function children(pid) {
+  let tasks;
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const kids = [];
+  for (const tid of tasks) {
+    for (const k of readOr(`/proc/${pid}/task/${tid}/children`, '').split(' ')) if (k) kids.push(Number(k));
+  }
+  return kids;
+}
+
+// When `pid` started (clock ticks after boot; field 22 of /proc/<pid>/stat), or null once it
+// is gone: with the pid, it names one process even if the pid is reused later.
+function startTime(pid) {
+  const stat = readOr(`/proc/${pid}/stat`, null);
+  if (stat === null) return null;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+// The descendants of `pid` now, as [{ pid, start }] (at most `max`). `known` (pid → start) saves
+// reading the start time of those seen before.
+function descendants(pid, known = new Map(), max = 256) {
+  const found = [];
+  const queue = children(pid);
+  while (queue.length > 0 && found.length < max) {
+    const p = queue.shift();
+    const start = known.get(p) ?? startTime(p);
+    if (start === null) continue;
+    found.push({ pid: p, start });
+    queue.push(...children(p));
+  }
+  return found;
 }
 
 // CPU seconds used so far (user + system), or null once it is gone.
@@ -48,6 +87,39 @@ function listeningInodes(port) {
     }
   }
   return inodes;
+}
+
+// Socket inodes among `pid`'s descriptors.
+function socketInodes(pid) {
+  const inodes = new Set();
+  let fds;
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return inodes;
+}
+
+// The TCP ports `pid` listens on (its own descriptors: not what the engine listens on for it).
+function listeningPorts(pid) {
+  const mine = socketInodes(pid);
+  const ports = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readOr(table, '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 10 && f[3] === '0A' && mine.has(f[9])) ports.add(parseInt(f[1].slice(f[1].lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
 }
 
 // The processes holding a listening TCP socket on `port`: [{ pid, command }], found through the
@@ -105,4 +177,4 @@ function oomKills() {
   return m ? Number(m[1]) : 0;
 }
 
-module.exports = { rss, cpuSeconds, portHolders, oomKills };
+module.exports = { rss, children, descendants, startTime, cpuSeconds, portHolders, listeningPorts, oomKills };
