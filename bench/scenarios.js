@@ -283,12 +283,8 @@ async function handoffs(ctx, server, n) {
   return { handoffsPerSec: n / (us / 1e6), cpuUsPerHandoff: cpu / n };
 }
 
-// cluster-*: 2 workers serving short HTTP connections under `policy` (a name in the
-// implementation's cluster: SCHED_RR, SCHED_NONE, SCHED_REUSEPORT); a separate load generator
-// makes the connections. Connections/s, the primary's CPU (all threads) per connection, and
-// how evenly the workers were used (max/min of their counts).
-async function clusterLoad(ctx, policy) {
-  const { spawn } = require('node:child_process');
+// Two HTTP workers under `policy`; resolves once both listen.
+async function startCluster(ctx, policy) {
   const cluster = ctx.load('cluster');
   cluster.schedulingPolicy = cluster[policy];
   cluster.setupPrimary({ exec: ctx.fixture('http-worker.js') });
@@ -298,6 +294,16 @@ async function clusterLoad(ctx, policy) {
     cluster.fork();
     cluster.fork();
   });
+  return { cluster, port };
+}
+
+// cluster-*: 2 workers serving short HTTP connections under `policy` (a name in the
+// implementation's cluster: SCHED_RR, SCHED_NONE, SCHED_REUSEPORT); a separate load generator
+// makes the connections. Connections/s, the primary's CPU (all threads) per connection, and
+// how evenly the workers were used (max/min of their counts).
+async function clusterLoad(ctx, policy) {
+  const { spawn } = require('node:child_process');
+  const { cluster, port } = await startCluster(ctx, policy);
   const load = async (n) => {
     const c0 = process.cpuUsage();
     const t0 = hr();
@@ -405,15 +411,7 @@ function hasWrk() {
 async function clusterWrk(ctx) {
   if (!hasWrk()) return { ...(await clusterLoad(ctx, 'SCHED_RR')), wrk: 0 };
   const { spawn } = require('node:child_process');
-  const cluster = ctx.load('cluster');
-  cluster.schedulingPolicy = cluster.SCHED_RR;
-  cluster.setupPrimary({ exec: ctx.fixture('http-worker.js') });
-  const port = await new Promise((resolve) => {
-    let n = 0;
-    cluster.on('listening', (w, addr) => ++n === 2 && resolve(addr.port));
-    cluster.fork();
-    cluster.fork();
-  });
+  const { cluster, port } = await startCluster(ctx, 'SCHED_RR');
   const wrk = async (seconds) => {
     const c0 = process.cpuUsage();
     const gen = spawn('wrk', ['-t1', `-c${CLUSTER_WIDTH}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
