@@ -32,15 +32,23 @@ diagnostics.subscribe('http.server.request.start', () => {
   if (++requests === maxRequests) tell({ cmd: 'NODE_NC_MAX_REQUESTS', requests });
 });
 
+// How long a leaving worker keeps its channel open after its servers have closed.
+const LINGER_MS = 100;
+
 let leaving = false;
 process.prependListener('internalMessage', (message) => {
   if (message && message.cmd === 'NODE_NC_PING') tell({ cmd: 'NODE_NC_PONG', seq: message.seq, requests });
   else if (message && message.cmd === 'NODE_CLUSTER' && message.act === 'disconnect' && !leaving) {
     leaving = true;
-    process.once('disconnect', leaveWithParent);
+    lingerBeforeDisconnect();
   }
 });
 
+// The primary takes a leaving worker out of round-robin on its engine thread while the
+// `disconnect` message travels, so a connection handed out just before may arrive after it.
+// node:cluster's worker refuses such a connection (the primary gives it to another worker),
+// but only while its channel is open: once the worker has closed it, the connection would be
+// lost. So the worker lingers a little before it closes the channel.
 // A worker asked to leave that keeps running once its channel has closed (a timer of the app's)
 // is ended by the primary at its drain deadline. Should the primary die first, nobody would:
 // so once the channel is closed, the worker leaves when it sees itself re-parented.
@@ -49,6 +57,16 @@ function leaveWithParent() {
   setInterval(() => {
     if (process.ppid !== parent) process.exit(0);
   }, 1000).unref();
+}
+
+function lingerBeforeDisconnect() {
+  process.once('disconnect', leaveWithParent);
+  const disconnect = process.disconnect;
+  process.disconnect = function lingeringDisconnect() {
+    setTimeout(() => {
+      if (process.connected) disconnect.call(process);
+    }, LINGER_MS);
+  };
 }
 
 function stopKeepAlive(res) {
