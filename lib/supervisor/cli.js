@@ -217,9 +217,9 @@ function statusText(s) {
 
 // ---- commands to a running cluster ----
 
-function resolveName(name) {
+async function resolveName(name) {
   if (name) return name;
-  const names = control.list();
+  const names = await control.list();
   if (names.length === 1) return names[0];
   throw new UsageError(names.length === 0 ? `no cluster is running (${control.controlDir()})` : `several clusters run (${names.join(', ')}): name one`);
 }
@@ -228,11 +228,11 @@ async function command(cmd, positionals, values, out) {
   if (cmd === 'scale') {
     const n = positionals[0];
     if (n === undefined || !(n === 'max' || /^-?\d+$/.test(n))) throw new UsageError('scale wants a worker count: native-cluster scale N [name]');
-    const r = await control.request(resolveName(positionals[1]), 'scale', [n === 'max' ? 'max' : Number(n)]);
+    const r = await control.request(await resolveName(positionals[1]), 'scale', [n === 'max' ? 'max' : Number(n)]);
     out(`scaled to ${r.workers} workers`);
     return 0;
   }
-  const name = resolveName(positionals[0]);
+  const name = await resolveName(positionals[0]);
   if (cmd === 'status') {
     const s = await control.request(name, 'status');
     out(values.json ? JSON.stringify(s) : statusText(s));

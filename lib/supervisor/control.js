@@ -93,13 +93,23 @@ async function serve(name, handle) {
   };
 }
 
-// Names of the clusters with a socket here.
-function list() {
+// Names of the clusters running here. A socket nobody listens on any more (its primary was
+// killed) is left from a crash: it is removed, as serve() would.
+async function list() {
+  let names;
   try {
-    return fs.readdirSync(controlDir()).filter((f) => f.endsWith('.sock')).map((f) => f.slice(0, -5));
+    names = fs.readdirSync(controlDir()).filter((f) => f.endsWith('.sock')).map((f) => f.slice(0, -5));
   } catch {
     return [];
   }
+  const live = await Promise.all(names.map((name) => connect(socketPath(name)).then((sock) => {
+    sock.destroy();
+    return true;
+  }, (err) => {
+    if (err.code === 'ECONNREFUSED') fs.rmSync(socketPath(name), { force: true });
+    return err.code !== 'ECONNREFUSED';
+  })));
+  return names.filter((name, i) => live[i]);
 }
 
 // Sends one command to the named cluster and resolves with its result.
