@@ -116,6 +116,8 @@ describe('native-cluster guard rails', () => {
     const spinAt = Date.now();
     const spin = new Promise((resolve) => {
       const req = http.get({ host: '127.0.0.1', port, path: '/spin', agent: false, timeout: 20000 }, resolve);
+      // `timeout` only reports the idle socket; end the request then, so the test cannot wait on it.
+      req.on('timeout', () => req.destroy());
       req.on('error', resolve);
     });
     const traffic = load({ port, keepAlive: false, concurrency: 4 });
