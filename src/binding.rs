@@ -54,7 +54,7 @@ fn engine_error(env: &Env, code: &str, errno: Option<i32>, syscall: Option<&str>
 }
 
 /// A failed system call, in the engine's convention.
-fn sys_error(env: &Env, err: std::io::Error, syscall: &str) -> napi::Error {
+pub(crate) fn sys_error(env: &Env, err: std::io::Error, syscall: &str) -> napi::Error {
     let errno = err.raw_os_error().unwrap_or(libc::EIO);
     // nix names errnos as libc does ("EPIPE").
     let code = format!("{:?}", nix::errno::Errno::from_raw(errno));

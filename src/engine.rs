@@ -54,6 +54,9 @@ pub enum Msg {
     Leave { chan: u32 },
     /// The last worker left: close the listener and every connection not handed out.
     Stop,
+    /// Accept no more (another process, the primary upgraded to, accepts on the same socket):
+    /// what was accepted is still handed out.
+    Quiesce,
     /// The env that owns a channel is gone: close it now, dropping what is queued.
     CloseNow,
     /// JS took what was read from a channel, or a reply is awaited on it: read again.

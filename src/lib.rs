@@ -16,3 +16,5 @@ pub mod reactor;
 pub mod spawn;
 pub mod spawn_sync;
 pub mod sync;
+pub mod systemd;
+pub mod systemd_binding;

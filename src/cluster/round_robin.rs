@@ -16,6 +16,8 @@
 //!    another worker; the ones it ACKed and did not answer for are closed (`ChannelClosed`; it
 //!    may have started on them);
 //! 6. the group stops (`Stop`): the listener and every connection still here are closed.
+//!    A primary handing its socket to the one it upgrades to first quiesces the group
+//!    (`Quiesce`): it accepts no more, and hands out what it has before it stops.
 //!
 //! Out of descriptors, a connection cannot even be accepted, and clients would wait in the
 //! backlog without bound. The group keeps one reserve descriptor: when `accept` fails with
@@ -51,6 +53,8 @@ pub struct RoundRobin {
     handed: HashMap<u64, HandOff>,
     /// Accepting failed (out of descriptors): the listener is silent until a timer.
     paused: bool,
+    /// Accepting is over for good (`Quiesce`): the listener is silent; the rest goes on.
+    quiesced: bool,
     /// A unix socket path this group bound, removed when it closes (as libuv does).
     path: Option<CString>,
     /// Held so that one connection can still be accepted (and shed) with no descriptor left.
@@ -194,6 +198,7 @@ impl RoundRobin {
             pending: VecDeque::new(),
             handed: HashMap::new(),
             paused: false,
+            quiesced: false,
             path,
             reserve: reserve_fd(),
             counters: Arc::default(),
@@ -375,7 +380,10 @@ impl Source<Msg> for RoundRobin {
     }
 
     fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
-        if std::mem::take(&mut self.paused) && cx.reregister(self.listener.as_fd(), Interest::Read).is_err() {
+        if std::mem::take(&mut self.paused)
+            && !self.quiesced
+            && cx.reregister(self.listener.as_fd(), Interest::Read).is_err()
+        {
             self.paused = true;
             cx.timer(RETRY_ACCEPT);
         }
@@ -395,6 +403,12 @@ impl Source<Msg> for RoundRobin {
             Msg::Reply { reply, .. } => self.reply(cx, reply.ack, reply.accepted),
             Msg::ChannelClosed { chan } => self.leave(cx, chan),
             Msg::Stop => return self.stop(cx),
+            Msg::Quiesce => {
+                self.quiesced = true;
+                // Already silent if paused; either way nothing re-arms it.
+                let _ = cx.reregister(self.listener.as_fd(), Interest::None);
+                trace(cx, || "quiesced: no more accepts".into());
+            }
             _ => {}
         }
         self.dispatch(cx);
