@@ -11,6 +11,8 @@ const { SharedHandle } = require('./shared_handle');
 const { RoundRobinHandle } = require('./round_robin_handle');
 const { ReusePortHandle } = require('./reuseport_handle');
 const { sendToWorker, clusterListener } = require('./messages');
+const { handles, adoptedFor } = require('./listeners');
+const { binding } = require('../native');
 
 const SCHED_NONE = 1;
 const SCHED_RR = 2;
@@ -24,7 +26,6 @@ const INSPECT_ARG = /--inspect(?:-brk|-port)?|--debug-port/;
 const cluster = new EventEmitter();
 // What cluster.disconnect(cb) waits for: the last worker gone.
 const allGone = new EventEmitter();
-const handles = new Map();
 let initialized = false;
 let ids = 0;
 let inspectPortOffset = 1;
@@ -173,6 +174,19 @@ function createHandle(key, message) {
   // unix paths or inherited fds).
   const udp = message.addressType === 'udp4' || message.addressType === 'udp6';
   const tcpAddress = !udp && message.port >= 0 && !(message.fd >= 0);
+  // Ours: a socket this process was handed for the address (socket activation, or the primary
+  // it upgraded) serves it: round-robin accepts on it, the other policies share it.
+  const adopted = adoptedFor(message);
+  if (adopted && schedulingPolicy === SCHED_RR && !udp) return new RoundRobinHandle(key, address, { ...message, fd: adopted.fd.raw });
+  if (adopted) {
+    // The shared handle owns (and closes) a copy; the adopted socket stays for the next one.
+    const copy = binding.dupFd(adopted.fd.raw);
+    // Node opens a descriptor only with no address or port given.
+    const handle = new SharedHandle(key, null, { ...message, fd: copy.raw, port: 0 });
+    if (handle.handle) copy.release();
+    else copy.close();
+    return handle;
+  }
   if (schedulingPolicy === SCHED_RR && !udp) return new RoundRobinHandle(key, address, message);
   if (schedulingPolicy === SCHED_REUSEPORT && tcpAddress) return new ReusePortHandle(key, address, message);
   return new SharedHandle(key, address, message);

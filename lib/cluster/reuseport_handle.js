@@ -47,6 +47,11 @@ class ReusePortHandle {
     return this.workers.has(worker.id);
   }
 
+  // Each worker holds its own socket; a successor primary binds its own alongside.
+  listenerFd() {
+    return -1;
+  }
+
   remove(worker) {
     return this.workers.delete(worker.id) && this.workers.size === 0;
   }

@@ -19,6 +19,10 @@ class RoundRobinHandle {
     this.errno = 0;
     this.sockname = null;
     this.server = null;
+    // The listening socket as this process holds it (-1 for a unix path the engine bound): what
+    // a primary upgrade hands on. A copy of our own for a TCP socket bound here.
+    this.fd = fd >= 0 ? fd : -1;
+    this.listener = null;
     if (fd >= 0 || !(port >= 0)) {
       // An fd of this process (kept open, as Node does), or a unix socket path bound by the
       // engine (closing a JS pipe server would remove the path).
@@ -47,6 +51,7 @@ class RoundRobinHandle {
       this.sockname = {};
       handle.getsockname(this.sockname);
       try {
+        this.listener = binding.dupFd(handle.fd);
         this.id = binding.roundRobinStart(handle.fd, backlog | 0, key);
       } catch (err) {
         this.errno = nodeError(err).errno;
@@ -87,6 +92,10 @@ class RoundRobinHandle {
     return this.all.has(worker.id);
   }
 
+  listenerFd() {
+    return this.listener ? this.listener.raw : this.fd;
+  }
+
   // Returns true when the last worker has left and the engine has closed the listener (and
   // every connection not yet handed out).
   remove(worker) {
@@ -95,6 +104,8 @@ class RoundRobinHandle {
     if (channel && this.id) binding.roundRobinRemove(this.id, channel.id);
     if (this.all.size !== 0) return false;
     if (this.id) binding.roundRobinClose(this.id);
+    if (this.listener) this.listener.close();
+    this.listener = null;
     this.id = 0;
     return true;
   }

@@ -38,6 +38,10 @@ class SharedHandle {
     return this.workers.has(worker.id);
   }
 
+  listenerFd() {
+    return this.handle ? this.handle.fd : -1;
+  }
+
   // Returns true when the last worker has left and the socket is closed.
   remove(worker) {
     if (!this.workers.delete(worker.id) || this.workers.size !== 0) return false;
