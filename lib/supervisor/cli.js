@@ -6,11 +6,11 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const control = require('./control');
 
-const COMMANDS = new Set(['reload', 'stop', 'scale', 'status']);
+const COMMANDS = new Set(['reload', 'stop', 'scale', 'status', 'upgrade']);
 
 const USAGE = `usage: native-cluster [options] app.js [-- app args]
        native-cluster [options] ecosystem.config.js
-       native-cluster reload|stop|status [--json]|scale N [name]
+       native-cluster reload|stop|status [--json]|scale N|upgrade [name]
 
 options:
   -w, -i, --workers <n|max>   workers (default 1; max = os.availableParallelism())
@@ -33,7 +33,9 @@ options:
   --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
                               JSON lines, or the primary's stdout/stderr untouched
 
-signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less`;
+signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less, USR2 upgrade (a new
+primary takes the listening sockets over, then this one drains and exits)
+systemd: Type=notify (NOTIFY_SOCKET, WATCHDOG_USEC) and socket activation (LISTEN_FDS)`;
 
 const OPTIONS = {
   workers: { type: 'string', short: 'w' },
@@ -239,6 +241,9 @@ async function command(cmd, positionals, values, out) {
   } else if (cmd === 'reload') {
     const r = await control.request(name, 'reload');
     out(`reloaded ${name}: ${r.replaced} workers replaced in ${r.ms} ms`);
+  } else if (cmd === 'upgrade') {
+    const r = await control.request(name, 'upgrade');
+    out(`upgraded ${name}: the new primary (pid ${r.pid}) serves, in ${r.ms} ms; the old one drains and exits`);
   } else if (cmd === 'stop') {
     const r = await control.request(name, 'stop');
     out(`stopped ${name}: ${r.stopped} workers${r.drainTimeouts ? `, ${r.drainTimeouts} after the drain timeout` : ''}`);
@@ -250,6 +255,9 @@ async function command(cmd, positionals, values, out) {
 
 function run(o, log) {
   const { supervise } = require('./index');
+  // Before the first worker: sockets handed to us, and the variables workers must not see.
+  const { Service } = require('./service');
+  const service = new Service(log);
   const sup = supervise(o.script, o);
   const name = sup.name;
   const who = (e) => `worker ${e.id} (pid ${e.pid}, slot ${e.slot})`;
@@ -328,17 +336,39 @@ function run(o, log) {
   };
   process.on('SIGTTIN', () => scaleBy(1));
   process.on('SIGTTOU', () => scaleBy(-1));
+  // The control socket and metrics port go to the new primary; then this one drains and exits.
+  const upgrade = () => {
+    if (stopping) return Promise.reject(Object.assign(new Error('the cluster is stopping'), { code: 'ERR_STOPPING' }));
+    log('upgrade: starting a new primary with the listening sockets');
+    return service.upgrade(() => {
+      if (controlServer) controlServer.close();
+      if (metricsServer) metricsServer.close();
+      controlServer = null;
+      metricsServer = null;
+    }).then((r) => {
+      log(`upgrade: the new primary (pid ${r.pid}) serves; draining this one`);
+      shutdown();
+      return r;
+    }, (err) => {
+      log(err.message);
+      throw err;
+    });
+  };
+  process.on('SIGUSR2', () => upgrade().catch(() => {}));
 
   const handlers = {
     status: () => sup.stats(),
     reload: () => reload(),
     scale: (n) => sup.scale(n),
     stop: () => shutdown(),
+    upgrade: () => upgrade(),
   };
-  control.serve(name, (cmd, args) => {
+  // A primary an upgrade started takes the name (and the metrics port) once it is in charge.
+  const turn = service.attach(sup);
+  turn.then(() => control.serve(name, (cmd, args) => {
     if (!Object.hasOwn(handlers, cmd)) throw Object.assign(new Error(`unknown command ${cmd}`), { code: 'ERR_UNKNOWN_COMMAND' });
     return handlers[cmd](...args);
-  }).then((server) => {
+  })).then((server) => {
     controlServer = server;
     if (stopping) server.close();
   }, (err) => {
@@ -349,7 +379,7 @@ function run(o, log) {
 
   let metricsServer = null;
   if (o.metrics) {
-    require('./metrics').serve(sup, o.metrics).then((server) => {
+    turn.then(() => require('./metrics').serve(sup, o.metrics)).then((server) => {
       metricsServer = server;
       const a = server.address();
       log(`metrics: http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);

@@ -1,0 +1,64 @@
+'use strict';
+// The CLI's primary as a service: what it was handed (sockets: activation.js), what it tells
+// systemd (systemd.js), and handing itself over to a new primary (upgrade.js).
+const activation = require('./activation');
+const upgrade = require('./upgrade');
+const { Notifier } = require('./systemd');
+
+// How long a new primary has to get all its workers ready in an upgrade.
+const UPGRADE_TIMEOUT = 30000;
+
+class Service {
+  #log;
+  #successorOf;
+  // The environment as this primary got it, less what was for it alone: the new primary's.
+  #env;
+  #notifier;
+  #upgrading = null;
+
+  constructor(log) {
+    this.#log = log;
+    const env = process.env;
+    this.#successorOf = upgrade.successorOf(env);
+    const { adopted, problems } = activation.adoptFromEnv(env, this.#successorOf);
+    for (const p of problems) log(`warning: LISTEN_FDS: ${p}`);
+    if (adopted.length) {
+      const from = this.#successorOf ? `handed over by pid ${this.#successorOf}` : 'socket activation';
+      log(`${from}: ${adopted.map(activation.describe).join(', ')}`);
+    }
+    this.#env = { ...env };
+    this.#notifier = new Notifier(env, { warn: (m) => log(`warning: ${m}`), muted: this.#successorOf > 0 });
+  }
+
+  // Follows `sup`; resolves once this primary is the one in charge (at once, unless an upgrade
+  // started it: then once the old one has handed over, or gone).
+  attach(sup) {
+    const turn = this.#successorOf === 0 ? Promise.resolve() : upgrade.takeOver(sup.ready).then(() => {
+      this.#log(`took over from pid ${this.#successorOf}`);
+    }, (err) => {
+      this.#log(`warning: ${err.message}; serving on`);
+    }).then(() => this.#notifier.takeOver());
+    this.#notifier.attach(sup, turn);
+    return turn;
+  }
+
+  // Hands the service to a new primary; `release()` gives up what names this one (control
+  // socket, metrics port). Resolves with { pid, ms } once this one may drain; one at a time.
+  upgrade(release) {
+    if (this.#upgrading) return this.#upgrading;
+    const handOver = (pid) => {
+      release();
+      this.#notifier.handOver(pid, `handed over to the new primary, pid ${pid}`);
+    };
+    this.#upgrading = upgrade.start({ env: this.#env, timeout: UPGRADE_TIMEOUT, release: handOver }).then(async (r) => {
+      await upgrade.quiesce();
+      return r;
+    }, (err) => {
+      this.#upgrading = null;
+      throw err;
+    });
+    return this.#upgrading;
+  }
+}
+
+module.exports = { Service };
