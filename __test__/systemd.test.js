@@ -287,44 +287,46 @@ describe('native-cluster as a systemd service', () => {
     assert.equal((await c.exited).code, 0);
   });
 
-  it('upgrades the primary under load: 0 failed requests, 0 refused connections, MAINPID handed over', async (t) => {
-    const port = await freePort();
-    const notify = notifyReceiver(t);
-    const c = start(t, [APP, '-w', '2', '--name', 'up'], { PORT: port, NOTIFY_SOCKET: notify.address });
-    await c.wait(READY);
-    const before = await status(c, 'up');
-    const keepAlive = load({ port, keepAlive: true, concurrency: 4 });
-    const fresh = load({ port, keepAlive: false, concurrency: 2 });
-    const knock = probe(port);
-    await sleep(300);
-    const r = await ctl(c, ['upgrade', 'up']);
-    assert.equal(r.code, 0, r.stderr + c.output());
-    const newPid = Number(/pid (\d+)/.exec(r.stdout)[1]);
-    stopAtEnd(t, newPid);
-    assert.notEqual(newPid, before.pid);
-    // The old primary drains its workers and exits; the new one serves on.
-    assert.equal((await c.exited).code, 0, c.output());
-    await sleep(300);
-    const refusedAt = { ...knock.counts };
-    const [ka, fr, pr] = [await keepAlive.stop(), await fresh.stop(), await knock.stop()];
-    assert.equal(ka.failed, 0, `keep-alive: ${JSON.stringify(ka.errors)}`);
-    assert.equal(fr.failed, 0, `fresh: ${JSON.stringify(fr.errors)}`);
-    assert.equal(pr.refused, 0, `refused: ${JSON.stringify(refusedAt)}`);
-    assert.deepEqual(pr.errors, {});
-    t.diagnostic(`upgrade under load: ${ka.ok + fr.ok} requests, 0 failed; ${pr.connected} probe connections, 0 refused`);
-    // The name moved: the control socket answers from the new primary.
-    const after = await status(c, 'up');
-    assert.equal(after.pid, newPid);
-    assert.equal(after.ready, 2);
-    assert.ok(after.list.every((w) => !before.list.some((o) => o.pid === w.pid)));
-    // systemd heard: READY (old), MAINPID=new (the hand-over), READY from the new one; no STOPPING.
-    const handed = await notify.wait((n) => n.MAINPID === String(newPid));
-    await notify.wait((n) => n.READY === '1' && n.MAINPID === String(newPid), handed);
-    assert.ok(!notify.notes.some((n) => n.STOPPING));
-    process.kill(newPid, 'SIGTERM');
-    await notify.wait((n) => n.STOPPING === '1');
-    assert.ok(await gone(newPid));
-  });
+  for (const policy of ['rr', 'none', 'reuseport']) {
+    it(`upgrades the primary under load (${policy}): 0 failed requests, 0 refused connections, MAINPID handed over`, async (t) => {
+      const port = await freePort();
+      const notify = notifyReceiver(t);
+      const c = start(t, [APP, '-w', '2', '--policy', policy, '--name', 'up'], { PORT: port, NOTIFY_SOCKET: notify.address });
+      await c.wait(READY);
+      const before = await status(c, 'up');
+      const keepAlive = load({ port, keepAlive: true, concurrency: 4 });
+      const fresh = load({ port, keepAlive: false, concurrency: 2 });
+      const knock = probe(port);
+      await sleep(300);
+      const r = await ctl(c, ['upgrade', 'up']);
+      assert.equal(r.code, 0, r.stderr + c.output());
+      const newPid = Number(/pid (\d+)/.exec(r.stdout)[1]);
+      stopAtEnd(t, newPid);
+      assert.notEqual(newPid, before.pid);
+      // The old primary drains its workers and exits; the new one serves on.
+      assert.equal((await c.exited).code, 0, c.output());
+      await sleep(300);
+      const refusedAt = { ...knock.counts };
+      const [ka, fr, pr] = [await keepAlive.stop(), await fresh.stop(), await knock.stop()];
+      assert.equal(ka.failed, 0, `keep-alive: ${JSON.stringify(ka.errors)}`);
+      assert.equal(fr.failed, 0, `fresh: ${JSON.stringify(fr.errors)}`);
+      assert.equal(pr.refused, 0, `refused: ${JSON.stringify(refusedAt)}`);
+      assert.deepEqual(pr.errors, {});
+      t.diagnostic(`upgrade under load (${policy}): ${ka.ok + fr.ok} requests, 0 failed; ${pr.connected} probe connections, 0 refused`);
+      // The name moved: the control socket answers from the new primary.
+      const after = await status(c, 'up');
+      assert.equal(after.pid, newPid);
+      assert.equal(after.ready, 2);
+      assert.ok(after.list.every((w) => !before.list.some((o) => o.pid === w.pid)));
+      // systemd heard: READY (old), MAINPID=new (the hand-over), READY from the new one; no STOPPING.
+      const handed = await notify.wait((n) => n.MAINPID === String(newPid));
+      await notify.wait((n) => n.READY === '1' && n.MAINPID === String(newPid), handed);
+      assert.ok(!notify.notes.some((n) => n.STOPPING));
+      process.kill(newPid, 'SIGTERM');
+      await notify.wait((n) => n.STOPPING === '1');
+      assert.ok(await gone(newPid));
+    });
+  }
 
   it('keeps serving, and says why, when the new primary cannot become ready', async (t) => {
     const port = await freePort();
