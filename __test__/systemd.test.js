@@ -328,6 +328,44 @@ describe('native-cluster as a systemd service', () => {
     });
   }
 
+  it('upgrades on SIGUSR2 a primary that was socket-activated: the activated socket is handed on once, by name', async (t) => {
+    const server = await listenTcp();
+    const { port } = server.address();
+    const c = activated(t, [server], ['web'], [APP, '-w', '2', '--name', 'act-up'], { PORT: port });
+    server.close();
+    await c.wait(READY);
+    const traffic = load({ port, keepAlive: false, concurrency: 2 });
+    c.proc.kill('SIGUSR2');
+    const line = await c.wait(/handed over by pid \d+: /);
+    // One socket: the one systemd passed, which the workers' round-robin group also listens on.
+    assert.match(line, new RegExp(`handed over by pid ${c.proc.pid}: tcp 127\\.0\\.0\\.1:${port} \\(web\\)$`));
+    const served = await c.wait(/upgrade: the new primary \(pid \d+\) serves/);
+    const newPid = Number(/pid (\d+)/.exec(served)[1]);
+    stopAtEnd(t, newPid);
+    assert.equal((await c.exited).code, 0, c.output());
+    const res = await traffic.stop();
+    assert.equal(res.failed, 0, JSON.stringify(res.errors));
+    assert.equal((await status(c, 'act-up')).pid, newPid);
+  });
+
+  it('refuses to hand over a unix socket path a worker bound, and keeps serving', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-upunix-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const sock = path.join(dir, 'web.sock');
+    const c = start(t, [ACTIVATED_APP, '-w', '1', '--name', 'upunix'], { PORT: port, SOCK: sock });
+    await c.wait(READY);
+    const r = await ctl(c, ['upgrade', 'upunix']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /upgrade failed: .*this primary \(pid \d+\) keeps serving/);
+    // The path is still there, and served by the old primary's worker.
+    let body = null;
+    for (let i = 0; i < 200 && body === null; i++) body = await get({ socketPath: sock }).catch(() => sleep(20).then(() => null));
+    assert.match(body, /^ok \d+/);
+    c.proc.kill('SIGTERM');
+    assert.equal((await c.exited).code, 0);
+  });
+
   it('keeps serving, and says why, when the new primary cannot become ready', async (t) => {
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-up-'));

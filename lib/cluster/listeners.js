@@ -5,6 +5,7 @@
 // it instead of a new socket, under every scheduling policy.
 const fs = require('node:fs');
 const path = require('node:path');
+const { binding } = require('../native');
 
 const handles = new Map();
 // { fd: ReceivedFd, name, kind: 'tcp'|'udp'|'unix', family, address, port }
@@ -41,8 +42,18 @@ function adoptedFor({ addressType, address, port, fd }) {
   });
 }
 
+function kindOf(fd) {
+  try {
+    return binding.socketDescribe(fd).kind;
+  } catch {
+    return null;
+  }
+}
+
 // Every listening socket of this process, each once (adopted ones first): what a primary
 // upgrade hands to its successor. [{ fd, name }]
+// Not a unix socket a worker's listen() bound here: closing it here would remove its path
+// (libuv and the engine unlink what they bound) from under the successor.
 function listening() {
   const seen = new Set();
   const out = [];
@@ -59,7 +70,10 @@ function listening() {
     out.push({ fd, name });
   };
   for (const a of adopted) add(a.fd.raw, a.name);
-  for (const handle of handles.values()) add(handle.listenerFd(), null);
+  for (const handle of handles.values()) {
+    const fd = handle.listenerFd();
+    if (fd >= 0 && kindOf(fd) !== 'unix') add(fd, null);
+  }
   return out;
 }
 
