@@ -27,6 +27,8 @@ class Service {
       log(`${from}: ${adopted.map(activation.describe).join(', ')}`);
     }
     this.#env = { ...env };
+    // systemd's watchdog is for the main process, which the new primary becomes.
+    delete this.#env.WATCHDOG_PID;
     this.#notifier = new Notifier(env, { warn: (m) => log(`warning: ${m}`), muted: this.#successorOf > 0 });
   }
 
