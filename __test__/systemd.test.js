@@ -291,7 +291,8 @@ describe('native-cluster as a systemd service', () => {
     it(`upgrades the primary under load (${policy}): 0 failed requests, 0 refused connections, MAINPID handed over`, async (t) => {
       const port = await freePort();
       const notify = notifyReceiver(t);
-      const c = start(t, [APP, '-w', '2', '--policy', policy, '--name', 'up'], { PORT: port, NOTIFY_SOCKET: notify.address });
+      const c = start(t, [APP, '-w', '2', '--policy', policy, '--name', 'up'],
+        { PORT: port, NOTIFY_SOCKET: notify.address, WATCHDOG_USEC: '1000000' });
       await c.wait(READY);
       const before = await status(c, 'up');
       const keepAlive = load({ port, keepAlive: true, concurrency: 4 });
@@ -322,6 +323,8 @@ describe('native-cluster as a systemd service', () => {
       const handed = await notify.wait((n) => n.MAINPID === String(newPid));
       await notify.wait((n) => n.READY === '1' && n.MAINPID === String(newPid), handed);
       assert.ok(!notify.notes.some((n) => n.STOPPING));
+      // The watchdog goes on from the new primary (the old one has exited).
+      await notify.wait((n) => n.WATCHDOG === '1', notify.notes.length);
       process.kill(newPid, 'SIGTERM');
       await notify.wait((n) => n.STOPPING === '1');
       assert.ok(await gone(newPid));

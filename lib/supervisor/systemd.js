@@ -113,4 +113,4 @@ class Notifier {
   }
 }
 
-module.exports = { Notifier, monotonicUsec };
+module.exports = { Notifier };
