@@ -240,6 +240,7 @@ describe('native-cluster as a systemd service', () => {
       server.close();
       await c.wait(READY);
       assert.match(c.output(), new RegExp(`socket activation: tcp 127\\.0\\.0\\.1:${port} \\(web\\)`));
+      assert.doesNotMatch(c.output(), /no worker listens on/);
       const traffic = load({ port, keepAlive: false, concurrency: 4, maxRequests: 200 });
       for (let i = 0; i < 2000 && traffic.result.ok + traffic.result.failed < 200; i++) await sleep(10);
       const res = await traffic.stop();
@@ -277,6 +278,7 @@ describe('native-cluster as a systemd service', () => {
     fs.renameSync(`${unixPath}.aside`, unixPath);
     await c.wait(READY);
     assert.match(c.output(), /socket activation: tcp 127\.0\.0\.1:\d+ \(web\), unix .*web\.sock \(local\), udp 127\.0\.0\.1:\d+ \(dns\)/);
+    assert.doesNotMatch(c.output(), /no worker listens on/);
     assert.match(await get({ host: '127.0.0.1', port }), /^ok \d+/);
     // The unix and UDP servers listen after the TCP one: asked until they answer (bounded).
     let body = null;

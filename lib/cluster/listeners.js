@@ -29,10 +29,10 @@ function samePath(asked, bound) {
   return path.resolve(asked) === bound;
 }
 
-// The adopted socket a worker's queryServer message asks for, if any.
+// The adopted socket a worker's queryServer message asks for, if any (marked `used`).
 function adoptedFor({ addressType, address, port, fd }) {
   if (fd >= 0) return undefined;
-  return adopted.find((a) => {
+  const found = adopted.find((a) => {
     if (a.fd.raw < 0) return false;
     if (addressType === 'udp4' || addressType === 'udp6') {
       return a.kind === 'udp' && a.port === port && sameHost(address, a.address);
@@ -40,6 +40,8 @@ function adoptedFor({ addressType, address, port, fd }) {
     if (port > 0) return a.kind === 'tcp' && a.port === port && sameHost(address, a.address);
     return port < 0 && a.kind === 'unix' && samePath(address, a.address);
   });
+  if (found) found.used = true;
+  return found;
 }
 
 function kindOf(fd) {

@@ -15,12 +15,14 @@ class Service {
   #env;
   #notifier;
   #upgrading = null;
+  #adopted;
 
   constructor(log) {
     this.#log = log;
     const env = process.env;
     this.#successorOf = upgrade.successorOf(env);
     const { adopted, problems } = activation.adoptFromEnv(env, this.#successorOf);
+    this.#adopted = adopted;
     for (const p of problems) log(`warning: LISTEN_FDS: ${p}`);
     if (adopted.length) {
       const from = this.#successorOf ? `handed over by pid ${this.#successorOf}` : 'socket activation';
@@ -41,6 +43,11 @@ class Service {
       this.#log(`warning: ${err.message}; serving on`);
     }).then(() => this.#notifier.takeOver());
     this.#notifier.attach(sup, turn);
+    // A passed socket no worker listens on is most likely a port mismatch between the units.
+    sup.ready.then(() => {
+      const unused = this.#adopted.filter((a) => !a.used);
+      if (unused.length) this.#log(`warning: no worker listens on ${unused.map(activation.describe).join(', ')} (passed to this primary)`);
+    }, () => {});
     return turn;
   }
 
