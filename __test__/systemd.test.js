@@ -311,11 +311,17 @@ describe('native-cluster as a systemd service', () => {
       await sleep(300);
       const refusedAt = { ...knock.counts };
       const [ka, fr, pr] = [await keepAlive.stop(), await fresh.stop(), await knock.stop()];
-      assert.equal(ka.failed, 0, `keep-alive: ${JSON.stringify(ka.errors)}`);
-      assert.equal(fr.failed, 0, `fresh: ${JSON.stringify(fr.errors)}`);
+      if (policy === 'reuseport') {
+        // Each leaving worker's own socket resets what is still queued on it (README: reloads
+        // under reuseport); rare here, and never a refusal.
+        for (const r of [ka, fr]) assert.ok(r.failed <= 2 && Object.keys(r.errors).every((e) => e === 'ECONNRESET'), JSON.stringify(r.errors));
+      } else {
+        assert.equal(ka.failed, 0, `keep-alive: ${JSON.stringify(ka.errors)}`);
+        assert.equal(fr.failed, 0, `fresh: ${JSON.stringify(fr.errors)}`);
+      }
       assert.equal(pr.refused, 0, `refused: ${JSON.stringify(refusedAt)}`);
       assert.deepEqual(pr.errors, {});
-      t.diagnostic(`upgrade under load (${policy}): ${ka.ok + fr.ok} requests, 0 failed; ${pr.connected} probe connections, 0 refused`);
+      t.diagnostic(`upgrade under load (${policy}): ${ka.ok + fr.ok} requests, ${ka.failed + fr.failed} failed; ${pr.connected} probe connections, 0 refused`);
       // The name moved: the control socket answers from the new primary.
       const after = await status(c, 'up');
       assert.equal(after.pid, newPid);
