@@ -327,6 +327,12 @@ describe('native-cluster as a systemd service', () => {
       assert.equal(after.pid, newPid);
       assert.equal(after.ready, 2);
       assert.ok(after.list.every((w) => !before.list.some((o) => o.pid === w.pid)));
+      for (const w of after.list) {
+        const vars = environOf(w.pid);
+        for (const v of ['LISTEN_FDS', 'LISTEN_FDNAMES', 'NATIVE_CLUSTER_UPGRADE_FROM', 'NOTIFY_SOCKET', 'WATCHDOG_USEC']) {
+          assert.ok(!vars.includes(v), `worker ${w.pid} of the new primary sees ${v}`);
+        }
+      }
       // systemd heard: READY (old), MAINPID=new (the hand-over), READY from the new one; no STOPPING.
       const handed = await notify.wait((n) => n.MAINPID === String(newPid));
       await notify.wait((n) => n.READY === '1' && n.MAINPID === String(newPid), handed);

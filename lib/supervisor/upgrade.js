@@ -79,12 +79,14 @@ function start({ env, timeout, release }) {
 }
 
 // In the old primary, after the hand-over: its round-robin groups accept no more (the new
-// primary accepts on the same sockets) and hand out what they had; then its workers can drain.
+// primary accepts on the same sockets) and hand out what they had, until every connection is
+// a worker's; then its workers can drain (a connection still on its way to a worker as they
+// all leave would have no worker left to go back to).
 async function quiesce() {
   const ids = [...listeners.handles.values()].map((h) => h.id).filter((id) => typeof id === 'number' && id > 0);
   for (const id of ids) binding.roundRobinQuiesce(id);
   const deadline = Date.now() + HAND_OUT_MS;
-  const waiting = () => engineStats().groups.some((g) => ids.includes(g.id) && g.pending > 0);
+  const waiting = () => engineStats().groups.some((g) => ids.includes(g.id) && g.pending + g.awaitingAck + g.awaitingReply > 0);
   // The engine's thread takes the request in its own time: one turn before looking.
   do await new Promise((resolve) => setTimeout(resolve, 10));
   while (waiting() && Date.now() < deadline);
