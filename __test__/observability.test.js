@@ -82,8 +82,11 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
     assert.equal(nc.engineStats().channels.find((c) => c.pid === child.pid), undefined);
   });
 
-  it('a ChildProcess let go releases its engine entry (engineStats().children), never its process: the child is still reaped', async () => {
+  it('a ChildProcess let go releases its engine entry (engineStats().children), never its process: the child is still reaped', async (t) => {
     const proc = nodeCp.spawn(process.execPath, ['--expose-gc', fixture('forgotten-child.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    });
     const [out] = await Promise.all([readAll(proc.stdout), next(proc, 'exit')]);
     assert.deepEqual(JSON.parse(out), {
       // Held by JS: the entry lives on past the exit (reported, and reaped), until collected.
