@@ -43,5 +43,19 @@ export interface GroupStats {
   fdsHeld: number;
 }
 
-/** Ours: every channel's and round-robin group's counters, read in one engine call. */
-export declare function engineStats(): { channels: ChannelStats[]; groups: GroupStats[] };
+/**
+ * A child this process spawned and still holds (its ChildProcess has not been collected):
+ * the engine's entry for it, released when the ChildProcess is collected, never the process.
+ */
+export interface ChildStats {
+  id: number;
+  pid: number;
+  /** Reaped: its exit is reported (or on its way). */
+  exited: boolean;
+}
+
+/**
+ * Ours: every channel's and round-robin group's counters, and the children held, read in one
+ * engine call.
+ */
+export declare function engineStats(): { channels: ChannelStats[]; groups: GroupStats[]; children: ChildStats[] };

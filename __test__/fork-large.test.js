@@ -1,6 +1,6 @@
 'use strict';
-// Differential tests of messages of tens and hundreds of MiB, in a file of their own so that the
-// test runner can run them beside the rest. Each may take long on a busy machine: the timeouts
+// Differential tests of messages of tens of MiB, in a file of their own so that the test runner
+// can run them beside the rest (hundreds of MiB: fork-huge.test.js). Each may take long on a busy machine: the timeouts
 // only guard against a hang.
 const { describe } = require('node:test');
 const { it, IMPLS, forkChild, next, bigString, assertCbOk, assertSameBig } = require('./helpers');
@@ -27,24 +27,6 @@ for (const impl of IMPLS) {
       const child = forkChild(t, impl, ['big', String(n)]);
       const [msg] = await next(child, 'message');
       assertSameBig(msg, bigString(n));
-      child.disconnect();
-      await next(child, 'exit');
-    });
-
-    // HEAVY: 256 Mi code units (~270 MB of UTF-8 with the multi-byte characters) each way.
-    // Node's own module passes too but needs ~20 s here, so it only runs for Node with
-    // NC_HEAVY_NODE=1 to keep the suite short.
-    it('256 MiB message each way (heavy)', {
-      timeout: 120000, skip: impl.isNode && !process.env.NC_HEAVY_NODE && 'heavy; set NC_HEAVY_NODE=1',
-    }, async (t) => {
-      let big = bigString(256 << 20);
-      const child = forkChild(t, impl, ['echo']);
-      const back = next(child, 'message');
-      const cb = new Promise((resolve) => child.send(big, (...a) => resolve(a)));
-      assertCbOk(await cb);
-      const [msg] = await back;
-      assertSameBig(msg, big);
-      big = null;
       child.disconnect();
       await next(child, 'exit');
     });

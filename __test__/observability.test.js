@@ -82,6 +82,21 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
     assert.equal(nc.engineStats().channels.find((c) => c.pid === child.pid), undefined);
   });
 
+  it('a ChildProcess let go releases its engine entry (engineStats().children), never its process: the child is still reaped', async (t) => {
+    const proc = nodeCp.spawn(process.execPath, ['--expose-gc', fixture('forgotten-child.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    });
+    const [out] = await Promise.all([readAll(proc.stdout), next(proc, 'exit')]);
+    assert.deepEqual(JSON.parse(out), {
+      // Held by JS: the entry lives on past the exit (reported, and reaped), until collected.
+      held: { running: { exited: false }, exit: [null, 'SIGKILL'], exited: { exited: true }, afterExit: null, released: true },
+      // The thread that held it ended while it ran: the entry went with it; killed from
+      // here, the child was still reaped by the engine.
+      worker: { running: true, released: true, reaped: true },
+    });
+  });
+
   it('round-robin: a group counts its dispatches; NODE_DEBUG=native-cluster traces them', async (t) => {
     const primary = await startPrimary(t, 'serve', { debug: true });
     for (let i = 0; i < 5; i++) assert.equal(await request(primary.port), 'w1');

@@ -38,7 +38,9 @@ const spawnTracing = /\bchildProcessSpawn\.start\.publish\b/.test(require('node:
 const IPC = { NONE: 0, OPEN: 1, DISCONNECTED: 2, CLOSED: 3 };
 const kIpcState = Symbol('kIpcState');
 const kPending = Symbol('kPendingMessages');
-const kId = Symbol('kId');
+// The engine's child (a NativeChild), from the spawn for as long as this object lives; null
+// when the spawn failed. Collecting it releases the engine's entry, never the process.
+const kChild = Symbol('kChild');
 const kProcessRef = Symbol('kProcessRef');
 const kIpc = Symbol('kIpc');
 // Deliveries waiting behind a received handle that is still being set up (null: none).
@@ -56,7 +58,7 @@ function ChildProcess() {
   this.killed = false;
   this.spawnfile = null;
   this._handle = null;
-  this[kId] = 0;
+  this[kChild] = null;
   this[kIpcState] = IPC.NONE;
   this[kIpc] = null;
   this[kPending] = [];
@@ -134,16 +136,17 @@ class ChildProcessMethods {
     }
     if (traced) spawnTracing.end.publish({ process: this });
     stopReading(entries);
-    native.debug('spawn %d: pid %d, %s %j', r.id, r.pid, options.file, this.spawnargs.slice(1));
-    this[kId] = r.id;
-    this.pid = r.pid;
-    this._handle = { pid: r.pid };
+    const child = r.child;
+    native.debug('spawn %d: pid %d, %s %j', child.id, child.pid, options.file, this.spawnargs.slice(1));
+    this[kChild] = child;
+    this.pid = child.pid;
+    this._handle = { pid: child.pid };
     this[kProcessRef] = true;
     native.ref();
-    native.owners.set(r.id, this);
+    native.owners.set(child.id, this);
     const sockets = entries.map((e, i) => (e.kind === 'pipe' ? this._wrapPipe(r.fds[i], i) : null));
     this._setStdio(sockets);
-    if (ipcIndex !== -1) this._setupChannel(r.id, serialization === 'advanced');
+    if (ipcIndex !== -1) this._setupChannel(child.id, serialization === 'advanced');
     process.nextTick(() => this.emit('spawn'));
     return 0;
   }
@@ -352,7 +355,7 @@ class ChildProcessMethods {
   }
 
   _onExit(exitCode, signalCode) {
-    native.debug('exit %d: pid %d, code %s, signal %s', this[kId], this.pid, exitCode, signalCode);
+    native.debug('exit %d: pid %d, code %s, signal %s', this[kChild].id, this.pid, exitCode, signalCode);
     if (signalCode) this.signalCode = signalCode;
     else this.exitCode = exitCode;
     if (this.stdin) this.stdin.destroy();
@@ -368,7 +371,7 @@ class ChildProcessMethods {
   }
 
   _release() {
-    if (this._handle === null && !this[kIpc]) native.owners.delete(this[kId]);
+    if (this._handle === null && !this[kIpc] && this[kChild]) native.owners.delete(this[kChild].id);
   }
 
   _maybeClose() {
@@ -383,7 +386,7 @@ class ChildProcessMethods {
       this[kIpc]?.flush();
       let err;
       try {
-        native.binding.kill(this[kId], signal);
+        this[kChild].kill(signal);
         this.killed = true;
         return true;
       } catch (engineErr) {

@@ -257,11 +257,46 @@ pub struct SpawnOptions {
 
 #[napi(object, object_from_js = false)]
 pub struct SpawnResult {
-    /// Engine id of the child and its channel.
-    pub id: u32,
-    pub pid: i32,
+    pub child: NativeChild,
     /// The parent's end of each "pipe" index, for the JS streams that wrap them.
     pub fds: Vec<Option<ReceivedFd>>,
+}
+
+/// A spawned child as JS holds it: the engine's entry for it, released when JS lets this go.
+/// The process is not: its exit watcher holds the child on its own, so it is reaped and its
+/// exit reported whether or not JS still holds this (to nobody once its env is gone).
+#[napi]
+pub struct NativeChild {
+    child: Arc<Child>,
+}
+
+#[napi]
+impl NativeChild {
+    /// The engine's id of the child and of its channel, which their events carry.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.child.id
+    }
+
+    #[napi(getter)]
+    pub fn pid(&self) -> i32 {
+        self.child.pid
+    }
+
+    /// Signals the child (any signal number, real-time ones too); throws `ESRCH` once it has
+    /// been reaped.
+    #[napi]
+    pub fn kill(&self, env: Env, signal: i32) -> napi::Result<()> {
+        self.child.kill(signal).map_err(|errno| sys_error(&env, std::io::Error::from_raw_os_error(errno), "kill"))
+    }
+}
+
+impl Drop for NativeChild {
+    fn drop(&mut self) {
+        if let Ok(e) = engine() {
+            e.release_child(self.child.id);
+        }
+    }
 }
 
 fn cstring(s: String) -> napi::Result<CString> {
@@ -315,8 +350,9 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
     }
     let channel =
         channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
-    engine.add_child(env_state(&env)?.id, Arc::new(Child::new(id, spawned.pid)), channel);
-    Ok(SpawnResult { id, pid: spawned.pid, fds })
+    let child = Arc::new(Child::new(id, spawned.pid));
+    engine.add_child(env_state(&env)?.id, child.clone(), channel);
+    Ok(SpawnResult { child: NativeChild { child }, fds })
 }
 
 /// Queues one or more whole frames. Returns the bytes still queued (0: written now); throws
@@ -504,16 +540,28 @@ pub struct GroupStats {
     pub fds_held: f64,
 }
 
+/// A child JS holds.
+#[napi(object, object_from_js = false)]
+pub struct ChildStats {
+    pub id: u32,
+    pub pid: i32,
+    /// Reaped (its exit is reported, or on its way).
+    pub exited: bool,
+}
+
 #[napi(object, object_from_js = false)]
 pub struct EngineStats {
     pub channels: Vec<ChannelStats>,
     pub groups: Vec<GroupStats>,
+    pub children: Vec<ChildStats>,
 }
 
-/// Every channel's and round-robin group's counters, in one call.
+/// Every channel's and round-robin group's counters, and the children JS holds, in one call.
 #[napi]
 pub fn stats() -> EngineStats {
-    let Ok(e) = engine() else { return EngineStats { channels: Vec::new(), groups: Vec::new() } };
+    let Ok(e) = engine() else {
+        return EngineStats { channels: Vec::new(), groups: Vec::new(), children: Vec::new() };
+    };
     let (channels, groups) = (e.channels(), e.groups());
     let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
     let channels = channels
@@ -552,23 +600,14 @@ pub fn stats() -> EngineStats {
             fds_held: n(&g.fds_held),
         })
         .collect();
-    EngineStats { channels, groups }
+    let children = e.children().iter().map(|c| ChildStats { id: c.id, pid: c.pid, exited: c.reaped() }).collect();
+    EngineStats { channels, groups, children }
 }
 
 /// Trace records for `NODE_DEBUG=native-cluster` on or off.
 #[napi]
 pub fn set_trace(on: bool) {
     crate::engine::set_tracing(on);
-}
-
-/// Signals the child; throws `ESRCH` once it has been reaped.
-#[napi]
-pub fn kill(env: Env, id: u32, signal: i32) -> napi::Result<()> {
-    let result = match engine().ok().and_then(|e| e.child(id)) {
-        Some(child) => child.kill(signal),
-        None => Err(libc::ESRCH),
-    };
-    result.map_err(|errno| sys_error(&env, std::io::Error::from_raw_os_error(errno), "kill"))
 }
 
 #[napi(object)]

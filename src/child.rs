@@ -10,21 +10,23 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use crate::engine::{channel_token, engine, Msg};
+use crate::engine::{channel_token, Msg};
 use crate::event::{Event, ExitStatus};
 use crate::reactor::{Cx, Interest, Ready, Source};
 
 pub struct Child {
     pub id: u32,
     pub pid: libc::pid_t,
-    /// `None` on kernels without `pidfd_open`.
-    pub pidfd: Option<OwnedFd>,
     state: Mutex<State>,
 }
 
-/// A child's life as the engine sees it. Once reaped its pid may be reused, so signals stop.
+/// A child's life as the engine sees it. Its pidfd lives while it runs; once reaped its pid
+/// may be reused, so signals stop.
 enum State {
-    Running,
+    /// `pidfd` is `None` on kernels without `pidfd_open`.
+    Running {
+        pidfd: Option<OwnedFd>,
+    },
     Reaped,
 }
 
@@ -34,18 +36,17 @@ impl Child {
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        Child { id, pid, pidfd, state: Mutex::new(State::Running) }
+        Child { id, pid, state: Mutex::new(State::Running { pidfd }) }
     }
 
-    /// Sends `sig` (0 probes). Returns the errno on failure; `ESRCH` once the child is gone.
+    /// Sends `sig` (0 probes; real-time signals too). Returns the errno on failure; `ESRCH`
+    /// once the child is gone.
     pub fn kill(&self, sig: i32) -> Result<(), i32> {
         let state = crate::sync::lock(&self.state);
-        if let State::Reaped = *state {
-            return Err(libc::ESRCH);
-        }
+        let State::Running { pidfd } = &*state else { return Err(libc::ESRCH) };
         // Raw calls: nix has no pidfd_send_signal, and its `kill` takes only the signals its
         // `Signal` enum names (no real-time ones).
-        let r = match &self.pidfd {
+        let r = match pidfd {
             // SAFETY: a pidfd we own, a signal number and a null siginfo, which the call allows.
             Some(fd) => unsafe {
                 libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
@@ -61,22 +62,32 @@ impl Child {
         }
     }
 
+    /// The pidfd to poll for the exit, while the child runs (and has one). The number stays
+    /// valid until the child is reaped, which only the caller's own `try_reap` does when the
+    /// child is not shared (spawnSync).
+    pub fn pidfd(&self) -> Option<RawFd> {
+        match &*crate::sync::lock(&self.state) {
+            State::Running { pidfd } => pidfd.as_ref().map(AsRawFd::as_raw_fd),
+            State::Reaped => None,
+        }
+    }
+
     pub fn reaped(&self) -> bool {
         matches!(*crate::sync::lock(&self.state), State::Reaped)
     }
 
-    /// Reaps the child if it has exited. `None` while it is still running.
-    pub fn try_reap(&self) -> Option<ExitStatus> {
+    /// Reaps the child if it has exited: its status, and its pidfd, which has nothing more to
+    /// say (the caller stops watching it and closes it). `None` while it is still running.
+    pub fn try_reap(&self) -> Option<(ExitStatus, Option<OwnedFd>)> {
         let mut state = crate::sync::lock(&self.state);
-        if let State::Reaped = *state {
-            return None;
-        }
-        let status = match &self.pidfd {
+        let State::Running { pidfd } = &mut *state else { return None };
+        let status = match pidfd {
             Some(fd) => wait_pidfd(fd.as_raw_fd()),
             None => wait_pid(self.pid),
         }?;
+        let pidfd = pidfd.take();
         *state = State::Reaped;
-        Some(status)
+        Some((status, pidfd))
     }
 }
 
@@ -96,7 +107,13 @@ impl ExitWatcher {
     }
 
     fn check(&mut self, cx: &mut Cx<'_, Msg>) {
-        let Some(status) = self.child.try_reap() else { return };
+        let Some((status, pidfd)) = self.child.try_reap() else { return };
+        if let Some(fd) = pidfd {
+            // Deregistered before it closes: a child being spawned right now may hold a copy
+            // until its exec, which would keep the registration alive. A failure leaves only
+            // that (harmless) case.
+            let _ = cx.deregister(fd.as_fd());
+        }
         if self.has_channel {
             // Messages are delivered in the order posted: the channel reads everything the
             // child wrote before this exit is reported.
@@ -108,9 +125,9 @@ impl ExitWatcher {
 
 impl Source<Msg> for ExitWatcher {
     fn start(&mut self, cx: &mut Cx<'_, Msg>) {
-        let registered = match &self.child.pidfd {
-            Some(fd) => cx.register(fd.as_fd(), Interest::Read).is_ok(),
-            None => false,
+        let registered = match &*crate::sync::lock(&self.child.state) {
+            State::Running { pidfd: Some(fd) } => cx.register(fd.as_fd(), Interest::Read).is_ok(),
+            _ => false,
         };
         if !registered {
             cx.timer(POLL);
@@ -131,13 +148,7 @@ impl Source<Msg> for ExitWatcher {
 
     fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
         if let Msg::Exited(status) = msg {
-            if let Some(fd) = &self.child.pidfd {
-                // The pidfd stays open with the child's entry in JS's table; stop hearing of it.
-                let _ = cx.deregister(fd.as_fd());
-            }
-            if let Ok(e) = engine() {
-                e.forget_child(self.child.id);
-            }
+            // The child's entry stays with JS's object (NativeChild) until JS lets it go.
             cx.events().push(Event::Exit { id: self.child.id, status });
             cx.remove_self();
         }

@@ -1,5 +1,5 @@
 //! The process's engine: one I/O thread running a `Reactor` over the engine's sources, the
-//! tables through which JS reaches channels and children, and the queues of events for JS.
+//! tables of the channels, children and groups JS holds, and the queues of events for JS.
 //!
 //! Every JS environment (the main thread, each worker thread) that loads the addon is an
 //! `Env` with its own queue and wake-up; each child, channel and group belongs to the env that
@@ -95,6 +95,7 @@ pub struct Engine {
     owners: Mutex<HashMap<u32, EnvId>>,
     next_id: AtomicU32,
     channels: Mutex<HashMap<u32, Arc<Channel>>>,
+    /// Children JS holds (`NativeChild`), from their spawn until JS lets them go.
     children: Mutex<HashMap<u32, Arc<Child>>>,
     /// Round-robin groups' counters, by group id.
     groups: Mutex<HashMap<u32, Arc<GroupCounters>>>,
@@ -189,19 +190,27 @@ impl Engine {
         lock(&self.channels).get(&id).cloned()
     }
 
-    pub fn child(&self, id: u32) -> Option<Arc<Child>> {
-        lock(&self.children).get(&id).cloned()
-    }
-
-    /// I/O thread: a channel closed, a child was reaped; JS can no longer reach them.
+    /// I/O thread: a channel closed; JS can no longer reach it.
     pub(crate) fn forget_channel(&self, id: u32) {
         lock(&self.channels).remove(&id);
     }
-    pub(crate) fn forget_child(&self, id: u32) {
-        lock(&self.children).remove(&id);
-    }
     pub(crate) fn forget_group(&self, id: u32) {
         lock(&self.groups).remove(&id);
+    }
+
+    /// JS thread: JS let a child's object go (it was collected, or its env is gone). The
+    /// process is untouched: its exit watcher holds the child on its own, reaps it and reports
+    /// its exit (to nobody, if the env is gone).
+    pub fn release_child(&self, id: u32) {
+        lock(&self.children).remove(&id);
+        self.forget_owners(vec![id]);
+    }
+
+    /// Every child JS holds, for `engineStats()`.
+    pub fn children(&self) -> Vec<Arc<Child>> {
+        let mut children: Vec<_> = lock(&self.children).values().cloned().collect();
+        children.sort_by_key(|c| c.id);
+        children
     }
 
     /// Every open channel, for `engineStats()`.
@@ -376,7 +385,7 @@ impl Report for Engine {
             self.forget_channel(id);
             "channel"
         } else if token == child_token(id) {
-            self.forget_child(id);
+            // The child is no longer watched; its entry stays with JS's object.
             "child"
         } else {
             self.forget_group(id);

@@ -86,7 +86,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
         for r in &readers {
             fds.push(libc::pollfd { fd: r.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
-        let exit_fd = if status.is_none() { child.pidfd.as_ref().map(|f| f.as_raw_fd()) } else { None };
+        let exit_fd = if status.is_none() { child.pidfd() } else { None };
         if let Some(fd) = exit_fd {
             fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         }
@@ -147,7 +147,7 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
             }
         });
         if status.is_none() {
-            status = child.try_reap();
+            status = child.try_reap().map(|(status, _pidfd)| status);
         }
         if let Some(d) = deadline {
             if Instant::now() >= d && errno.is_none() {
@@ -169,12 +169,12 @@ pub fn spawn_sync(spec: &SpawnSpec, limits: &SyncLimits) -> SyncOutcome {
 
 fn wait_blocking(child: &Child) -> ExitStatus {
     loop {
-        if let Some(s) = child.try_reap() {
-            return s;
+        if let Some((status, _pidfd)) = child.try_reap() {
+            return status;
         }
-        match &child.pidfd {
+        match child.pidfd() {
             Some(fd) => {
-                let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
                 // SAFETY: one live pollfd. EINTR only means another turn of this loop.
                 unsafe { libc::poll(&mut p, 1, -1) };
             }
