@@ -32,8 +32,11 @@ options:
   --metrics <host:port>       serve Prometheus metrics at http://host:port/metrics
   --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
                               JSON lines, or the primary's stdout/stderr untouched
+  --log-file <path>           workers' output to this file instead of the primary's stdout/stderr
+  --log-max-size <size>       rotate the file before it passes this size: 10M (default), 0 = never
+  --log-keep <n>              old files kept by rotation: path.1 … path.n (5)
 
-signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less`;
+signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less, USR1 reopen the log file`;
 
 const OPTIONS = {
   workers: { type: 'string', short: 'w' },
@@ -51,6 +54,9 @@ const OPTIONS = {
   'hang-stack': { type: 'boolean' },
   metrics: { type: 'string' },
   'log-format': { type: 'string' },
+  'log-file': { type: 'string' },
+  'log-max-size': { type: 'string' },
+  'log-keep': { type: 'string' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -168,6 +174,9 @@ function runOptions(values, target, appArgs, warn) {
   if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
   if (values['hang-stack']) o.hangStack = true;
   if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
+  if (values['log-file'] !== undefined) o.logFile = values['log-file'];
+  if (values['log-max-size'] !== undefined) o.logMaxSize = size(values['log-max-size'], '--log-max-size');
+  if (values['log-keep'] !== undefined) o.logKeep = count(values['log-keep'], '--log-keep');
   if (values.metrics !== undefined) o.metrics = hostPort(values.metrics, '--metrics');
   for (const kv of values.env || []) {
     const eq = kv.indexOf('=');
@@ -326,6 +335,8 @@ function run(o, log) {
     const n = sup.stats().workers + d;
     if (n >= 1 && !stopping) sup.scale(n);
   };
+  // logrotate's copy-less rotation: it moved the file away, we open it again.
+  process.on('SIGUSR1', () => sup.reopenLogs());
   process.on('SIGTTIN', () => scaleBy(1));
   process.on('SIGTTOU', () => scaleBy(-1));
 
