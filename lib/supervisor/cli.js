@@ -336,7 +336,10 @@ function run(o, log) {
     if (n >= 1 && !stopping) sup.scale(n);
   };
   // logrotate's copy-less rotation: it moved the file away, we open it again.
-  process.on('SIGUSR1', () => sup.reopenLogs());
+  process.on('SIGUSR1', () => {
+    sup.reopenLogs();
+    log('SIGUSR1: log file reopened');
+  });
   process.on('SIGTTIN', () => scaleBy(1));
   process.on('SIGTTOU', () => scaleBy(-1));
 
