@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::format::LineFormat;
 use super::lines::LineFramer;
@@ -19,6 +19,11 @@ pub const MAX_LINE: usize = 64 << 10;
 /// Reads per wake-up, so one flooding worker cannot hold the I/O thread.
 const READS_PER_TURN: usize = 4;
 
+/// After a read that brought lines, the pipe is left alone this long, so a worker logging a
+/// line per request is read many lines at a time: a fraction of the wake-ups of the I/O thread
+/// and the sink's writer (which compete with the workers for the CPU), for this much latency.
+const LINGER: Duration = Duration::from_millis(2);
+
 pub struct Pump {
     pipe: OwnedFd,
     framer: LineFramer,
@@ -26,8 +31,10 @@ pub struct Pump {
     sink: Arc<Sink>,
     buf: Box<[u8]>,
     out: Vec<u8>,
-    /// Reading is off until the sink has room.
+    /// Reading is off until the sink has room (its writer posts `Resume`).
     paused: bool,
+    /// What the pipe is registered for.
+    interest: Interest,
 }
 
 fn now_ms() -> u64 {
@@ -46,30 +53,47 @@ impl Pump {
             buf: vec![0; MAX_LINE].into_boxed_slice(),
             out: Vec::new(),
             paused: false,
+            interest: Interest::Read,
         }
     }
 
+    fn watch(&mut self, cx: &mut Cx<'_, Msg>, interest: Interest) {
+        if self.interest != interest {
+            // Cannot fail for an fd this source registered.
+            let _ = cx.reregister(self.pipe.as_fd(), interest);
+            self.interest = interest;
+        }
+    }
+
+    /// Reads what the pipe has (a few reads at most), then: waits for room in the sink, lingers
+    /// after lines, or waits for the pipe.
     fn pump(&mut self, cx: &mut Cx<'_, Msg>) {
+        let mut read_some = false;
         for _ in 0..READS_PER_TURN {
             if !self.sink.admit(cx.token()) {
                 self.paused = true;
-                // Cannot fail for an fd registered by this source.
-                let _ = cx.reregister(self.pipe.as_fd(), Interest::None);
-                return;
+                return self.watch(cx, Interest::None);
             }
             match nix::unistd::read(&self.pipe, &mut self.buf) {
                 Ok(0) => return self.end(cx),
                 Ok(n) => {
+                    read_some = true;
                     let (format, out, now) = (&self.format, &mut self.out, now_ms());
                     self.framer.feed(&self.buf[..n], |line| format.write(out, line, now));
                     self.sink.push(&self.out);
                     self.out.clear();
                 }
-                Err(Errno::EAGAIN) => return,
+                Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => {}
                 // Nothing else can fail reading a pipe we own; it ends as at EOF.
                 Err(_) => return self.end(cx),
             }
+        }
+        if read_some {
+            self.watch(cx, Interest::None);
+            cx.timer(LINGER);
+        } else {
+            self.watch(cx, Interest::Read);
         }
     }
 
@@ -100,12 +124,18 @@ impl Source<Msg> for Pump {
         self.pump(cx);
     }
 
+    /// The linger after lines is over.
+    fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
+        if !self.paused {
+            self.pump(cx);
+        }
+    }
+
     /// `Resume`: the sink has room again.
     fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
         if matches!(msg, Msg::Resume) && self.paused {
             self.paused = false;
-            // Level-triggered: a pipe with data waiting is ready again at once.
-            let _ = cx.reregister(self.pipe.as_fd(), Interest::Read);
+            self.pump(cx);
         }
     }
 }
