@@ -15,6 +15,7 @@ const metrics = require('./metrics');
 const { logsFor } = require('./logs');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
+const LOG_PRELOAD = path.join(__dirname, 'log-preload.js');
 const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
 
 const DEFAULTS = {
@@ -199,6 +200,7 @@ class Supervisor extends EventEmitter {
     const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
     const pipes = this.#logs && this.#logs.pipes();
     const stdio = pipes ? pipes.stdio : ['inherit', 'inherit', 'inherit', 'ipc'];
+    if (pipes) execArgv.push('--require', LOG_PRELOAD);
     cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
     const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
     if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
