@@ -682,11 +682,19 @@ pub fn log_reopen(env: Env, sink: u32) -> napi::Result<()> {
     crate::logs::reopen(sink).map_err(|e| sys_error(&env, e, "open"))
 }
 
-/// Waits (blocking, at most `timeout_ms`) for the sink's pumps to reach their pipes' end and
-/// everything to be written; whether that happened. For a primary about to exit.
+/// Queues the primary's own lines on a sink, in order with the workers' (one writer: no line
+/// torn by another).
 #[napi]
-pub fn log_flush(env: Env, sink: u32, timeout_ms: u32) -> napi::Result<bool> {
-    crate::logs::flush(sink, Duration::from_millis(timeout_ms.into())).map_err(|e| sys_error(&env, e, "write"))
+pub fn log_write(env: Env, sink: u32, text: String) -> napi::Result<()> {
+    crate::logs::write(sink, text.as_bytes()).map_err(|e| sys_error(&env, e, "write"))
+}
+
+/// Waits (blocking, at most `timeout_ms`) for everything queued on the sink to be written,
+/// with `pumps` after its pumps have reached their pipes' end; whether that happened. For a
+/// primary about to exit.
+#[napi]
+pub fn log_flush(env: Env, sink: u32, timeout_ms: u32, pumps: bool) -> napi::Result<bool> {
+    crate::logs::flush(sink, Duration::from_millis(timeout_ms.into()), pumps).map_err(|e| sys_error(&env, e, "write"))
 }
 
 #[napi(object, object_from_js = false)]

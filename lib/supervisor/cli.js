@@ -66,6 +66,10 @@ const OPTIONS = {
 
 class UsageError extends Error {}
 
+// Where the CLI's own lines go: once a cluster runs, through it, in order with the workers'
+// lines (two writers to one pipe could tear a long line).
+let writeStdout = (text) => process.stdout.write(text);
+
 function milliseconds(value, what) {
   const n = Number(value);
   if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${what} must be a number of milliseconds (got ${value})`);
@@ -260,6 +264,7 @@ async function command(cmd, positionals, values, out) {
 function run(o, log) {
   const { supervise } = require('./index');
   const sup = supervise(o.script, o);
+  writeStdout = (text) => sup.writeStdout(text);
   const name = sup.name;
   const who = (e) => `worker ${e.id} (pid ${e.pid}, slot ${e.slot})`;
   let controlServer = null;
@@ -384,7 +389,7 @@ function run(o, log) {
 
 async function main(argv = process.argv.slice(2)) {
   const out = (line) => process.stdout.write(`${line}\n`);
-  const log = (line) => process.stdout.write(`[native-cluster] ${line}\n`);
+  const log = (line) => writeStdout(`[native-cluster] ${line}\n`);
   const warn = (line) => process.stderr.write(`[native-cluster] warning: ${line}\n`);
   try {
     const { values, positionals, appArgs } = parse(argv);

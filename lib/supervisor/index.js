@@ -870,6 +870,11 @@ class Supervisor extends EventEmitter {
     if (this.#logs) this.#logs.reopen();
   }
 
+  // The primary's own output (whole lines), in order with the workers' lines on its stdout.
+  writeStdout(text) {
+    if (!(this.#logs && this.#logs.writeStdout(text))) process.stdout.write(text);
+  }
+
   // stats() in the Prometheus text format.
   metrics() {
     return metrics.render(this.stats());

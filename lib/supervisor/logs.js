@@ -9,8 +9,10 @@ const path = require('node:path');
 const { binding, nodeError } = require('../native');
 
 const FORMATS = ['text', 'json', 'inherit'];
-// How long a stopping primary waits for the last lines of its workers.
+// How long a stopping primary waits for the last lines of its workers, and an exiting one for
+// what is queued.
 const FLUSH_TIMEOUT = 2000;
+const EXIT_FLUSH_TIMEOUT = 1000;
 
 function errorWithCode(message, code) {
   return Object.assign(new Error(message), { code });
@@ -35,6 +37,8 @@ function call(fn, ...args) {
 
 class Logs {
   #sinks;
+  // The primary's stdout is written by the engine's writer (no log file).
+  #ownsStdout = false;
 
   // `o`: the supervisor's options (logFormat, logFile, logMaxSize, logKeep, cwd).
   constructor(o) {
@@ -47,7 +51,24 @@ class Logs {
       this.#sinks = { stdout: sink, stderr: sink };
     } else {
       this.#sinks = { stdout: call(binding.logSink, { ...common, fd: 1 }), stderr: call(binding.logSink, { ...common, fd: 2 }) };
+      this.#ownsStdout = true;
     }
+    // What is queued is written before the process is gone.
+    process.once('exit', () => {
+      for (const sink of this.#distinctSinks()) binding.logFlush(sink, EXIT_FLUSH_TIMEOUT, false);
+    });
+  }
+
+  #distinctSinks() {
+    return new Set(Object.values(this.#sinks));
+  }
+
+  // Writes the primary's own `text` (whole lines) to its stdout, in order with the workers'
+  // lines when the engine writes there too (so neither tears the other's); whether it did.
+  writeStdout(text) {
+    if (!this.#ownsStdout) return false;
+    call(binding.logWrite, this.#sinks.stdout, text);
+    return true;
   }
 
   // Pipes for one worker: `stdio` for its spawn (fds 1 and 2), then `attach(id, pid)` once it
@@ -75,21 +96,21 @@ class Logs {
 
   // The file is opened again (after logrotate moved it away: its copy-less rotation).
   reopen() {
-    for (const sink of new Set(Object.values(this.#sinks))) call(binding.logReopen, sink);
+    for (const sink of this.#distinctSinks()) call(binding.logReopen, sink);
   }
 
   // Blocks until the workers' pipes have ended and every line is written, at most `timeout` ms.
   flush(timeout = FLUSH_TIMEOUT) {
     let all = true;
     const deadline = Date.now() + timeout;
-    for (const sink of new Set(Object.values(this.#sinks))) all = call(binding.logFlush, sink, Math.max(0, deadline - Date.now())) && all;
+    for (const sink of this.#distinctSinks()) all = call(binding.logFlush, sink, Math.max(0, deadline - Date.now()), true) && all;
     return all;
   }
 
   // Bytes written, dropped (a failed write), queued; rotations.
   stats() {
     const sum = { written: 0, dropped: 0, errors: 0, rotations: 0, queued: 0 };
-    for (const sink of new Set(Object.values(this.#sinks))) {
+    for (const sink of this.#distinctSinks()) {
       const s = call(binding.logStats, sink);
       for (const k of Object.keys(sum)) sum[k] += s[k];
     }

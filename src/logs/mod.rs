@@ -62,9 +62,16 @@ pub fn reopen(id: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Waits up to `timeout` for sink `id`'s pumps to end and its lines to be written.
-pub fn flush(id: u32, timeout: Duration) -> io::Result<bool> {
-    Ok(sink(id)?.0.flush(timeout))
+/// Queues `bytes` (whole lines of the primary's own) on sink `id`, in order with the workers'.
+pub fn write(id: u32, bytes: &[u8]) -> io::Result<()> {
+    sink(id)?.0.push(bytes);
+    Ok(())
+}
+
+/// Waits up to `timeout` for sink `id`'s lines to be written (with `pumps`, for its pumps to
+/// end first).
+pub fn flush(id: u32, timeout: Duration, pumps: bool) -> io::Result<bool> {
+    Ok(sink(id)?.0.flush(timeout, pumps))
 }
 
 pub struct Stats {

@@ -123,13 +123,13 @@ impl Sink {
         self.filled.notify_one();
     }
 
-    /// Waits up to `timeout` for every pump to reach its end and everything queued to be
-    /// written; whether that happened.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` for everything queued to be written (and, with `pumps`, for
+    /// every pump to reach its end first); whether that happened.
+    pub fn flush(&self, timeout: Duration, pumps: bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut q = lock(&self.queue);
         loop {
-            if q.pumps == 0 && q.bytes.is_empty() && !q.writing {
+            if (!pumps || q.pumps == 0) && q.bytes.is_empty() && !q.writing {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -328,7 +328,7 @@ mod tests {
         }
         sink.push(format!("{}\n", "y".repeat(149)).as_bytes()); // longer than a file: alone
         sink.pump_ended();
-        assert!(sink.flush(Duration::from_secs(5)));
+        assert!(sink.flush(Duration::from_secs(5), true));
         let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap();
         assert_eq!(read("app.log"), format!("{}\n", "y".repeat(149)));
         assert_eq!(read("app.log.1"), line.repeat(2));
@@ -339,7 +339,7 @@ mod tests {
         std::fs::rename(&path, dir.join("moved")).unwrap();
         sink.reopen();
         sink.push(b"after\n");
-        assert!(sink.flush(Duration::from_secs(5)));
+        assert!(sink.flush(Duration::from_secs(5), true));
         assert_eq!(read("app.log"), "after\n");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -366,6 +366,6 @@ mod tests {
             while nix::unistd::read(&r, &mut buf).is_ok_and(|n| n > 0) {}
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 7);
-        assert!(sink.flush(Duration::from_secs(5)));
+        assert!(sink.flush(Duration::from_secs(5), true));
     }
 }
