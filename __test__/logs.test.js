@@ -155,6 +155,18 @@ describe('native-cluster worker logs (engine-pumped)', () => {
     assert.equal(lines, FLOOD * 128);
   });
 
+  it('goes on logging while the primary\'s JS is blocked (the engine pumps)', async (t) => {
+    const c = start(t, [path.join(__dirname, 'fixtures', 'supervisor', 'busy-primary.js')],
+      { PORT: String(await freePort()), TICK_MS: '20', BLOCK_MS: '2000' }, { raw: true });
+    assert.deepEqual(await c.exited, { code: 0, signal: null });
+    const from = c.lines.indexOf('blocking');
+    const to = c.lines.indexOf('unblocked');
+    assert.ok(from >= 0 && to > from, c.output());
+    // About 100 ticks are due during the 2 s; a primary pumping in JS would show none.
+    const during = c.lines.slice(from, to).filter((l) => /^\[w1 \d+\] tick \d+$/.test(l)).length;
+    assert.ok(during >= 10, `${during} lines while the primary was blocked`);
+  });
+
   it('rejects bad log options with a clear error', async (t) => {
     const { supervise } = require('native-cluster/supervisor');
     assert.throws(() => supervise(LOGGER, { logFormat: 'inherit', logFile: 'x.log' }), { code: 'ERR_INVALID_ARG_VALUE' });
