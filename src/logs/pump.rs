@@ -16,7 +16,8 @@ use crate::reactor::{Cx, Interest, Ready, Source};
 
 /// The longest line written whole; longer ones are cut into lines of this size.
 pub const MAX_LINE: usize = 64 << 10;
-/// Reads per wake-up, so one flooding worker cannot hold the I/O thread.
+/// Reads per wake-up, so one flooding worker cannot hold the I/O thread. With `LINGER`, a pump
+/// moves at most 4 × 64 KiB per 2 ms: 128 MB/s a stream.
 const READS_PER_TURN: usize = 4;
 
 /// After a read that brought lines, the pipe is left alone this long, so a worker logging a
