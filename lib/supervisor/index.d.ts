@@ -214,6 +214,8 @@ export declare class Supervisor extends EventEmitter {
   metrics(): string;
   /** Opens logFile again (after logrotate moved it away; the CLI does it on SIGUSR1). */
   reopenLogs(): void;
+  /** Writes the primary's own whole lines to its stdout, in order with the workers' lines (which the engine writes there). */
+  writeStdout(text: string): void;
   /** Drains every worker; resolves once all have exited. */
   stop(): Promise<{ stopped: number; drainTimeouts: number }>;
 
