@@ -218,7 +218,22 @@ async function crashLoop(tool, env, seconds) {
 }
 
 const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
-// `script` FAST, or LOGAPP whose lines go to a file (PM2: its own log files).
+
+// CPU ticks (user + system) of a primary (PM2: God) and its children, the workers.
+function treeTicks(root) {
+  const tasks = fs.readdirSync(`/proc/${root}/task`);
+  const children = tasks.flatMap((t) => fs.readFileSync(`/proc/${root}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
+  return [root, ...children].reduce((n, pid) => {
+    try {
+      return n + cpuTicks(pid);
+    } catch {
+      return n;
+    }
+  }, 0);
+}
+
+// `script` FAST, or LOGAPP whose lines go to a file (PM2: its own log files). Returns req/s and
+// the CPU the tool's processes spent per request (µs), which a busy box disturbs less.
 async function throughputOnce(tool, script = FAST) {
   const out = script === LOGAPP ? fs.openSync(path.join(TMP, `${tool.replace(':', '-')}.out`), 'w') : 'ignore';
   if (tool === 'ours') startOurs(script, [], {}, out);
@@ -228,6 +243,8 @@ async function throughputOnce(tool, script = FAST) {
   if (typeof out === 'number') fs.closeSync(out);
   const pids = await servingPids(2);
   await sleep(300);
+  const root = tool === 'ours' ? ours.proc.pid : node ? node.pid : Number(fs.readFileSync(path.join(PM2_HOME, 'pm2.pid'), 'utf8'));
+  const ticks = treeTicks(root);
   let rps;
   if (hasWrk) {
     const r = spawnSync('wrk', ['-t2', '-c50', '-d8s', `http://127.0.0.1:${PORT}/`], { encoding: 'utf8' });
@@ -237,13 +254,14 @@ async function throughputOnce(tool, script = FAST) {
     await sleep(8000);
     rps = (await traffic.stop()).ok / 8;
   }
+  const cpu = ((treeTicks(root) - ticks) * 10000) / (rps * 8);
   if (node) {
     node.kill('SIGTERM');
     await new Promise((resolve) => node.on('exit', resolve));
     for (const pid of pids) try { process.kill(Number(pid), 'SIGTERM'); } catch { /* already gone */ }
   } else await stop(tool);
   await sleep(500);
-  return rps;
+  return { rps, cpu };
 }
 
 // R9: a 50 MB/s log flood through 2 workers; the primary (PM2: God) must not grow with it.
@@ -386,6 +404,8 @@ function report() {
     const t = r.logs;
     row(`hello world + console.log per request, req/s (${t.tool}, best of 2)`, fmt(t.ours), fmt(t.pm2),
       `node:cluster (stdout to a file) ${fmt(t['node:cluster'])}; ours/node:cluster ${ratio(t.ours, t['node:cluster'])} (bar ≥ 0.90), PM2/node:cluster ${ratio(t.pm2, t['node:cluster'])}`);
+    row('the same: CPU per request, supervisor + workers (µs, best of 2)', fmt(t.cpu.ours, 1), fmt(t.cpu.pm2, 1),
+      `node:cluster ${fmt(t.cpu['node:cluster'], 1)}; ours/node:cluster ${ratio(t.cpu.ours, t.cpu['node:cluster'])}`);
   }
   if (r.flood) {
     row(`log flood 50 MB/s for ${process.env.BENCH_SUP_FLOOD_S || 60} s: primary RSS growth, MB (PM2: God) / MB/s written`,
@@ -429,13 +449,17 @@ async function main() {
   }
   // Best of 2 runs per tool, alternating the order.
   const bestOf = async (script, what) => {
-    const t = { tool: hasWrk ? 'wrk' : 'Node load generator' };
-    for (const tool of ['node:cluster', ...tools]) t[tool] = 0;
+    const t = { tool: hasWrk ? 'wrk' : 'Node load generator', cpu: {} };
+    for (const tool of ['node:cluster', ...tools]) {
+      t[tool] = 0;
+      t.cpu[tool] = Infinity;
+    }
     for (let round = 0; round < 2; round++) {
       for (const tool of round ? ['node:cluster', ...tools].reverse() : ['node:cluster', ...tools]) {
-        const rps = await throughputOnce(tool, script);
-        log(`  ${tool} ${what}: ${rps.toFixed(0)} req/s`);
+        const { rps, cpu } = await throughputOnce(tool, script);
+        log(`  ${tool} ${what}: ${rps.toFixed(0)} req/s, ${cpu.toFixed(1)} µs CPU a request`);
         t[tool] = Math.max(t[tool], rps);
+        t.cpu[tool] = Math.min(t.cpu[tool], cpu);
       }
     }
     return t;
