@@ -707,6 +707,8 @@ pub struct LogStats {
     pub rotations: f64,
     /// Bytes queued, not yet taken by the sink's writer.
     pub queued: f64,
+    /// Pumps wait for room: workers may be blocked on their full pipes.
+    pub stalled: bool,
 }
 
 #[napi]
@@ -718,5 +720,6 @@ pub fn log_stats(env: Env, sink: u32) -> napi::Result<LogStats> {
         errors: s.errors as f64,
         rotations: s.rotations as f64,
         queued: s.queued as f64,
+        stalled: s.stalled,
     })
 }

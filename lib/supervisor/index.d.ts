@@ -194,7 +194,7 @@ export interface Stats {
   };
   lastHang: (WorkerHungEvent & { at: number }) | null;
   /** Workers' output pumped by the engine (null with logFormat 'inherit'): bytes written, dropped by failed writes (and how many), queued; file rotations. */
-  logs: { written: number; dropped: number; errors: number; rotations: number; queued: number } | null;
+  logs: { written: number; dropped: number; errors: number; rotations: number; queued: number; stalled: boolean } | null;
   /** The engine's round-robin listeners (engineStats().groups). */
   groups: import('../../index').GroupStats[];
   list: WorkerStats[];

@@ -720,6 +720,12 @@ class Supervisor extends EventEmitter {
       m.hangTimer.refresh();
       return;
     }
+    // A log sink that does not keep up blocks the workers writing to it (back-pressure): that is
+    // not a hang, and a replacement would block as well.
+    if (this.#logs && this.#logs.stats().stalled) {
+      m.hangTimer.refresh();
+      return;
+    }
     const slot = m.slot;
     m.hung = true;
     m.retiring = 'hang';

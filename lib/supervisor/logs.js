@@ -107,12 +107,14 @@ class Logs {
     return all;
   }
 
-  // Bytes written, dropped (a failed write), queued; rotations.
+  // Bytes written, dropped (a failed write), queued; rotations; whether a sink is not keeping up
+  // (workers may then be blocked writing to their full pipes).
   stats() {
-    const sum = { written: 0, dropped: 0, errors: 0, rotations: 0, queued: 0 };
+    const sum = { written: 0, dropped: 0, errors: 0, rotations: 0, queued: 0, stalled: false };
     for (const sink of this.#distinctSinks()) {
       const s = call(binding.logStats, sink);
-      for (const k of Object.keys(sum)) sum[k] += s[k];
+      for (const k of ['written', 'dropped', 'errors', 'rotations', 'queued']) sum[k] += s[k];
+      sum.stalled ||= s.stalled;
     }
     return sum;
   }

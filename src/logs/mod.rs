@@ -80,6 +80,7 @@ pub struct Stats {
     pub rotations: u64,
     pub errors: u64,
     pub queued: usize,
+    pub stalled: bool,
 }
 
 pub fn stats(id: u32) -> io::Result<Stats> {
@@ -92,5 +93,6 @@ pub fn stats(id: u32) -> io::Result<Stats> {
         rotations: s.rotations.load(Relaxed),
         errors: s.errors.load(Relaxed),
         queued: sink.queued(),
+        stalled: sink.stalled(),
     })
 }

@@ -145,6 +145,12 @@ impl Sink {
         lock(&self.queue).bytes.len()
     }
 
+    /// Pumps are waiting for room: the sink is not keeping up, and workers may be blocked on
+    /// their full pipes.
+    pub fn stalled(&self) -> bool {
+        !lock(&self.queue).waiting.is_empty()
+    }
+
     /// The writer thread: takes the whole queue at a time, wakes the pumps that waited for
     /// room, writes.
     fn run(&self, out: &mut Output) -> ! {
@@ -359,6 +365,7 @@ mod tests {
             sink.push(&chunk);
         }
         assert!(sink.queued() >= HIGH_WATER);
+        assert!(sink.stalled());
         assert!(rx.try_recv().is_err());
         // A reader empties the pipe: the writer takes the queue and wakes the pump.
         std::thread::spawn(move || {
