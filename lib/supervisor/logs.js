@@ -131,4 +131,4 @@ function logsFor(o) {
   return opened.get(key);
 }
 
-module.exports = { logsFor, validate };
+module.exports = { logsFor };
