@@ -15,6 +15,11 @@
 //   crash       spawns per minute per slot of an app that dies 50 ms after start before
 //               listening (20 s), and of one that dies 1.5 s after listening (60 s)
 //   throughput  hello world, wrk -t2 -c50 -d8s (or the Node load generator without wrk), best of 2
+//   logs        (R9) the same with one console.log per request (fixtures/logapp.js); each tool's
+//               logs go to a file: node:cluster's and ours' stdout redirected, PM2's own log files
+//   flood       (R9) 2 workers writing 50 MB/s of 1 KiB lines for BENCH_SUP_FLOOD_S (60) s, to
+//               /dev/null (ours --log-file, PM2 --output/--error): the primary's (PM2: the God
+//               daemon's) RSS growth over its RSS before the flood, and the MB/s that got through
 //   blocked     (ours only, R11) hello world through the API in this process: wrk for 4 s while
 //               this process's JS busy-loops, against wrk for 4 s while another process does
 //               (the same loss of a core on this 2-core box, with the primary free)
@@ -32,7 +37,9 @@ const CLI = path.join(ROOT, 'bin', 'native-cluster.js');
 const APP = path.join(ROOT, '__test__', 'fixtures', 'supervisor', 'app.js');
 const FAST = path.join(__dirname, 'fixtures', 'fast.js');
 const NODE_PRIMARY = path.join(__dirname, 'fixtures', 'node-cluster-primary.js');
-const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,blocked,idle').split(',');
+const LOGAPP = path.join(__dirname, 'fixtures', 'logapp.js');
+const FLOOD = path.join(__dirname, 'fixtures', 'flood.js');
+const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,logs,flood,blocked,idle').split(',');
 const PORT = 3456;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-sup-'));
 const PM2_HOME = path.join(TMP, '.pm2');
@@ -75,13 +82,14 @@ function pm2Async(args) {
 }
 
 let ours = null;
-function startOurs(script, args, env = {}) {
+// `stdout`: 'pipe' (its lines are collected) or an fd (a file).
+function startOurs(script, args, env = {}, stdout = 'pipe') {
   const proc = spawn(process.execPath, [CLI, script, '-w', '2', '--name', 'bench', ...args], {
-    env: { ...process.env, XDG_RUNTIME_DIR: XDG, PORT: String(PORT), ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, XDG_RUNTIME_DIR: XDG, PORT: String(PORT), ...env }, stdio: ['ignore', stdout, 'inherit'],
   });
   const lines = [];
   let buf = '';
-  proc.stdout.setEncoding('utf8').on('data', (d) => {
+  if (proc.stdout) proc.stdout.setEncoding('utf8').on('data', (d) => {
     buf += d;
     const parts = buf.split('\n');
     buf = parts.pop();
@@ -210,13 +218,33 @@ async function crashLoop(tool, env, seconds) {
 }
 
 const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
-async function throughputOnce(tool) {
-  if (tool === 'ours') startOurs(FAST, []);
-  else if (tool === 'pm2') pm2(['start', FAST, '-i', '2', '--name', 'bench'], { PORT: String(PORT) });
+
+// CPU ticks (user + system) of a primary (PM2: God) and its children, the workers.
+function treeTicks(root) {
+  const tasks = fs.readdirSync(`/proc/${root}/task`);
+  const children = tasks.flatMap((t) => fs.readFileSync(`/proc/${root}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
+  return [root, ...children].reduce((n, pid) => {
+    try {
+      return n + cpuTicks(pid);
+    } catch {
+      return n;
+    }
+  }, 0);
+}
+
+// `script` FAST, or LOGAPP whose lines go to a file (PM2: its own log files). Returns req/s and
+// the CPU the tool's processes spent per request (µs), which a busy box disturbs less.
+async function throughputOnce(tool, script = FAST) {
+  const out = script === LOGAPP ? fs.openSync(path.join(TMP, `${tool.replace(':', '-')}.out`), 'w') : 'ignore';
+  if (tool === 'ours') startOurs(script, [], {}, out);
+  else if (tool === 'pm2') pm2(['start', script, '-i', '2', '--name', 'bench'], { PORT: String(PORT) });
   const node = tool === 'node:cluster'
-    ? spawn(process.execPath, [NODE_PRIMARY, FAST, '2'], { env: { ...process.env, PORT: String(PORT) }, stdio: 'ignore' }) : null;
+    ? spawn(process.execPath, [NODE_PRIMARY, script, '2'], { env: { ...process.env, PORT: String(PORT) }, stdio: ['ignore', out, 'ignore'] }) : null;
+  if (typeof out === 'number') fs.closeSync(out);
   const pids = await servingPids(2);
   await sleep(300);
+  const root = tool === 'ours' ? ours.proc.pid : node ? node.pid : Number(fs.readFileSync(path.join(PM2_HOME, 'pm2.pid'), 'utf8'));
+  const ticks = treeTicks(root);
   let rps;
   if (hasWrk) {
     const r = spawnSync('wrk', ['-t2', '-c50', '-d8s', `http://127.0.0.1:${PORT}/`], { encoding: 'utf8' });
@@ -226,13 +254,48 @@ async function throughputOnce(tool) {
     await sleep(8000);
     rps = (await traffic.stop()).ok / 8;
   }
+  const cpu = ((treeTicks(root) - ticks) * 10000) / (rps * 8);
   if (node) {
     node.kill('SIGTERM');
     await new Promise((resolve) => node.on('exit', resolve));
     for (const pid of pids) try { process.kill(Number(pid), 'SIGTERM'); } catch { /* already gone */ }
   } else await stop(tool);
   await sleep(500);
-  return rps;
+  return { rps, cpu };
+}
+
+// R9: a 50 MB/s log flood through 2 workers; the primary (PM2: God) must not grow with it.
+async function flood(tool) {
+  const seconds = Number(process.env.BENCH_SUP_FLOOD_S) || 60;
+  const countDir = fs.mkdtempSync(path.join(TMP, 'flood-'));
+  const env = { COUNT_DIR: countDir, RATE_MB: '50', WORKERS: '2' };
+  if (tool === 'ours') startOurs(FLOOD, ['--log-file', '/dev/null', '--hang-timeout', '0'], env);
+  else pm2(['start', FLOOD, '-i', '2', '--name', 'bench', '--output', '/dev/null', '--error', '/dev/null'], { PORT: String(PORT), ...env });
+  await servingPids(2);
+  await sleep(1000);
+  const pid = tool === 'ours' ? ours.proc.pid : Number(fs.readFileSync(path.join(PM2_HOME, 'pm2.pid'), 'utf8'));
+  const before = rssMb(pid);
+  // Each worker starts flooding on its first /start (new connections until both have).
+  const started = new Set();
+  for (let i = 0; i < 100 && started.size < 2; i++) {
+    const pidText = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: PORT, path: '/start', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body));
+    }).on('error', () => resolve(null)));
+    if (pidText) started.add(pidText);
+  }
+  let peak = before;
+  for (let s = 0; s < seconds; s++) {
+    await sleep(1000);
+    peak = Math.max(peak, rssMb(pid));
+  }
+  await sleep(1100);
+  const taken = fs.readdirSync(countDir).reduce((n, f) => n + Number(fs.readFileSync(path.join(countDir, f), 'utf8')), 0);
+  await stop(tool);
+  const out = { before, growth: peak - before, mbps: taken / 1048576 / (seconds + 1) };
+  log(`  ${tool} flood ${seconds} s: RSS ${before.toFixed(1)} MB before, +${out.growth.toFixed(1)} MB at peak; workers wrote ${out.mbps.toFixed(1)} MB/s`);
+  return out;
 }
 
 // R11: distribution goes on while the primary's JS is blocked (round-robin is on the engine's
@@ -337,6 +400,17 @@ function report() {
     const t = r.throughput;
     row(`hello world, 2 workers, req/s (${t.tool}, best of 2)`, fmt(t.ours), fmt(t.pm2), `node:cluster ${fmt(t['node:cluster'])}; ours/node:cluster ${ratio(t.ours, t['node:cluster'])}, ours/PM2 ${ratio(t.ours, t.pm2)}`);
   }
+  if (r.logs) {
+    const t = r.logs;
+    row(`hello world + console.log per request, req/s (${t.tool}, best of 2)`, fmt(t.ours), fmt(t.pm2),
+      `node:cluster (stdout to a file) ${fmt(t['node:cluster'])}; ours/node:cluster ${ratio(t.ours, t['node:cluster'])} (bar ≥ 0.90), PM2/node:cluster ${ratio(t.pm2, t['node:cluster'])}`);
+    row('the same: CPU per request, supervisor + workers (µs, best of 2)', fmt(t.cpu.ours, 1), fmt(t.cpu.pm2, 1),
+      `node:cluster ${fmt(t.cpu['node:cluster'], 1)}; ours/node:cluster ${ratio(t.cpu.ours, t.cpu['node:cluster'])}`);
+  }
+  if (r.flood) {
+    row(`log flood 50 MB/s for ${process.env.BENCH_SUP_FLOOD_S || 60} s: primary RSS growth, MB (PM2: God) / MB/s written`,
+      `${fmt(r.flood.ours.growth, 1)} / ${fmt(r.flood.ours.mbps, 1)}`, r.flood.pm2 ? `${fmt(r.flood.pm2.growth, 1)} / ${fmt(r.flood.pm2.mbps, 1)}` : 'n/a', 'bar: ours ≤ 10 MB');
+  }
   if (r.idle) {
     row('idle primary RSS / of it private (RssAnon), MB; PM2: God daemon', `${fmt(r.idle.ours.rss, 1)} / ${fmt(r.idle.ours.anon, 1)}`,
       r.idle.pm2 ? `${fmt(r.idle.pm2.rss, 1)} / ${fmt(r.idle.pm2.anon, 1)}` : 'n/a', 'the rest is the node binary\'s file pages, shared');
@@ -373,17 +447,28 @@ async function main() {
       };
     }
   }
-  if (ONLY.includes('throughput')) {
-    const t = { tool: hasWrk ? 'wrk' : 'Node load generator' };
-    for (const tool of ['node:cluster', ...tools]) t[tool] = 0;
+  // Best of 2 runs per tool, alternating the order.
+  const bestOf = async (script, what) => {
+    const t = { tool: hasWrk ? 'wrk' : 'Node load generator', cpu: {} };
+    for (const tool of ['node:cluster', ...tools]) {
+      t[tool] = 0;
+      t.cpu[tool] = Infinity;
+    }
     for (let round = 0; round < 2; round++) {
       for (const tool of round ? ['node:cluster', ...tools].reverse() : ['node:cluster', ...tools]) {
-        const rps = await throughputOnce(tool);
-        log(`  ${tool} hello world: ${rps.toFixed(0)} req/s`);
+        const { rps, cpu } = await throughputOnce(tool, script);
+        log(`  ${tool} ${what}: ${rps.toFixed(0)} req/s, ${cpu.toFixed(1)} µs CPU a request`);
         t[tool] = Math.max(t[tool], rps);
+        t.cpu[tool] = Math.min(t.cpu[tool], cpu);
       }
     }
-    results.throughput = t;
+    return t;
+  };
+  if (ONLY.includes('throughput')) results.throughput = await bestOf(FAST, 'hello world');
+  if (ONLY.includes('logs')) results.logs = await bestOf(LOGAPP, 'console.log per request');
+  if (ONLY.includes('flood')) {
+    results.flood = {};
+    for (const tool of tools) results.flood[tool] = await flood(tool);
   }
   if (ONLY.includes('idle')) results.idle = await idle();
   if (ONLY.includes('blocked') && hasWrk) results.blocked = await blocked();

@@ -165,7 +165,7 @@ pub struct EngineEvent {
     /// Handle: the received descriptor and what kind of socket it is.
     pub fd: Option<ReceivedFd>,
     pub fd_kind: Option<String>,
-    /// Failed: which of the id's engine objects (`channel`, `child`, `group`).
+    /// Failed: which of the id's engine objects (`channel`, `child`, `group`, `log`).
     pub source: Option<String>,
 }
 
@@ -654,5 +654,111 @@ pub fn spawn_sync(opts: SpawnOptions, sync: SyncOptions) -> napi::Result<SyncRes
         status,
         signal,
         output: out.output.into_iter().map(|o| o.map(Buffer::from)).collect(),
+    })
+}
+
+#[napi(object)]
+pub struct LogSinkOptions {
+    /// Write to a duplicate of this descriptor (the primary's 1 or 2)…
+    pub fd: Option<i32>,
+    /// …or to this file, appended to, rotated past `max_size` bytes (0: never) keeping `keep`
+    /// old files.
+    pub path: Option<String>,
+    pub max_size: Option<f64>,
+    pub keep: Option<u32>,
+    /// "text" or "json".
+    pub format: String,
+    /// For JSON lines.
+    pub hostname: Option<String>,
+}
+
+/// Opens where workers' lines go; returns the sink's id.
+#[napi]
+pub fn log_sink(env: Env, opts: LogSinkOptions) -> napi::Result<u32> {
+    use crate::logs::{format::Format, sink::Target};
+    let format = match opts.format.as_str() {
+        "text" => Format::Text,
+        "json" => Format::Json { hostname: opts.hostname.unwrap_or_default() },
+        other => return Err(napi::Error::from_reason(format!("native-cluster engine: unknown log format {other}"))),
+    };
+    let (target, syscall) = match (opts.fd, opts.path) {
+        (Some(fd), None) => (fds::dup(fd).map(Target::Fd), "dup"),
+        (None, Some(path)) => {
+            let (max_size, keep) = (opts.max_size.unwrap_or(0.0).max(0.0) as u64, opts.keep.unwrap_or(0));
+            (Ok(Target::File { path: path.into(), max_size, keep }), "open")
+        }
+        _ => return Err(napi::Error::from_reason("native-cluster engine: a log sink wants one of fd and path")),
+    };
+    target.and_then(|t| crate::logs::open_sink(t, format)).map_err(|e| sys_error(&env, e, syscall))
+}
+
+/// A pipe for a worker's stdout or stderr: `[read end, write end]`, both close-on-exec (the
+/// write end is given to the child as its fd 1 or 2).
+#[napi]
+pub fn log_pipe(env: Env) -> napi::Result<Vec<ReceivedFd>> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_error(&env, e.into(), "pipe"))?;
+    Ok(vec![r.into(), w.into()])
+}
+
+/// Pumps the read end `fd` (duplicated here) of worker `worker`'s (pid `pid`) `stream`
+/// ("stdout" or "stderr") into sink `sink`, on the engine's thread, until the pipe's end.
+#[napi]
+pub fn log_pump(env: Env, sink: u32, fd: i32, worker: u32, pid: i32, stream: String) -> napi::Result<()> {
+    use crate::logs::format::Stream;
+    let stream = match stream.as_str() {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        other => return Err(napi::Error::from_reason(format!("native-cluster engine: unknown stream {other}"))),
+    };
+    fds::dup(fd)
+        .and_then(|pipe| crate::logs::pump(sink, pipe, worker, pid, stream))
+        .map_err(|e| sys_error(&env, e, "read"))
+}
+
+/// Reopens a file sink (logrotate moved the file away).
+#[napi]
+pub fn log_reopen(env: Env, sink: u32) -> napi::Result<()> {
+    crate::logs::reopen(sink).map_err(|e| sys_error(&env, e, "open"))
+}
+
+/// Queues the primary's own lines on a sink, in order with the workers' (one writer: no line
+/// torn by another).
+#[napi]
+pub fn log_write(env: Env, sink: u32, text: String) -> napi::Result<()> {
+    crate::logs::write(sink, text.as_bytes()).map_err(|e| sys_error(&env, e, "write"))
+}
+
+/// Waits (blocking, at most `timeout_ms`) for everything queued on the sink to be written,
+/// with `pumps` after its pumps have reached their pipes' end; whether that happened. For a
+/// primary about to exit.
+#[napi]
+pub fn log_flush(env: Env, sink: u32, timeout_ms: u32, pumps: bool) -> napi::Result<bool> {
+    crate::logs::flush(sink, Duration::from_millis(timeout_ms.into()), pumps).map_err(|e| sys_error(&env, e, "write"))
+}
+
+#[napi(object, object_from_js = false)]
+pub struct LogStats {
+    /// Bytes written out.
+    pub written: f64,
+    /// Bytes lost to failed writes (the sink's fd closed, the disk full), and how many writes.
+    pub dropped: f64,
+    pub errors: f64,
+    pub rotations: f64,
+    /// Bytes queued, not yet taken by the sink's writer.
+    pub queued: f64,
+    /// Pumps wait for room: workers may be blocked on their full pipes.
+    pub stalled: bool,
+}
+
+#[napi]
+pub fn log_stats(env: Env, sink: u32) -> napi::Result<LogStats> {
+    let s = crate::logs::stats(sink).map_err(|e| sys_error(&env, e, "write"))?;
+    Ok(LogStats {
+        written: s.written as f64,
+        dropped: s.dropped as f64,
+        errors: s.errors as f64,
+        rotations: s.rotations as f64,
+        queued: s.queued as f64,
+        stalled: s.stalled,
     })
 }

@@ -21,7 +21,7 @@ use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
 use crate::protocol::cluster::Reply;
-use crate::reactor::{Command, Handle, Reactor, Report, Token};
+use crate::reactor::{Command, Handle, Reactor, Report, Source, Token};
 use crate::sync::lock;
 
 /// What the engine's sources are told, by JS or by each other.
@@ -72,6 +72,10 @@ pub fn child_token(id: u32) -> Token {
 }
 pub fn group_token(id: u32) -> Token {
     (u64::from(id) << 2) | 2
+}
+/// A worker's stdout or stderr pump (src/logs).
+pub fn log_token(id: u32) -> Token {
+    (u64::from(id) << 2) | 3
 }
 pub fn token_id(token: Token) -> u32 {
     (token >> 2) as u32
@@ -184,6 +188,11 @@ impl Engine {
         let has_channel = add_channel.is_some();
         let watcher = Command::Add(child_token(id), Box::new(ExitWatcher::new(child, has_channel)));
         self.reactor.submit_all(add_channel.into_iter().chain([watcher]));
+    }
+
+    /// Adds a source of its own kind (one that needs none of the engine's tables).
+    pub fn add_source(&self, token: Token, source: Box<dyn Source<Msg>>) {
+        self.reactor.submit(Command::Add(token, source));
     }
 
     pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
@@ -387,6 +396,8 @@ impl Report for Engine {
         } else if token == child_token(id) {
             // The child is no longer watched; its entry stays with JS's object.
             "child"
+        } else if token == log_token(id) {
+            "log"
         } else {
             self.forget_group(id);
             "group"

@@ -83,7 +83,7 @@ pub enum Event {
     },
     Failed {
         id: u32,
-        /// `channel`, `child` or `group`.
+        /// `channel`, `child`, `group` or `log`.
         source: &'static str,
         what: String,
     },

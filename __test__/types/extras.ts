@@ -22,7 +22,11 @@ console.log(sent, shed, channels[0]?.pid);
 import { supervise } from 'native-cluster/supervisor';
 import type { StackFrame } from 'native-cluster/supervisor';
 
-const sup = supervise('app.js', { workers: 2, maxRequests: 2000, maxRequestsJitter: 200, maxLifetime: 3_600_000, maxMemory: 512 * 1048576, hangTimeout: 10000, hangStack: true });
+const sup = supervise('app.js', { workers: 2, maxRequests: 2000, maxRequestsJitter: 200, maxLifetime: 3_600_000, maxMemory: 512 * 1048576, hangTimeout: 10000, hangStack: true,
+  logFormat: 'json', logFile: '/var/log/app.log', logMaxSize: 50 * 1048576, logKeep: 10 });
+sup.reopenLogs();
+const logBytes: number | undefined = sup.stats().logs?.written;
+void logBytes;
 sup.on('recycle', (e) => console.log(e.kind, e.reason));
 sup.on('worker-hung', (e) => console.log(e.silentMs, e.handedAfterMiss));
 sup.on('hang-stack', (e) => e.frames?.forEach((f: StackFrame) => console.log(f.functionName, f.line)));

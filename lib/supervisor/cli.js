@@ -32,9 +32,12 @@ options:
   --metrics <host:port>       serve Prometheus metrics at http://host:port/metrics
   --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
                               JSON lines, or the primary's stdout/stderr untouched
+  --log-file <path>           workers' output to this file instead of the primary's stdout/stderr
+  --log-max-size <size>       rotate the file before it passes this size: 10M (default), 0 = never
+  --log-keep <n>              old files kept by rotation: path.1 … path.n (5)
 
-signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less, USR2 upgrade (a new
-primary takes the listening sockets over, then this one drains and exits)
+signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less, USR1 reopen the log file,
+USR2 upgrade (a new primary takes the listening sockets over, then this one drains and exits)
 systemd: Type=notify (NOTIFY_SOCKET, WATCHDOG_USEC) and socket activation (LISTEN_FDS)`;
 
 const OPTIONS = {
@@ -53,6 +56,9 @@ const OPTIONS = {
   'hang-stack': { type: 'boolean' },
   metrics: { type: 'string' },
   'log-format': { type: 'string' },
+  'log-file': { type: 'string' },
+  'log-max-size': { type: 'string' },
+  'log-keep': { type: 'string' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -61,6 +67,10 @@ const OPTIONS = {
 };
 
 class UsageError extends Error {}
+
+// Where the CLI's own lines go: once a cluster runs, through it, in order with the workers'
+// lines (two writers to one pipe could tear a long line).
+let writeStdout = (text) => process.stdout.write(text);
 
 function milliseconds(value, what) {
   const n = Number(value);
@@ -170,6 +180,9 @@ function runOptions(values, target, appArgs, warn) {
   if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
   if (values['hang-stack']) o.hangStack = true;
   if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
+  if (values['log-file'] !== undefined) o.logFile = values['log-file'];
+  if (values['log-max-size'] !== undefined) o.logMaxSize = size(values['log-max-size'], '--log-max-size');
+  if (values['log-keep'] !== undefined) o.logKeep = count(values['log-keep'], '--log-keep');
   if (values.metrics !== undefined) o.metrics = hostPort(values.metrics, '--metrics');
   for (const kv of values.env || []) {
     const eq = kv.indexOf('=');
@@ -259,6 +272,7 @@ function run(o, log) {
   const { Service } = require('./service');
   const service = new Service(log);
   const sup = supervise(o.script, o);
+  writeStdout = (text) => sup.writeStdout(text);
   const name = sup.name;
   const who = (e) => `worker ${e.id} (pid ${e.pid}, slot ${e.slot})`;
   let controlServer = null;
@@ -334,6 +348,11 @@ function run(o, log) {
     const n = sup.stats().workers + d;
     if (n >= 1 && !stopping) sup.scale(n);
   };
+  // logrotate's copy-less rotation: it moved the file away, we open it again.
+  process.on('SIGUSR1', () => {
+    sup.reopenLogs();
+    log('SIGUSR1: log file reopened');
+  });
   process.on('SIGTTIN', () => scaleBy(1));
   process.on('SIGTTOU', () => scaleBy(-1));
   // The control socket and metrics port go to the new primary; then this one drains and exits.
@@ -400,7 +419,7 @@ function run(o, log) {
 
 async function main(argv = process.argv.slice(2)) {
   const out = (line) => process.stdout.write(`${line}\n`);
-  const log = (line) => process.stdout.write(`[native-cluster] ${line}\n`);
+  const log = (line) => writeStdout(`[native-cluster] ${line}\n`);
   const warn = (line) => process.stderr.write(`[native-cluster] warning: ${line}\n`);
   try {
     const { values, positionals, appArgs } = parse(argv);

@@ -49,6 +49,12 @@ export interface SuperviseOptions {
   sampleInterval?: number;
   /** Workers' stdout/stderr: whole lines prefixed `[w<id> <pid>]`, JSON lines, or the primary's own. Default 'text'. */
   logFormat?: 'text' | 'json' | 'inherit';
+  /** Workers' lines go to this file (appended to) instead of the primary's stdout/stderr. */
+  logFile?: string | null;
+  /** Rotate logFile before a line would take it past this many bytes; 0 = never. Default 10 MiB. */
+  logMaxSize?: number;
+  /** Old files kept by rotation (`logFile.1` … `logFile.N`). Default 5. */
+  logKeep?: number;
   name?: string;
   args?: string[];
   nodeArgs?: string[];
@@ -187,6 +193,8 @@ export interface Stats {
     exits: Partial<Record<ExitKind, number>>;
   };
   lastHang: (WorkerHungEvent & { at: number }) | null;
+  /** Workers' output pumped by the engine (null with logFormat 'inherit'): bytes written, dropped by failed writes (and how many), queued; file rotations. */
+  logs: { written: number; dropped: number; errors: number; rotations: number; queued: number; stalled: boolean } | null;
   /** The engine's round-robin listeners (engineStats().groups). */
   groups: import('../../index').GroupStats[];
   list: WorkerStats[];
@@ -204,6 +212,10 @@ export declare class Supervisor extends EventEmitter {
   stats(): Stats;
   /** stats() in the Prometheus text format. */
   metrics(): string;
+  /** Opens logFile again (after logrotate moved it away; the CLI does it on SIGUSR1). */
+  reopenLogs(): void;
+  /** Writes the primary's own whole lines to its stdout, in order with the workers' lines (which the engine writes there). */
+  writeStdout(text: string): void;
   /** Drains every worker; resolves once all have exited. */
   stop(): Promise<{ stopped: number; drainTimeouts: number }>;
 

@@ -12,8 +12,10 @@ const { binding, engineStats } = require('../native');
 const proc = require('./proc');
 const { captureStack } = require('./inspector');
 const metrics = require('./metrics');
+const { logsFor } = require('./logs');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
+const LOG_PRELOAD = path.join(__dirname, 'log-preload.js');
 const POLICIES = { rr: cluster.SCHED_RR, none: cluster.SCHED_NONE, reuseport: cluster.SCHED_REUSEPORT };
 
 const DEFAULTS = {
@@ -48,13 +50,15 @@ const DEFAULTS = {
   hangStack: false,
   // How often workers are pinged and their memory sampled.
   sampleInterval: 1000,
-  // Workers' stdout/stderr: 'text' (line by line, each prefixed `[w<id> <pid>]`), 'json' (one
-  // JSON object a line), or 'inherit' (the primary's own, untouched).
+  // Workers' stdout/stderr (pumped by the engine, see logs.js): 'text' (line by line, each
+  // prefixed `[w<id> <pid>]`), 'json' (one JSON object a line), or 'inherit' (the primary's
+  // own, untouched); to the primary's stdout/stderr, or to `logFile`, rotated once it would pass
+  // `logMaxSize` bytes (0 = never), keeping `logKeep` old files.
   logFormat: 'text',
+  logFile: null,
+  logMaxSize: 10 * 1024 * 1024,
+  logKeep: 5,
 };
-
-// The longest line a worker's output is held for (then it goes out cut, as a line of its own).
-const MAX_LINE = 1024 * 1024;
 
 // How long a hung worker's stack may take to capture before it is killed without one.
 const STACK_TIMEOUT = 3000;
@@ -85,7 +89,6 @@ function normalize(script, options) {
     'maxMemory', 'hangTimeout', 'sampleInterval']) {
     if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
   }
-  if (!['text', 'json', 'inherit'].includes(o.logFormat)) throw errorWithCode(`logFormat must be text, json or inherit (got ${o.logFormat})`, 'ERR_INVALID_ARG_VALUE');
   if (o.sampleInterval === 0) throw errorWithCode('sampleInterval must be positive', 'ERR_INVALID_ARG_VALUE');
   o.args = o.args || [];
   o.nodeArgs = o.nodeArgs || [];
@@ -130,11 +133,13 @@ class Supervisor extends EventEmitter {
   #sampler = null;
   #lastSample = Date.now();
   #lastHang = null;
+  #logs;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
 
   constructor(script, options = {}) {
     super();
     this.#o = normalize(script, options);
+    this.#logs = logsFor(this.#o);
     const policy = POLICIES[this.#o.policy];
     if (policyTaken !== null && policyTaken !== policy) {
       throw errorWithCode('one process has one scheduling policy: supervise() was already called with another', 'ERR_INVALID_STATE');
@@ -193,11 +198,21 @@ class Supervisor extends EventEmitter {
     // With --hang-stack the inspector is armed but closed (port 0: SIGUSR1 opens it on a free
     // loopback port); node:cluster passes the port on as --inspect-port.
     const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
-    const stdio = o.logFormat === 'inherit' ? ['inherit', 'inherit', 'inherit', 'ipc'] : ['inherit', 'pipe', 'pipe', 'ipc'];
+    const pipes = this.#logs && this.#logs.pipes();
+    const stdio = pipes ? pipes.stdio : ['inherit', 'inherit', 'inherit', 'ipc'];
+    if (pipes) execArgv.push('--require', LOG_PRELOAD);
     cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
     const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
     if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
-    const worker = cluster.fork(env);
+    let worker;
+    try {
+      worker = cluster.fork(env);
+    } finally {
+      if (pipes) {
+        if (worker) pipes.attach(worker.id, worker.process.pid ?? 0);
+        else pipes.close();
+      }
+    }
     const m = {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
       addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
@@ -212,10 +227,6 @@ class Supervisor extends EventEmitter {
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
     this.#members.set(worker.id, m);
-    if (o.logFormat !== 'inherit') {
-      this.#pipeLog(m, worker.process.stdout, process.stdout, 'stdout');
-      this.#pipeLog(m, worker.process.stderr, process.stderr, 'stderr');
-    }
     worker.process.on('internalMessage', (msg) => {
       if (!msg) return;
       if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
@@ -580,37 +591,6 @@ class Supervisor extends EventEmitter {
     return this.#retire(old, recycle.kind);
   }
 
-  // Copies a worker's output to `sink` whole lines at a time (so lines of several workers never
-  // interleave within a line), prefixed or as JSON. A slow sink pauses the worker's pipe, so the
-  // worker feels it when the pipe fills and the primary holds at most a line (≤ MAX_LINE) and
-  // what the sink has not taken yet.
-  #pipeLog(m, stream, sink, name) {
-    if (!stream) return;
-    const json = this.#o.logFormat === 'json';
-    const format = (line) => (json
-      ? `${JSON.stringify({ time: Date.now(), worker: m.id, pid: m.pid, stream: name, msg: line })}\n`
-      : `[w${m.id} ${m.pid}] ${line}\n`);
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop();
-      if (partial.length >= MAX_LINE) {
-        lines.push(partial);
-        partial = '';
-      }
-      if (lines.length === 0) return;
-      if (!sink.write(lines.map(format).join(''))) {
-        stream.pause();
-        sink.once('drain', () => stream.resume());
-      }
-    });
-    stream.on('end', () => {
-      if (partial) sink.write(format(partial));
-    });
-    stream.on('error', () => {});
-  }
-
   // ---- guard rails: recycling, memory limit, hung workers ----
 
   // Replaces worker `m` through the reload path (surge, gate, out of round-robin, drain), one
@@ -740,6 +720,12 @@ class Supervisor extends EventEmitter {
       m.hangTimer.refresh();
       return;
     }
+    // A log sink that does not keep up blocks the workers writing to it (back-pressure): that is
+    // not a hang, and a replacement would block as well.
+    if (this.#logs && this.#logs.stats().stalled) {
+      m.hangTimer.refresh();
+      return;
+    }
     const slot = m.slot;
     m.hung = true;
     m.retiring = 'hang';
@@ -811,6 +797,8 @@ class Supervisor extends EventEmitter {
     for (const m of this.#members.values()) exits.push(this.#retire(m, 'stop'));
     this.#stopping = Promise.all(exits).then((events) => {
       this.#readyReject(errorWithCode('stopped before ready', 'ERR_STOPPING'));
+      // The workers' last lines are out before anyone acts on 'stopped' (and exits).
+      if (this.#logs) this.#logs.flush();
       const result = { stopped: events.length, drainTimeouts: events.filter((e) => e.kind === 'drain-timeout').length };
       this.emit('stopped', result);
       return result;
@@ -875,10 +863,22 @@ class Supervisor extends EventEmitter {
       addresses: [...new Set(workers.flatMap((w) => w.addresses))],
       counters: { ...this.#counters, recycles: { ...this.#counters.recycles }, exits: { ...this.#counters.exits } },
       lastHang: this.#lastHang,
+      // Workers' output: bytes written, dropped (failed writes), queued; file rotations.
+      logs: this.#logs ? this.#logs.stats() : null,
       // The engine's round-robin groups (connections handed out, waiting, unACKed).
       groups: engineStats().groups,
       list: workers,
     };
+  }
+
+  // Log files are opened again (SIGUSR1 in the CLI: logrotate moved them away).
+  reopenLogs() {
+    if (this.#logs) this.#logs.reopen();
+  }
+
+  // The primary's own output (whole lines), in order with the workers' lines on its stdout.
+  writeStdout(text) {
+    if (!(this.#logs && this.#logs.writeStdout(text))) process.stdout.write(text);
   }
 
   // stats() in the Prometheus text format.
