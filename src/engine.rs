@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::channel::outbox::AckId;
 use crate::channel::source::ChannelSource;
@@ -20,6 +21,7 @@ use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
+use crate::guard::Guard;
 use crate::protocol::cluster::Reply;
 use crate::reactor::{Command, Handle, Reactor, Report, Token};
 use crate::sync::lock;
@@ -58,6 +60,14 @@ pub enum Msg {
     CloseNow,
     /// JS took what was read from a channel, or a reply is awaited on it: read again.
     Resume,
+    /// Send the supervisor's ping `seq` on a channel; its pong goes to `token` as `Pong`.
+    Ping { seq: u64, token: Token },
+    /// The peer answered ping `seq`.
+    Pong { seq: u64 },
+    /// Round-robin may (or may not) hand the channel's peer connections.
+    Routable(bool),
+    /// JS no longer needs a guard.
+    StopGuard,
 }
 
 /// The engine's tokens: an object's id and its kind (a child and its channel share an id).
@@ -69,6 +79,9 @@ pub fn child_token(id: u32) -> Token {
 }
 pub fn group_token(id: u32) -> Token {
     (u64::from(id) << 2) | 2
+}
+pub fn guard_token(id: u32) -> Token {
+    (u64::from(id) << 2) | 3
 }
 pub fn token_id(token: Token) -> u32 {
     (token >> 2) as u32
@@ -251,6 +264,17 @@ impl Engine {
         id
     }
 
+    /// JS thread: guards the worker on channel `chan` (pid `pid`); returns the guard's id, whose
+    /// events go to `env`. `None` if the channel is closed.
+    pub fn guard_start(&self, env: EnvId, chan: u32, pid: i32, tick: Duration, hang_timeout: Option<Duration>, sample_memory: bool) -> Option<u32> {
+        let chan = self.channel(chan)?;
+        let id = self.next_id();
+        lock(&self.owners).insert(id, env);
+        let guard = Guard::new(id, chan, pid, tick, hang_timeout, sample_memory);
+        self.reactor.submit(Command::Add(guard_token(id), Box::new(guard)));
+        Some(id)
+    }
+
     /// JS thread: a worker (by its channel id) joins a group.
     pub fn round_robin_add(&self, id: u32, chan: u32) {
         if let Some(chan) = self.channel(chan) {
@@ -375,9 +399,11 @@ impl Report for Engine {
         } else if token == child_token(id) {
             self.forget_child(id);
             "child"
-        } else {
+        } else if token == group_token(id) {
             self.forget_group(id);
             "group"
+        } else {
+            "guard"
         };
         events.push(Event::Failed { id, source, what: what.to_owned() });
     }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod engine;
 pub mod errors;
 pub mod event;
+pub mod guard;
 pub mod protocol;
 pub mod reactor;
 pub mod spawn;

@@ -11,6 +11,7 @@ const { ipcChannelOf } = require('../subprocess');
 const { binding, engineStats } = require('../native');
 const proc = require('./proc');
 const { captureStack } = require('./inspector');
+const { guard } = require('./guard');
 const metrics = require('./metrics');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
@@ -46,7 +47,7 @@ const DEFAULTS = {
   hangTimeout: 10000,
   // Capture a hung worker's JS stack through the inspector before killing it.
   hangStack: false,
-  // How often workers are pinged and their memory sampled.
+  // How often workers are pinged and their memory sampled (on the engine's thread).
   sampleInterval: 1000,
   // Workers' stdout/stderr: 'text' (line by line, each prefixed `[w<id> <pid>]`), 'json' (one
   // JSON object a line), or 'inherit' (the primary's own, untouched).
@@ -126,9 +127,9 @@ class Supervisor extends EventEmitter {
   #readyReject;
   #startedAt = Date.now();
   #givenUp = null;
-  // Pings and memory samples, once per sampleInterval (unref'd: workers keep the primary up).
+  // Notes each worker's descendants once per sampleInterval, for a whole-tree stop (unref'd:
+  // workers keep the primary up). Pings and memory samples run on the engine's thread.
   #sampler = null;
-  #lastSample = Date.now();
   #lastHang = null;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
 
@@ -142,7 +143,7 @@ class Supervisor extends EventEmitter {
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
     if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
-      this.#sampler = setInterval(() => this.#sample(), this.#o.sampleInterval);
+      this.#sampler = setInterval(() => this.#lookAtTrees(), this.#o.sampleInterval);
       this.#sampler.unref();
     }
     this.ready = new Promise((resolve, reject) => {
@@ -202,9 +203,10 @@ class Supervisor extends EventEmitter {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
       addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
       exited: null, waiters: [], cpu: null,
-      // Guard rails: requests served (as of its last pong), the ping in flight, the last sign of
-      // life, memory samples over the limit in a row, why it is being replaced.
-      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, lastAnswer: 0, memory: null, over: 0, everUnder: false,
+      // Guard rails: requests served (as of its last pong), the engine's guard (pings, memory
+      // samples), the last round trip, memory samples over the limit in a row, why it is being
+      // replaced.
+      requests: 0, guard: null, rtt: null, memory: null, over: 0, everUnder: false,
       recycle: null, hung: false,
       // Its descendants as last seen (/proc): those still there once it has exited are
       // terminated too, even when they left its process group or were re-parented.
@@ -321,7 +323,7 @@ class Supervisor extends EventEmitter {
     const previous = m.state;
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
-    clearTimeout(m.hangTimer);
+    if (m.guard) m.guard.stop();
     if (m.recycle && m.recycle.settle) m.recycle.settle(true);
     this.#reapTree(m);
     this.#members.delete(m.id);
@@ -650,51 +652,34 @@ class Supervisor extends EventEmitter {
       timer.unref();
       m.timers.push(timer);
     }
-    if (o.hangTimeout > 0) {
-      m.lastAnswer = Date.now();
-      m.hangTimer = setTimeout(() => this.#hung(m), o.hangTimeout);
-      m.hangTimer.unref();
+    if (o.hangTimeout > 0 || o.maxMemory > 0) {
+      const settings = { tick: o.sampleInterval, hangTimeout: o.hangTimeout, sampleMemory: o.maxMemory > 0 };
+      m.guard = guard(m.worker.process, settings, (report, value, ev) => this.#onGuard(m, report, value, ev));
+    }
+  }
+
+  // What the engine's guard saw: out of round-robin (it resumes by itself), back, hung, or
+  // its memory.
+  #onGuard(m, report, value, ev) {
+    if (report === 'answered') m.rtt = value;
+    else if (report === 'hung') this.#hung(m, value, ev.handed);
+    else if (report === 'rss') {
+      m.memory = value;
+      if (m.state === 'ready' && !m.retiring) this.#sampleMemory(m);
     }
   }
 
   #onPong(m, msg) {
     if (Number.isInteger(msg.requests)) m.requests = msg.requests;
-    if (m.ping && msg.seq === m.ping.seq) {
-      m.rtt = Date.now() - m.ping.at;
-      m.ping = null;
-    }
-    // A sign of life: the hang deadline starts again.
-    m.lastAnswer = Date.now();
-    if (m.hangTimer && !m.hung) m.hangTimer.refresh();
   }
 
-  // Every sampleInterval: a ping to each ready worker that has answered the last one, and
-  // (--max-memory) the RSS of each current worker and its descendants.
-  #sample() {
-    const o = this.#o;
-    this.#lastSample = Date.now();
-    for (const m of this.#members.values()) {
-      const tree = this.#lookAtTree(m);
-      if (m.state !== 'ready' || m.retiring) continue;
-      if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
-        m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };
-        m.worker.process.send({ cmd: 'NODE_NC_PING', seq: m.ping.seq });
-      } else if (m.ping && !m.ping.missed) {
-        // Not answered within a sample interval: how many connections it had been handed then,
-        // to count those handed to it afterwards.
-        m.ping.missed = true;
-        m.ping.handedAtMiss = this.#channelStats(m).fdsOut;
-      }
-      if (o.maxMemory > 0) this.#sampleMemory(m, tree);
-    }
+  #lookAtTrees() {
+    for (const m of this.#members.values()) this.#lookAtTree(m);
   }
 
-  // RSS of the worker and of `tree`, its descendants.
-  #sampleMemory(m, tree) {
+  // The RSS of the worker and its descendants (m.memory) against the limit.
+  #sampleMemory(m) {
     const limit = this.#o.maxMemory;
-    const own = proc.rss(m.pid);
-    if (own === null) return;
-    m.memory = tree.reduce((sum, d) => sum + (proc.rss(d.pid) || 0), own);
     if (m.memory <= limit) {
       m.over = 0;
       m.everUnder = true;
@@ -729,25 +714,16 @@ class Supervisor extends EventEmitter {
     } else this.#recycle(m, 'memory-limit', detail);
   }
 
-  // No answer to pings for hangTimeout: out of round-robin at once (its `disconnect` waits in
-  // its channel, unread), a replacement starts, and it is killed, after its JS stack has been
-  // captured with hangStack.
-  #hung(m) {
+  // No answer to pings for hangTimeout (the engine took it out of round-robin at its first
+  // missed ping): it is asked to leave (its `disconnect` waits in its channel, unread), a
+  // replacement starts, and it is killed, after its JS stack has been captured with hangStack.
+  #hung(m, silentMs, handedAfterMiss) {
     if (m.state === 'dead' || m.retiring || this.#stopping) return;
-    // Our own event loop was blocked (the sampler is late): the worker's answers may be waiting
-    // unread in its channel. It gets another period once we run again.
-    if (Date.now() - this.#lastSample > 2 * this.#o.sampleInterval) {
-      m.hangTimer.refresh();
-      return;
-    }
     const slot = m.slot;
     m.hung = true;
     m.retiring = 'hang';
     m.state = 'draining';
     this.#counters.hangs++;
-    const silentMs = Date.now() - m.lastAnswer;
-    // Descriptors (connections) handed to it since its first missed ping, read before it leaves.
-    const handedAfterMiss = m.ping && m.ping.missed ? this.#channelStats(m).fdsOut - m.ping.handedAtMiss : null;
     if (m.worker.isConnected()) m.worker.disconnect();
     this.#lastHang = { id: m.id, pid: m.pid, slot: slot.index, silentMs, handedAfterMiss, at: Date.now() };
     this.emit('worker-hung', { ...this.#lastHang });

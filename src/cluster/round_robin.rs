@@ -102,7 +102,7 @@ struct Member {
 
 impl Member {
     fn free(&self) -> bool {
-        !self.busy && self.chan.can_take_handle()
+        !self.busy && self.chan.can_take_handle() && self.chan.routable()
     }
 }
 
