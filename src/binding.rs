@@ -276,6 +276,8 @@ pub struct SpawnOptions {
     pub detached: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Signal number the child gets when the spawning thread exits (the supervisor's workers).
+    pub death_signal: Option<i32>,
     /// Largest accepted incoming frame, bytes.
     pub max_frame_size: f64,
     /// The channel uses Node's `advanced` serialization (length-prefixed frames).
@@ -317,6 +319,7 @@ fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
         detached: opts.detached,
         uid: opts.uid,
         gid: opts.gid,
+        death_signal: opts.death_signal,
     })
 }
 
@@ -516,6 +519,30 @@ pub fn guard_stop(id: u32) {
     if let Ok(e) = engine() {
         e.post(guard_token(id), Msg::StopGuard);
     }
+}
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`) whose orphans the engine
+/// reaps, never taking the status of a child of its own or of one declared with `keepChild`.
+#[napi]
+pub fn reap_orphans(env: Env) -> napi::Result<()> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "prctl"))?;
+    engine.reap_orphans().map_err(|e| sys_error(&env, e, "prctl"))
+}
+
+/// A child someone else reaps (libuv's): the orphan reaper leaves it alone until released.
+#[napi]
+pub fn keep_child(pid: i32, kept: bool) {
+    if kept {
+        crate::orphans::keep(pid);
+    } else {
+        crate::orphans::release(pid);
+    }
+}
+
+/// Orphans reaped so far.
+#[napi]
+pub fn orphans_reaped() -> f64 {
+    crate::orphans::REAPED.load(std::sync::atomic::Ordering::Relaxed) as f64
 }
 
 /// One channel's counters and state.

@@ -22,6 +22,7 @@ use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
 use crate::guard::Guard;
+use crate::orphans::OrphanReaper;
 use crate::protocol::cluster::Reply;
 use crate::reactor::{Command, Handle, Reactor, Report, Token};
 use crate::sync::lock;
@@ -108,6 +109,8 @@ pub struct Engine {
     children: Mutex<HashMap<u32, Arc<Child>>>,
     /// Round-robin groups' counters, by group id.
     groups: Mutex<HashMap<u32, Arc<GroupCounters>>>,
+    /// The orphan reaper runs (this process is a child subreaper).
+    reaping: AtomicBool,
 }
 
 static TRACE: AtomicBool = AtomicBool::new(false);
@@ -142,6 +145,7 @@ pub fn engine() -> io::Result<&'static Engine> {
         channels: Mutex::new(HashMap::new()),
         children: Mutex::new(HashMap::new()),
         groups: Mutex::new(HashMap::new()),
+        reaping: AtomicBool::new(false),
     }));
     std::thread::Builder::new().name("native-cluster-io".into()).spawn(move || reactor.run(engine))?;
     // Cannot be set already: setting happens only here, under START.
@@ -193,6 +197,24 @@ impl Engine {
         let has_channel = add_channel.is_some();
         let watcher = Command::Add(child_token(id), Box::new(ExitWatcher::new(child, has_channel)));
         self.reactor.submit_all(add_channel.into_iter().chain([watcher]));
+    }
+
+    /// The pids of the children the engine watches (and reaps itself).
+    pub fn child_pids(&self) -> std::collections::HashSet<i32> {
+        lock(&self.children).values().map(|c| c.pid).collect()
+    }
+
+    /// JS thread: makes this process a child subreaper whose orphans the engine reaps (once).
+    pub fn reap_orphans(&self) -> io::Result<()> {
+        // SAFETY: prctl with an integer argument; no memory is passed.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if !self.reaping.swap(true, Ordering::Relaxed) {
+            let id = self.next_id();
+            self.reactor.submit(Command::Add(guard_token(id), Box::new(OrphanReaper::default())));
+        }
+        Ok(())
     }
 
     pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
@@ -266,7 +288,15 @@ impl Engine {
 
     /// JS thread: guards the worker on channel `chan` (pid `pid`); returns the guard's id, whose
     /// events go to `env`. `None` if the channel is closed.
-    pub fn guard_start(&self, env: EnvId, chan: u32, pid: i32, tick: Duration, hang_timeout: Option<Duration>, sample_memory: bool) -> Option<u32> {
+    pub fn guard_start(
+        &self,
+        env: EnvId,
+        chan: u32,
+        pid: i32,
+        tick: Duration,
+        hang_timeout: Option<Duration>,
+        sample_memory: bool,
+    ) -> Option<u32> {
         let chan = self.channel(chan)?;
         let id = self.next_id();
         lock(&self.owners).insert(id, env);

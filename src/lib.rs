@@ -12,6 +12,7 @@ pub mod engine;
 pub mod errors;
 pub mod event;
 pub mod guard;
+pub mod orphans;
 pub mod protocol;
 pub mod reactor;
 pub mod spawn;

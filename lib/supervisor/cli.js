@@ -32,6 +32,7 @@ options:
   --metrics <host:port>       serve Prometheus metrics at http://host:port/metrics
   --log-format text|json|inherit  workers' output: lines prefixed [w<id> <pid>] (default),
                               JSON lines, or the primary's stdout/stderr untouched
+  --no-cgroups                no cgroup per worker (made where cgroup v2 is writable)
 
 signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less`;
 
@@ -51,6 +52,7 @@ const OPTIONS = {
   'hang-stack': { type: 'boolean' },
   metrics: { type: 'string' },
   'log-format': { type: 'string' },
+  'no-cgroups': { type: 'boolean' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -167,6 +169,9 @@ function runOptions(values, target, appArgs, warn) {
   if (values['max-memory'] !== undefined) o.maxMemory = size(values['max-memory'], '--max-memory');
   if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
   if (values['hang-stack']) o.hangStack = true;
+  if (values['no-cgroups']) o.cgroups = false;
+  // The CLI's primary reaps what its workers leave behind (it may be a container's PID 1).
+  o.subreaper = true;
   if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
   if (values.metrics !== undefined) o.metrics = hostPort(values.metrics, '--metrics');
   for (const kv of values.env || []) {

@@ -12,6 +12,7 @@ const { binding, engineStats } = require('../native');
 const proc = require('./proc');
 const { captureStack } = require('./inspector');
 const { guard } = require('./guard');
+const containers = require('./containers');
 const metrics = require('./metrics');
 
 const PRELOAD = path.join(__dirname, 'preload.js');
@@ -52,6 +53,11 @@ const DEFAULTS = {
   // Workers' stdout/stderr: 'text' (line by line, each prefixed `[w<id> <pid>]`), 'json' (one
   // JSON object a line), or 'inherit' (the primary's own, untouched).
   logFormat: 'text',
+  // Make this process a child subreaper that reaps the orphans its workers leave (PID 1 in a
+  // container is one anyway); the CLI turns it on.
+  subreaper: false,
+  // Each worker in a cgroup of its own where cgroup v2 is writable.
+  cgroups: true,
 };
 
 // The longest line a worker's output is held for (then it goes out cut, as a line of its own).
@@ -132,6 +138,8 @@ class Supervisor extends EventEmitter {
   #sampler = null;
   #lastHang = null;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
+  #cgroups = null;
+  #subreaperError = null;
 
   constructor(script, options = {}) {
     super();
@@ -142,6 +150,8 @@ class Supervisor extends EventEmitter {
     }
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
+    if (this.#o.subreaper) this.#subreaperError = containers.reapOrphans();
+    this.#cgroups = this.#o.cgroups ? new containers.Cgroups(this.#o.name) : null;
     if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
       this.#sampler = setInterval(() => this.#lookAtTrees(), this.#o.sampleInterval);
       this.#sampler.unref();
@@ -195,7 +205,8 @@ class Supervisor extends EventEmitter {
     // loopback port); node:cluster passes the port on as --inspect-port.
     const execArgv = [...o.nodeArgs, '--require', PRELOAD, ...(o.hangStack ? ['--inspect-port=0'] : [])];
     const stdio = o.logFormat === 'inherit' ? ['inherit', 'inherit', 'inherit', 'ipc'] : ['inherit', 'pipe', 'pipe', 'ipc'];
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true,
+      deathSignal: containers.DEATH_SIGNAL, ...(o.hangStack ? { inspectPort: 0 } : {}) });
     const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
     if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
     const worker = cluster.fork(env);
@@ -213,6 +224,7 @@ class Supervisor extends EventEmitter {
       tree: new Map(),
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
+    m.cgroup = this.#cgroups !== null && this.#cgroups.adopt(m.id, m.pid);
     this.#members.set(worker.id, m);
     if (o.logFormat !== 'inherit') {
       this.#pipeLog(m, worker.process.stdout, process.stdout, 'stdout');
@@ -326,6 +338,7 @@ class Supervisor extends EventEmitter {
     if (m.guard) m.guard.stop();
     if (m.recycle && m.recycle.settle) m.recycle.settle(true);
     this.#reapTree(m);
+    this.#reapCgroup(m);
     this.#members.delete(m.id);
     this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
     const slot = m.slot;
@@ -455,6 +468,27 @@ class Supervisor extends EventEmitter {
     this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) left ${m.tree.size} process(es) behind (${[...m.tree.keys()].join(', ')}): terminating them`,
       'ERR_LEFT_BEHIND'));
     setTimeout(() => this.#signalTree(m, 'SIGKILL'), this.#o.killTimeout);
+  }
+
+  // After a worker has exited: what is left in its cgroup (wherever it went: a detached child,
+  // a re-parented grandchild) gets SIGTERM and, after killTimeout, the cgroup's SIGKILL; at
+  // once while stopping (the primary is about to exit).
+  #reapCgroup(m) {
+    if (!m.cgroup) return;
+    const left = this.#cgroups.members(m.id);
+    if (left.length === 0 || this.#stopping) {
+      this.#cgroups.kill(m.id);
+      return;
+    }
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Gone already.
+      }
+    }
+    const timer = setTimeout(() => this.#cgroups.kill(m.id), this.#o.killTimeout);
+    timer.unref();
   }
 
   // Takes a worker out of distribution and asks it to leave as node:cluster's disconnect()
@@ -786,6 +820,7 @@ class Supervisor extends EventEmitter {
     }
     for (const m of this.#members.values()) exits.push(this.#retire(m, 'stop'));
     this.#stopping = Promise.all(exits).then((events) => {
+      if (this.#cgroups) this.#cgroups.close();
       this.#readyReject(errorWithCode('stopped before ready', 'ERR_STOPPING'));
       const result = { stopped: events.length, drainTimeouts: events.filter((e) => e.kind === 'drain-timeout').length };
       this.emit('stopped', result);
@@ -851,6 +886,14 @@ class Supervisor extends EventEmitter {
       addresses: [...new Set(workers.flatMap((w) => w.addresses))],
       counters: { ...this.#counters, recycles: { ...this.#counters.recycles }, exits: { ...this.#counters.exits } },
       lastHang: this.#lastHang,
+      // PID 1 / containers: a cgroup per worker (or why not), the subreaper and its orphans.
+      containers: {
+        cgroups: Boolean(this.#cgroups && this.#cgroups.enabled),
+        cgroupNote: this.#cgroups ? this.#cgroups.note : 'cgroups: off',
+        subreaper: this.#o.subreaper && this.#subreaperError === null,
+        subreaperError: this.#subreaperError,
+        orphansReaped: containers.orphansReaped(),
+      },
       // The engine's round-robin groups (connections handed out, waiting, unACKed).
       groups: engineStats().groups,
       list: workers,

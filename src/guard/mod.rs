@@ -30,7 +30,14 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(id: u32, chan: Arc<Channel>, pid: i32, tick: Duration, hang_timeout: Option<Duration>, sample_memory: bool) -> Self {
+    pub fn new(
+        id: u32,
+        chan: Arc<Channel>,
+        pid: i32,
+        tick: Duration,
+        hang_timeout: Option<Duration>,
+        sample_memory: bool,
+    ) -> Self {
         let pinger = hang_timeout.map(|t| Pinger::new(t, Instant::now()));
         Guard { id, chan, pid, tick, pinger, sample_memory, fds_at_miss: 0 }
     }

@@ -12,7 +12,9 @@ pub enum Step {
     /// The ping in flight was not answered within a tick.
     Missed,
     /// Silent for the hang timeout: it is hung (reported once).
-    Hung { silent: Duration },
+    Hung {
+        silent: Duration,
+    },
     Wait,
 }
 

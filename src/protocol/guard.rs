@@ -58,7 +58,14 @@ mod tests {
         assert_eq!(u32::from_be_bytes(frame[..HEADER].try_into().unwrap()) as usize, frame.len() - HEADER);
         assert_eq!(pong_v8(&frame[HEADER..]), None);
         let mut w = V8Writer::default();
-        w.begin_object().key("cmd").string("NODE_NC_PONG").key("seq").integer(300).key("requests").integer(1).end_object();
+        w.begin_object()
+            .key("cmd")
+            .string("NODE_NC_PONG")
+            .key("seq")
+            .integer(300)
+            .key("requests")
+            .integer(1)
+            .end_object();
         assert_eq!(pong_v8(&w.finish()), Some(300));
     }
 }
