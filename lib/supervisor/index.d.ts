@@ -49,6 +49,10 @@ export interface SuperviseOptions {
   sampleInterval?: number;
   /** Workers' stdout/stderr: whole lines prefixed `[w<id> <pid>]`, JSON lines, or the primary's own. Default 'text'. */
   logFormat?: 'text' | 'json' | 'inherit';
+  /** Make this process a child subreaper that reaps the orphans its workers leave (the CLI does). Default false. */
+  subreaper?: boolean;
+  /** Each worker in a cgroup of its own where cgroup v2 is writable. Default true. */
+  cgroups?: boolean;
   name?: string;
   args?: string[];
   nodeArgs?: string[];
@@ -187,6 +191,14 @@ export interface Stats {
     exits: Partial<Record<ExitKind, number>>;
   };
   lastHang: (WorkerHungEvent & { at: number }) | null;
+  /** PID 1 / containers: a cgroup per worker (or why not), the subreaper and the orphans it reaped. */
+  containers: {
+    cgroups: boolean;
+    cgroupNote: string | null;
+    subreaper: boolean;
+    subreaperError: string | null;
+    orphansReaped: number;
+  };
   /** The engine's round-robin listeners (engineStats().groups). */
   groups: import('../../index').GroupStats[];
   list: WorkerStats[];
