@@ -5,7 +5,8 @@
 //   kernel's PR_SET_PDEATHSIG): a primary killed with SIGKILL leaves no worker behind, even one
 //   spinning too hard to notice its channel closing. posix_spawn cannot set it, so the engine
 //   takes its fork path for these spawns (a small primary forks cheaply); the kernel ties the
-//   signal to the spawning thread, which is the main thread here (the supervisor's JS).
+//   signal to the spawning thread, so it is set only when the supervisor runs on the main
+//   thread (a worker thread's end would take the workers with it).
 // - Orphans are reaped. The primary is a child subreaper: what a worker leaves behind is
 //   re-parented to it, not to init, and reaped by the engine once it exits, by pid, never
 //   taking the exit status of a worker or of a child Node spawned (declared here as they start).
@@ -19,7 +20,10 @@ const path = require('node:path');
 const childProcess = require('node:child_process');
 const { binding } = require('../native');
 
-const DEATH_SIGNAL = os.constants.signals.SIGKILL;
+const { isMainThread } = require('node:worker_threads');
+
+// Not from a worker thread: the kernel would kill the workers when that thread ends.
+const DEATH_SIGNAL = isMainThread ? os.constants.signals.SIGKILL : undefined;
 
 let subreaper = null;
 
