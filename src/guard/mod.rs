@@ -24,7 +24,8 @@ pub struct Guard {
     tick: Duration,
     /// `None`: no hang detection.
     pinger: Option<Pinger>,
-    sample_memory: bool,
+    /// `None`: no memory sampling.
+    sampler: Option<sampler::TreeSampler>,
     /// Descriptors sent on the channel when the worker first missed a ping.
     fds_at_miss: u64,
 }
@@ -39,7 +40,8 @@ impl Guard {
         sample_memory: bool,
     ) -> Self {
         let pinger = hang_timeout.map(|t| Pinger::new(t, Instant::now()));
-        Guard { id, chan, pid, tick, pinger, sample_memory, fds_at_miss: 0 }
+        let sampler = sample_memory.then(sampler::TreeSampler::default);
+        Guard { id, chan, pid, tick, pinger, sampler, fds_at_miss: 0 }
     }
 
     fn fds_out(&self) -> u64 {
@@ -82,8 +84,8 @@ impl Source<Msg> for Guard {
             }
             Step::Wait => {}
         }
-        if self.sample_memory {
-            if let Some(bytes) = sampler::tree_rss(self.pid) {
+        if let Some(sampler) = &mut self.sampler {
+            if let Some(bytes) = sampler.tree_rss(self.pid) {
                 cx.events().push(Event::Guard { id: self.id, report: GuardReport::Rss(bytes) });
             }
         }
