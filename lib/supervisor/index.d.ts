@@ -160,6 +160,8 @@ export interface WorkerStats {
   requests: number;
   /** Round trip of its last answered ping, ms. */
   pingRtt: number | null;
+  /** Its last ping went unanswered: the engine routes it no new connection until it answers. */
+  pingMissed: boolean;
   cpuSeconds: number | null;
   /** RSS of the worker and its descendants at the last memory sample (with maxMemory). */
   treeRss: number | null;

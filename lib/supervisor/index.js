@@ -133,8 +133,9 @@ class Supervisor extends EventEmitter {
   #readyReject;
   #startedAt = Date.now();
   #givenUp = null;
-  // Notes each worker's descendants once per sampleInterval, for a whole-tree stop (unref'd:
-  // workers keep the primary up). Pings and memory samples run on the engine's thread.
+  // Notes the descendants of each worker without a cgroup once per sampleInterval, for a
+  // whole-tree stop (unref'd: workers keep the primary up). Pings and memory samples run on the
+  // engine's thread.
   #sampler = null;
   #lastHang = null;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
@@ -695,7 +696,10 @@ class Supervisor extends EventEmitter {
   // What the engine's guard saw: out of round-robin (it resumes by itself), back, hung, or
   // its memory.
   #onGuard(m, report, value, ev) {
-    if (report === 'answered') m.rtt = value;
+    if (report === 'answered') {
+      m.rtt = value;
+      m.pingMissed = false;
+    } else if (report === 'missed') m.pingMissed = true;
     else if (report === 'hung') this.#hung(m, value, ev.handed);
     else if (report === 'rss') {
       m.memory = value;
@@ -707,8 +711,9 @@ class Supervisor extends EventEmitter {
     if (Number.isInteger(msg.requests)) m.requests = msg.requests;
   }
 
+  // A worker in a cgroup of its own needs no snapshots: its cgroup holds every descendant.
   #lookAtTrees() {
-    for (const m of this.#members.values()) this.#lookAtTree(m);
+    for (const m of this.#members.values()) if (!m.cgroup) this.#lookAtTree(m);
   }
 
   // The RSS of the worker and its descendants (m.memory) against the limit.
@@ -861,6 +866,8 @@ class Supervisor extends EventEmitter {
         // trip of that ping (ms), RSS with its descendants at the last sample, and its channel.
         requests: m.requests,
         pingRtt: m.rtt,
+        // Its last ping went unanswered: the engine routes it no connection until it answers.
+        pingMissed: Boolean(m.pingMissed),
         cpuSeconds: cpu,
         treeRss: m.memory,
         channel: { bytesIn: ipc.bytesIn, bytesOut: ipc.bytesOut, framesIn: ipc.framesIn, framesOut: ipc.framesOut, fdsOut: ipc.fdsOut,
