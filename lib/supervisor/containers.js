@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const childProcess = require('node:child_process');
-const { binding } = require('../native');
+const { binding, nodeError } = require('../native');
 
 const { isMainThread } = require('node:worker_threads');
 
@@ -34,7 +34,7 @@ function reapOrphans() {
   try {
     binding.reapOrphans();
   } catch (err) {
-    subreaper.error = err.message;
+    subreaper.error = nodeError(err, 'prctl').message;
     return subreaper.error;
   }
   // Node's own children (node:child_process in this process) are libuv's to reap.
