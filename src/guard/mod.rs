@@ -22,6 +22,8 @@ pub struct Guard {
     chan: Arc<Channel>,
     pid: i32,
     tick: Duration,
+    /// When the next tick's work is due (the timer also wakes at a hang deadline between).
+    next_tick: Instant,
     /// `None`: no hang detection.
     pinger: Option<Pinger>,
     /// `None`: no memory sampling.
@@ -41,11 +43,44 @@ impl Guard {
     ) -> Self {
         let pinger = hang_timeout.map(|t| Pinger::new(t, Instant::now()));
         let sampler = sample_memory.then(sampler::TreeSampler::default);
-        Guard { id, chan, pid, tick, pinger, sampler, fds_at_miss: 0 }
+        Guard { id, chan, pid, tick, next_tick: Instant::now() + tick, pinger, sampler, fds_at_miss: 0 }
     }
 
     fn fds_out(&self) -> u64 {
         self.chan.counters.fds_out.load(Ordering::Relaxed)
+    }
+
+    fn hung(&mut self, cx: &mut Cx<'_, Msg>, silent: Duration) {
+        let handed_after_miss = self.fds_out() - self.fds_at_miss;
+        let report = GuardReport::Hung { silent_ms: silent.as_millis() as u64, handed_after_miss };
+        cx.events().push(Event::Guard { id: self.id, report });
+    }
+
+    /// One tick: a ping or what its silence means, and a memory sample.
+    fn tick(&mut self, cx: &mut Cx<'_, Msg>, now: Instant) {
+        let chan = channel_token(self.chan.id);
+        let step = self.pinger.as_mut().map_or(Step::Wait, |p| p.tick(now));
+        match step {
+            Step::Ping => {
+                let seq = crate::cluster::next_seq();
+                if let Some(p) = &mut self.pinger {
+                    p.sent(seq, now);
+                }
+                cx.post(chan, Msg::Ping { seq, token: cx.token() });
+            }
+            Step::Missed => {
+                self.fds_at_miss = self.fds_out();
+                cx.post(chan, Msg::Routable(false));
+                cx.events().push(Event::Guard { id: self.id, report: GuardReport::Missed });
+            }
+            Step::Hung { silent } => self.hung(cx, silent),
+            Step::Wait => {}
+        }
+        if let Some(sampler) = &mut self.sampler {
+            if let Some(bytes) = sampler.tree_rss(self.pid) {
+                cx.events().push(Event::Guard { id: self.id, report: GuardReport::Rss(bytes) });
+            }
+        }
     }
 
     fn done(&mut self, cx: &mut Cx<'_, Msg>) {
@@ -62,34 +97,17 @@ impl Source<Msg> for Guard {
 
     fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
         let now = Instant::now();
-        let chan = channel_token(self.chan.id);
-        let step = self.pinger.as_mut().map_or(Step::Wait, |p| p.tick(now));
-        match step {
-            Step::Ping => {
-                let seq = crate::cluster::next_seq();
-                if let Some(p) = &mut self.pinger {
-                    p.sent(seq, now);
-                }
-                cx.post(chan, Msg::Ping { seq, token: cx.token() });
-            }
-            Step::Missed => {
-                self.fds_at_miss = self.fds_out();
-                cx.post(chan, Msg::Routable(false));
-                cx.events().push(Event::Guard { id: self.id, report: GuardReport::Missed });
-            }
-            Step::Hung { silent } => {
-                let handed_after_miss = self.fds_out() - self.fds_at_miss;
-                let report = GuardReport::Hung { silent_ms: silent.as_millis() as u64, handed_after_miss };
-                cx.events().push(Event::Guard { id: self.id, report });
-            }
-            Step::Wait => {}
+        if now >= self.next_tick {
+            self.next_tick = now + self.tick;
+            self.tick(cx, now);
+        } else if let Some(silent) = self.pinger.as_mut().and_then(|p| p.overdue(now)) {
+            self.hung(cx, silent);
         }
-        if let Some(sampler) = &mut self.sampler {
-            if let Some(bytes) = sampler.tree_rss(self.pid) {
-                cx.events().push(Event::Guard { id: self.id, report: GuardReport::Rss(bytes) });
-            }
-        }
-        cx.timer(self.tick);
+        // The next tick, or the hang deadline if that comes first (so a hang is reported at its
+        // deadline, not up to a tick later).
+        let deadline = self.pinger.as_ref().and_then(Pinger::deadline);
+        let at = deadline.map_or(self.next_tick, |d| d.min(self.next_tick));
+        cx.timer(at.saturating_duration_since(now));
     }
 
     fn message(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {

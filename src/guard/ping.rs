@@ -51,6 +51,21 @@ impl Pinger {
         }
     }
 
+    /// When the worker will count as hung if no answer comes (a ping is in flight).
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.in_flight.is_some() && !self.hung).then(|| self.last_answer + self.timeout)
+    }
+
+    /// Between ticks, at the deadline: hung (reported once) if still silent.
+    pub fn overdue(&mut self, now: Instant) -> Option<Duration> {
+        let silent = now.saturating_duration_since(self.last_answer);
+        if self.deadline().is_none() || silent < self.timeout {
+            return None;
+        }
+        self.hung = true;
+        Some(silent)
+    }
+
     pub fn sent(&mut self, seq: u64, now: Instant) {
         self.in_flight = Some((seq, now));
     }
@@ -91,5 +106,19 @@ mod tests {
         assert_eq!(p.tick(t0 + 5 * s), Step::Hung { silent: 3 * s + s / 2 });
         assert_eq!(p.tick(t0 + 6 * s), Step::Wait);
         assert_eq!(p.answered(2, t0 + 6 * s), None);
+    }
+
+    #[test]
+    fn hung_at_the_deadline_between_ticks() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut p = Pinger::new(s * 5 / 2, t0);
+        assert_eq!(p.deadline(), None);
+        p.sent(1, t0);
+        assert_eq!(p.deadline(), Some(t0 + s * 5 / 2));
+        assert_eq!(p.overdue(t0 + 2 * s), None);
+        assert_eq!(p.overdue(t0 + s * 5 / 2), Some(s * 5 / 2));
+        assert_eq!(p.deadline(), None);
+        assert_eq!(p.tick(t0 + 3 * s), Step::Wait);
     }
 }
