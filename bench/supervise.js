@@ -4,7 +4,7 @@
 // temporary folder with its own PM2_HOME; its daemon is killed at the end.
 //
 //   npm run bench:supervise
-//   BENCH_SUP_ONLY=reload,restart,crash,throughput,idle npm run bench:supervise
+//   BENCH_SUP_ONLY=reload,restart,crash,throughput,idle,hang,memory,guardcpu npm run bench:supervise
 //
 // Scenarios (each tool runs 2 workers):
 //   reload      3 reloads of the 20 ms app under keep-alive load (50 connections) and under one
@@ -25,6 +25,14 @@
 //               (the same loss of a core on this 2-core box, with the primary free)
 //   idle        the primary's (PM2: the God daemon's) RSS and CPU over 5 s with 2 idle workers,
 //               and how long `status` takes (socket round trip, and the whole CLI) vs `pm2 jlist`
+//   hang        (R7) GET /spin makes one worker spin forever; new connections at 100/s (5 s
+//               timeout each) for 12 s: ms until a new worker answers, failed requests. Ours
+//               with --hang-timeout 3s; PM2 has no hang detection (pm2#3916)
+//   memory      (R8) an app leaking 10 MB/s with a 200 MB limit (ours --max-memory 200M, PM2
+//               --max-memory-restart 200M): peak VmHWM of the first leaking worker until it is
+//               replaced (60 s at most), failed requests under light load meanwhile
+//   guardcpu    (R8, ours only) CPU of the engine's I/O thread (pings + RSS sampling) over 20 s
+//               with 8 idle workers and --max-memory, against the same with the guard off
 const { spawn, spawnSync, execFile } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -39,7 +47,7 @@ const FAST = path.join(__dirname, 'fixtures', 'fast.js');
 const NODE_PRIMARY = path.join(__dirname, 'fixtures', 'node-cluster-primary.js');
 const LOGAPP = path.join(__dirname, 'fixtures', 'logapp.js');
 const FLOOD = path.join(__dirname, 'fixtures', 'flood.js');
-const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,logs,flood,blocked,idle').split(',');
+const ONLY = (process.env.BENCH_SUP_ONLY || 'reload,restart,crash,throughput,logs,flood,blocked,idle,hang,memory,guardcpu').split(',');
 const PORT = 3456;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-bench-sup-'));
 const PM2_HOME = path.join(TMP, '.pm2');
@@ -134,7 +142,7 @@ async function servingPids(n, deadline = 20000) {
 
 async function start(tool, script, env = {}) {
   if (tool === 'ours') startOurs(script, env.args || [], env.env);
-  else pm2(['start', script, '-i', '2', '--name', 'bench'], { PORT: String(PORT), ...env.env });
+  else pm2(['start', script, '-i', '2', '--name', 'bench', ...(env.pm2Args || [])], { PORT: String(PORT), ...env.env });
 }
 async function stop(tool) {
   if (tool === 'ours') await stopOurs();
@@ -367,6 +375,86 @@ async function idle() {
   return out;
 }
 
+// R7: one worker spins forever; how long until a new one serves, and what new connections lose.
+async function hang(tool) {
+  await start(tool, APP, { args: ['--hang-timeout', '3s'] });
+  const before = await servingPids(2);
+  const t0 = Date.now();
+  const spin = http.get({ host: '127.0.0.1', port: PORT, path: '/spin', agent: false });
+  spin.on('error', () => {});
+  const traffic = load({ port: PORT, keepAlive: false, concurrency: 2 });
+  let replacedMs = null;
+  const end = t0 + 12000;
+  while (Date.now() < end) {
+    const pid = await getPid();
+    if (replacedMs === null && pid && !before.has(pid)) replacedMs = Date.now() - t0;
+    await sleep(50);
+  }
+  const r = await traffic.stop();
+  spin.destroy();
+  await stop(tool);
+  log(`  ${tool} hang: new worker serving after ${replacedMs ?? 'never (12 s)'} ms; ${r.failed} failed of ${r.ok + r.failed} ${JSON.stringify(r.errors)}`);
+  return { replacedMs, failed: r.failed, ok: r.ok };
+}
+
+// The peak RSS (VmHWM, MB) of `pid`, read every 100 ms until it is gone or `until`.
+async function peakUntilGone(pid, until) {
+  let peak = 0;
+  while (Date.now() < until) {
+    let text;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return { peak, gone: true };
+    }
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
+    if (!m) return { peak, gone: true };
+    peak = Math.max(peak, Number(m[1]) / 1024);
+    await sleep(100);
+  }
+  return { peak, gone: false };
+}
+
+// R8: a worker leaking 10 MB/s under a 200 MB limit: how far past the limit it gets.
+async function memoryLimit(tool) {
+  await start(tool, APP, { args: ['--max-memory', '200M'], pm2Args: ['--max-memory-restart', '200M'], env: { MODE: 'drip', LEAK_MB: '10' } });
+  const pids = await servingPids(2);
+  const traffic = load({ port: PORT, keepAlive: true, concurrency: 2 });
+  const first = Number([...pids][0]);
+  const { peak, gone } = await peakUntilGone(first, Date.now() + 60000);
+  const r = await traffic.stop();
+  await stop(tool);
+  log(`  ${tool} memory: peak ${peak.toFixed(0)} MB, ${gone ? 'replaced' : 'not replaced in 60 s'}; ${r.failed} failed of ${r.ok + r.failed} ${JSON.stringify(r.errors)}`);
+  return { peak, replaced: gone, failed: r.failed };
+}
+
+// CPU seconds the primary's engine thread has used (schedstat: ns on CPU).
+function ioThreadSeconds(pid) {
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    if (fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('native-cluster')) {
+      return Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+    }
+  }
+  return NaN;
+}
+
+// R8: the engine-side guard's cost with 8 workers (pings and RSS of each tree, every second).
+async function guardCpu() {
+  const out = {};
+  for (const [name, args] of [['on', ['--max-memory', '1G']], ['off', ['--hang-timeout', '0']]]) {
+    startOurs(APP, ['-w', '8', ...args]);
+    await servingPids(8);
+    await sleep(2000);
+    const pid = ours.proc.pid;
+    const t = ioThreadSeconds(pid);
+    await sleep(20000);
+    out[name] = ((ioThreadSeconds(pid) - t) / 20) * 100;
+    await stopOurs();
+    log(`  ours engine thread, 8 idle workers, guard ${name}: ${out[name].toFixed(3)}% of a core`);
+  }
+  return out;
+}
+
 function requireControl() {
   process.env.XDG_RUNTIME_DIR = XDG;
   return require('../lib/supervisor/control');
@@ -416,6 +504,20 @@ function report() {
       r.idle.pm2 ? `${fmt(r.idle.pm2.rss, 1)} / ${fmt(r.idle.pm2.anon, 1)}` : 'n/a', 'the rest is the node binary\'s file pages, shared');
     row('idle primary CPU (% of a core over 5 s)', fmt(r.idle.ours.cpu, 1), fmt(r.idle.pm2?.cpu, 1));
     row('status: socket round trip / whole CLI (ms; PM2: `pm2 jlist`)', `${fmt(r.idle.ours.statusSocket, 1)} / ${fmt(r.idle.ours.statusCli)}`, fmt(r.idle.pm2?.statusCli));
+  }
+  if (r.hang) {
+    row('hung worker (/spin): new worker serving after (ms)', `${fmt(r.hang.ours.replacedMs)} (--hang-timeout 3s)`,
+      r.hang.pm2 ? (r.hang.pm2.replacedMs === null ? 'never (no hang detection)' : fmt(r.hang.pm2.replacedMs)) : 'n/a', 'PM2 cannot detect a hung worker (pm2#3916)');
+    row('hung worker: failed requests, new connections for 12 s', fmt(r.hang.ours.failed), fmt(r.hang.pm2?.failed));
+  }
+  if (r.memory) {
+    row('leak 10 MB/s, limit 200 MB: peak RSS of the leaking worker (MB)', fmt(r.memory.ours.peak), fmt(r.memory.pm2?.peak),
+      `bar ≤ 240; PM2 samples every 30 s${r.memory.pm2 && !r.memory.pm2.replaced ? ', not replaced within 60 s' : ''}`);
+    row('leak 10 MB/s: failed requests until it was replaced', fmt(r.memory.ours.failed), fmt(r.memory.pm2?.failed));
+  }
+  if (r.guardcpu) {
+    row('engine thread CPU, 8 idle workers, pings + RSS sampling on / off (% of a core)', `${fmt(r.guardcpu.on, 3)} / ${fmt(r.guardcpu.off, 3)}`, 'n/a',
+      'bar < 0.2%; PM2 runs pidusage every 30 s in its daemon');
   }
   if (r.blocked) {
     row("hello world while the primary's JS is blocked 4 s / while another process spins (req/s)", `${fmt(r.blocked.busy)} / ${fmt(r.blocked.free)} (${ratio(r.blocked.busy, r.blocked.free)})`, 'n/a', 'ours through the API; PM2 has no such hook');
@@ -471,6 +573,12 @@ async function main() {
     for (const tool of tools) results.flood[tool] = await flood(tool);
   }
   if (ONLY.includes('idle')) results.idle = await idle();
+  for (const [key, run] of [['hang', hang], ['memory', memoryLimit]]) {
+    if (!ONLY.includes(key)) continue;
+    results[key] = {};
+    for (const tool of tools) results[key][tool] = await run(tool);
+  }
+  if (ONLY.includes('guardcpu')) results.guardcpu = await guardCpu();
   if (ONLY.includes('blocked') && hasWrk) results.blocked = await blocked();
   report();
 }

@@ -482,6 +482,8 @@ function engineSpawnSpec(options, args, envPairs, entries) {
     detached: !!options.detached,
     uid: options.uid ?? undefined,
     gid: options.gid ?? undefined,
+    // Ours, for the supervisor's workers: the signal a child gets when its parent dies.
+    deathSignal: Number.isInteger(options.deathSignal) ? options.deathSignal : undefined,
   };
 }
 

@@ -12,8 +12,8 @@ use napi_derive::napi;
 use crate::channel::{fds, Channel, Framing, OutgoingHandle};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
-use crate::engine::{engine, group_token, EnvId, Msg};
-use crate::event::{Event, ExitStatus, HandleFrame};
+use crate::engine::{engine, group_token, guard_token, EnvId, Msg};
+use crate::event::{Event, ExitStatus, GuardReport, HandleFrame};
 use crate::protocol::handle::HandleType;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
@@ -106,6 +106,7 @@ pub const EV_HANDLE_LOST: u32 = 10;
 pub const EV_FAILED: u32 = 11;
 pub const EV_TRACE: u32 = 12;
 pub const EV_SHED: u32 = 13;
+pub const EV_GUARD: u32 = 14;
 
 /// A descriptor the engine hands to JS. It is closed when JS closes it or lets it be
 /// collected, unless JS has given it to a Node object (`release`): the one place a received
@@ -165,8 +166,15 @@ pub struct EngineEvent {
     /// Handle: the received descriptor and what kind of socket it is.
     pub fd: Option<ReceivedFd>,
     pub fd_kind: Option<String>,
-    /// Failed: which of the id's engine objects (`channel`, `child`, `group`, `log`).
+    /// Failed: which of the id's engine objects (`channel`, `child`, `group`, `log`, `guard`,
+    /// `reaper`).
     pub source: Option<String>,
+    /// Guard: `missed`, `answered`, `hung` or `rss`.
+    pub report: Option<String>,
+    /// Guard: hung, ms without an answer; answered, the round trip in ms; rss, the bytes.
+    pub value: Option<f64>,
+    /// Guard: hung, descriptors sent to the worker since it first missed a ping.
+    pub handed: Option<f64>,
 }
 
 impl From<Event> for EngineEvent {
@@ -185,6 +193,9 @@ impl From<Event> for EngineEvent {
             fd: None,
             fd_kind: None,
             source: None,
+            report: None,
+            value: None,
+            handed: None,
         };
         match e {
             Event::Messages { id, mut batch, .. } => {
@@ -220,6 +231,23 @@ impl From<Event> for EngineEvent {
             }
             Event::Trace { id, text } => EngineEvent { text: Some(text), ..base(EV_TRACE, id) },
             Event::Shed { id } => base(EV_SHED, id),
+            Event::Guard { id, report } => match report {
+                GuardReport::Missed => EngineEvent { report: Some("missed".into()), ..base(EV_GUARD, id) },
+                GuardReport::Hung { silent_ms, handed_after_miss } => EngineEvent {
+                    report: Some("hung".into()),
+                    value: Some(silent_ms as f64),
+                    handed: Some(handed_after_miss as f64),
+                    ..base(EV_GUARD, id)
+                },
+                GuardReport::Answered { rtt_us } => EngineEvent {
+                    report: Some("answered".into()),
+                    value: Some(rtt_us as f64 / 1000.0),
+                    ..base(EV_GUARD, id)
+                },
+                GuardReport::Rss(bytes) => {
+                    EngineEvent { report: Some("rss".into()), value: Some(bytes as f64), ..base(EV_GUARD, id) }
+                }
+            },
             Event::Failed { id, source, what } => {
                 EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
@@ -249,6 +277,8 @@ pub struct SpawnOptions {
     pub detached: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Signal number the child gets when the spawning thread exits (the supervisor's workers).
+    pub death_signal: Option<i32>,
     /// Largest accepted incoming frame, bytes.
     pub max_frame_size: f64,
     /// The channel uses Node's `advanced` serialization (length-prefixed frames).
@@ -325,6 +355,7 @@ fn spec_from(opts: SpawnOptions) -> napi::Result<SpawnSpec> {
         detached: opts.detached,
         uid: opts.uid,
         gid: opts.gid,
+        death_signal: opts.death_signal,
     })
 }
 
@@ -499,6 +530,56 @@ pub fn round_robin_close(id: u32) {
     if let Ok(e) = engine() {
         e.post(group_token(id), Msg::Stop);
     }
+}
+
+/// Guards a supervisor's worker from the engine's thread: a ping every `tick_ms` over its
+/// channel (0 `hang_timeout_ms`: none) and, with `sample_memory`, the RSS of its process tree.
+/// Returns the guard's id (its events carry it), or null if the channel is closed.
+#[napi]
+pub fn guard_start(
+    env: Env,
+    chan: u32,
+    pid: i32,
+    tick_ms: u32,
+    hang_timeout_ms: u32,
+    sample_memory: bool,
+) -> napi::Result<Option<u32>> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "guard"))?;
+    let tick = Duration::from_millis(u64::from(tick_ms.max(1)));
+    let hang_timeout = (hang_timeout_ms > 0).then(|| Duration::from_millis(u64::from(hang_timeout_ms)));
+    Ok(engine.guard_start(env_state(&env)?.id, chan, pid, tick, hang_timeout, sample_memory))
+}
+
+/// Stops a guard; its last event (closed) follows.
+#[napi]
+pub fn guard_stop(id: u32) {
+    if let Ok(e) = engine() {
+        e.post(guard_token(id), Msg::StopGuard);
+    }
+}
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`) whose orphans the engine
+/// reaps, never taking the status of a child of its own or of one declared with `keepChild`.
+#[napi]
+pub fn reap_orphans(env: Env) -> napi::Result<()> {
+    let engine = engine().map_err(|e| sys_error(&env, e, "prctl"))?;
+    engine.reap_orphans().map_err(|e| sys_error(&env, e, "prctl"))
+}
+
+/// A child someone else reaps (libuv's): the orphan reaper leaves it alone until released.
+#[napi]
+pub fn keep_child(pid: i32, kept: bool) {
+    if kept {
+        crate::orphans::keep(pid);
+    } else {
+        crate::orphans::release(pid);
+    }
+}
+
+/// Orphans reaped so far.
+#[napi]
+pub fn orphans_reaped() -> f64 {
+    crate::orphans::REAPED.load(std::sync::atomic::Ordering::Relaxed) as f64
 }
 
 /// One channel's counters and state.

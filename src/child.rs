@@ -36,6 +36,8 @@ impl Child {
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh fd from the kernel (pidfds are close-on-exec by default).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        // Ours to reap: a subreaper's orphan reaper leaves it alone.
+        crate::orphans::keep(pid);
         Child { id, pid, state: Mutex::new(State::Running { pidfd }) }
     }
 
@@ -87,6 +89,7 @@ impl Child {
         }?;
         let pidfd = pidfd.take();
         *state = State::Reaped;
+        crate::orphans::release(self.pid);
         Some((status, pidfd))
     }
 }

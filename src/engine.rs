@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::channel::outbox::AckId;
 use crate::channel::source::ChannelSource;
@@ -20,6 +21,8 @@ use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
+use crate::guard::Guard;
+use crate::orphans::OrphanReaper;
 use crate::protocol::cluster::Reply;
 use crate::reactor::{Command, Handle, Reactor, Report, Source, Token};
 use crate::sync::lock;
@@ -61,24 +64,45 @@ pub enum Msg {
     CloseNow,
     /// JS took what was read from a channel, or a reply is awaited on it: read again.
     Resume,
+    /// Send the supervisor's ping `seq` on a channel; its pong goes to `token` as `Pong`.
+    Ping { seq: u64, token: Token },
+    /// The peer answered ping `seq`.
+    Pong { seq: u64 },
+    /// Round-robin may (or may not) hand the channel's peer connections.
+    Routable(bool),
+    /// JS no longer needs a guard.
+    StopGuard,
 }
 
-/// The engine's tokens: an object's id and its kind (a child and its channel share an id).
+/// The engine's tokens: an object's id and its kind in the low `KIND_BITS` bits (a child and
+/// its channel share an id).
+const KIND_BITS: u32 = 3;
+const fn token(id: u32, kind: u64) -> Token {
+    ((id as u64) << KIND_BITS) | kind
+}
 pub fn channel_token(id: u32) -> Token {
-    u64::from(id) << 2
+    token(id, 0)
 }
 pub fn child_token(id: u32) -> Token {
-    (u64::from(id) << 2) | 1
+    token(id, 1)
 }
 pub fn group_token(id: u32) -> Token {
-    (u64::from(id) << 2) | 2
+    token(id, 2)
 }
 /// A worker's stdout or stderr pump (src/logs).
 pub fn log_token(id: u32) -> Token {
-    (u64::from(id) << 2) | 3
+    token(id, 3)
+}
+/// A supervisor's guard of one worker (src/guard).
+pub fn guard_token(id: u32) -> Token {
+    token(id, 4)
+}
+/// The subreaper's orphan reaper (src/orphans).
+pub fn reaper_token(id: u32) -> Token {
+    token(id, 5)
 }
 pub fn token_id(token: Token) -> u32 {
-    (token >> 2) as u32
+    (token >> KIND_BITS) as u32
 }
 
 type Notify = Box<dyn Fn() + Send + Sync>;
@@ -103,6 +127,8 @@ pub struct Engine {
     children: Mutex<HashMap<u32, Arc<Child>>>,
     /// Round-robin groups' counters, by group id.
     groups: Mutex<HashMap<u32, Arc<GroupCounters>>>,
+    /// The orphan reaper runs (this process is a child subreaper).
+    reaping: AtomicBool,
 }
 
 static TRACE: AtomicBool = AtomicBool::new(false);
@@ -137,6 +163,7 @@ pub fn engine() -> io::Result<&'static Engine> {
         channels: Mutex::new(HashMap::new()),
         children: Mutex::new(HashMap::new()),
         groups: Mutex::new(HashMap::new()),
+        reaping: AtomicBool::new(false),
     }));
     std::thread::Builder::new().name("native-cluster-io".into()).spawn(move || reactor.run(engine))?;
     // Cannot be set already: setting happens only here, under START.
@@ -193,6 +220,19 @@ impl Engine {
     /// Adds a source of its own kind (one that needs none of the engine's tables).
     pub fn add_source(&self, token: Token, source: Box<dyn Source<Msg>>) {
         self.reactor.submit(Command::Add(token, source));
+    }
+
+    /// JS thread: makes this process a child subreaper whose orphans the engine reaps (once).
+    pub fn reap_orphans(&self) -> io::Result<()> {
+        // SAFETY: prctl with an integer argument; no memory is passed.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if !self.reaping.swap(true, Ordering::Relaxed) {
+            let id = self.next_id();
+            self.reactor.submit(Command::Add(reaper_token(id), Box::new(OrphanReaper::default())));
+        }
+        Ok(())
     }
 
     pub fn channel(&self, id: u32) -> Option<Arc<Channel>> {
@@ -270,6 +310,25 @@ impl Engine {
         lock(&self.groups).insert(id, group.counters());
         self.reactor.submit(Command::Add(group_token(id), Box::new(group)));
         id
+    }
+
+    /// JS thread: guards the worker on channel `chan` (pid `pid`); returns the guard's id, whose
+    /// events go to `env`. `None` if the channel is closed.
+    pub fn guard_start(
+        &self,
+        env: EnvId,
+        chan: u32,
+        pid: i32,
+        tick: Duration,
+        hang_timeout: Option<Duration>,
+        sample_memory: bool,
+    ) -> Option<u32> {
+        let chan = self.channel(chan)?;
+        let id = self.next_id();
+        lock(&self.owners).insert(id, env);
+        let guard = Guard::new(id, chan, pid, tick, hang_timeout, sample_memory);
+        self.reactor.submit(Command::Add(guard_token(id), Box::new(guard)));
+        Some(id)
     }
 
     /// JS thread: a worker (by its channel id) joins a group.
@@ -396,11 +455,15 @@ impl Report for Engine {
         } else if token == child_token(id) {
             // The child is no longer watched; its entry stays with JS's object.
             "child"
-        } else if token == log_token(id) {
-            "log"
-        } else {
+        } else if token == group_token(id) {
             self.forget_group(id);
             "group"
+        } else if token == log_token(id) {
+            "log"
+        } else if token == reaper_token(id) {
+            "reaper"
+        } else {
+            "guard"
         };
         events.push(Event::Failed { id, source, what: what.to_owned() });
     }

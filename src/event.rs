@@ -81,9 +81,14 @@ pub enum Event {
         id: u32,
         text: String,
     },
+    /// What a supervisor's guard saw of its worker.
+    Guard {
+        id: u32,
+        report: GuardReport,
+    },
     Failed {
         id: u32,
-        /// `channel`, `child`, `group` or `log`.
+        /// `channel`, `child`, `group`, `log`, `guard` or `reaper`.
         source: &'static str,
         what: String,
     },
@@ -105,6 +110,7 @@ impl Event {
             | Event::Exit { id, .. }
             | Event::Shed { id }
             | Event::Trace { id, .. }
+            | Event::Guard { id, .. }
             | Event::Failed { id, .. } => *id,
         }
     }
@@ -124,6 +130,21 @@ impl Event {
     pub fn is_last(&self) -> bool {
         matches!(self, Event::Closed { .. } | Event::Exit { .. } | Event::Failed { .. })
     }
+}
+
+/// A guard's finding about its worker.
+#[derive(Debug)]
+pub enum GuardReport {
+    /// A ping went unanswered for a tick: no more connections are routed to it (until it
+    /// answers).
+    Missed,
+    /// Silent for the hang timeout; `handed_after_miss`: descriptors sent to it since it first
+    /// missed a ping.
+    Hung { silent_ms: u64, handed_after_miss: u64 },
+    /// A ping answered, after this many microseconds.
+    Answered { rtt_us: u64 },
+    /// Resident bytes of the worker and its descendants.
+    Rss(u64),
 }
 
 /// A handle frame as it arrived: JSON text, or an advanced-mode frame with its header.

@@ -3,8 +3,9 @@
 //!
 //! The child gets exactly the requested stdio at fds `0..n`, every signal disposition reset
 //! to default, real-time and glibc-internal ones included, and an empty signal mask (Node
-//! ignores SIGPIPE and SIGXFSZ; its children must not inherit that). uid/gid need steps posix_spawn cannot do, so only those requests
-//! take a fork path.
+//! ignores SIGPIPE and SIGXFSZ; its children must not inherit that). uid/gid and a parent-death
+//! signal need steps posix_spawn cannot do (the child must call setuid/prctl itself), so only
+//! those requests take a fork path.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -36,6 +37,10 @@ pub struct SpawnSpec {
     pub detached: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Signal the child gets when the thread that spawned it exits (`PR_SET_PDEATHSIG`). The
+    /// kernel ties it to the spawning *thread*: a spawn from a worker thread would signal the
+    /// child when that thread ends, so only the main thread should ask for it.
+    pub death_signal: Option<i32>,
 }
 
 pub struct Spawned {
@@ -159,7 +164,7 @@ const DEV_NULL: &CStr = c"/dev/null";
 pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     let file = resolve(&spec.file, &spec.envp)?;
     let plan = plan(&spec.stdio)?;
-    let pid = if spec.uid.is_some() || spec.gid.is_some() {
+    let pid = if spec.uid.is_some() || spec.gid.is_some() || spec.death_signal.is_some() {
         fork_exec(spec, &file, &plan)?
     } else {
         posix_spawn(spec, &file, &plan)?
@@ -275,7 +280,8 @@ fn posix_spawn(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::p
     }
 }
 
-/// The fork path, for requests posix_spawn cannot express (uid/gid). Everything the child
+/// The fork path, for requests posix_spawn cannot express (uid/gid, a parent-death signal).
+/// Everything the child
 /// needs is prepared first; between fork and exec it only makes async-signal-safe calls and
 /// reports a failure's errno through a close-on-exec pipe.
 fn fork_exec(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid_t> {
@@ -284,6 +290,7 @@ fn fork_exec(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid
     let sources: Vec<RawFd> = plan.sources.iter().map(|s| s.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
     let n = sources.len() as RawFd;
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let parent = nix::unistd::getpid().as_raw();
     // Above the stdio range, so the child's dup2s and close_range leave it alone.
     let wr = if wr.as_raw_fd() < n { dup_above(wr.as_raw_fd(), n)? } else { wr };
     // Block signals so the child cannot run a parent handler before it resets dispositions.
@@ -301,7 +308,7 @@ fn fork_exec(spec: &SpawnSpec, file: &CStr, plan: &Plan) -> io::Result<libc::pid
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: see above; this is the child.
-        unsafe { child_after_fork(spec, file, &sources, n, wr.as_raw_fd(), &argv, &envp) }
+        unsafe { child_after_fork(spec, file, &sources, wr.as_raw_fd(), &argv, &envp, parent) }
     }
     let fork_err = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
@@ -330,11 +337,12 @@ unsafe fn child_after_fork(
     spec: &SpawnSpec,
     file: &CStr,
     sources: &[RawFd],
-    n: RawFd,
     report: RawFd,
     argv: &[*mut libc::c_char],
     envp: &[*mut libc::c_char],
+    parent: libc::pid_t,
 ) -> ! {
+    let n = sources.len() as RawFd;
     let fail = |report: RawFd| -> ! {
         let e = *libc::__errno_location();
         libc::write(report, (&e as *const libc::c_int).cast(), 4);
@@ -347,6 +355,16 @@ unsafe fn child_after_fork(
     }
     if spec.detached && libc::setsid() < 0 {
         fail(report);
+    }
+    if let Some(sig) = spec.death_signal {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) < 0 {
+            fail(report);
+        }
+        // The parent died before the prctl: the signal will never come, so act on it now.
+        if libc::getppid() != parent {
+            libc::raise(sig);
+            libc::_exit(128 + sig);
+        }
     }
     for (i, &src) in sources.iter().enumerate() {
         let i = i as RawFd;

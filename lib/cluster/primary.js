@@ -108,6 +108,8 @@ cluster.fork = function clusterFork(env) {
     // Ours (the supervisor's): a worker in a session of its own is not sent the terminal's
     // Ctrl-C or a signal to the primary's process group; the primary decides how it leaves.
     detached: s.detached,
+    // Ours (the supervisor's): workers are killed by the kernel if the primary dies.
+    deathSignal: s.deathSignal,
   });
   const worker = new Worker({ id, process: proc });
   worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));

@@ -35,6 +35,7 @@ options:
   --log-file <path>           workers' output to this file instead of the primary's stdout/stderr
   --log-max-size <size>       rotate the file before it passes this size: 10M (default), 0 = never
   --log-keep <n>              old files kept by rotation: path.1 … path.n (5)
+  --no-cgroups                no cgroup per worker (made where cgroup v2 is writable)
 
 signals: HUP reload, TERM/INT stop, TTIN/TTOU one worker more/less, USR1 reopen the log file,
 USR2 upgrade (a new primary takes the listening sockets over, then this one drains and exits)
@@ -59,6 +60,7 @@ const OPTIONS = {
   'log-file': { type: 'string' },
   'log-max-size': { type: 'string' },
   'log-keep': { type: 'string' },
+  'no-cgroups': { type: 'boolean' },
   name: { type: 'string' },
   env: { type: 'string', multiple: true },
   'node-args': { type: 'string' },
@@ -179,6 +181,9 @@ function runOptions(values, target, appArgs, warn) {
   if (values['max-memory'] !== undefined) o.maxMemory = size(values['max-memory'], '--max-memory');
   if (values['hang-timeout'] !== undefined) o.hangTimeout = timeSpan(values['hang-timeout'], '--hang-timeout');
   if (values['hang-stack']) o.hangStack = true;
+  if (values['no-cgroups']) o.cgroups = false;
+  // The CLI's primary reaps what its workers leave behind (it may be a container's PID 1).
+  o.subreaper = true;
   if (values['log-format'] !== undefined) o.logFormat = values['log-format'];
   if (values['log-file'] !== undefined) o.logFile = values['log-file'];
   if (values['log-max-size'] !== undefined) o.logMaxSize = size(values['log-max-size'], '--log-max-size');

@@ -55,6 +55,10 @@ export interface SuperviseOptions {
   logMaxSize?: number;
   /** Old files kept by rotation (`logFile.1` … `logFile.N`). Default 5. */
   logKeep?: number;
+  /** Make this process a child subreaper that reaps the orphans its workers leave (the CLI does). Default false. */
+  subreaper?: boolean;
+  /** Each worker in a cgroup of its own where cgroup v2 is writable. Default true. */
+  cgroups?: boolean;
   name?: string;
   args?: string[];
   nodeArgs?: string[];
@@ -162,6 +166,8 @@ export interface WorkerStats {
   requests: number;
   /** Round trip of its last answered ping, ms. */
   pingRtt: number | null;
+  /** Its last ping went unanswered: the engine routes it no new connection until it answers. */
+  pingMissed: boolean;
   cpuSeconds: number | null;
   /** RSS of the worker and its descendants at the last memory sample (with maxMemory). */
   treeRss: number | null;
@@ -195,6 +201,14 @@ export interface Stats {
   lastHang: (WorkerHungEvent & { at: number }) | null;
   /** Workers' output pumped by the engine (null with logFormat 'inherit'): bytes written, dropped by failed writes (and how many), queued; file rotations. */
   logs: { written: number; dropped: number; errors: number; rotations: number; queued: number; stalled: boolean } | null;
+  /** PID 1 / containers: a cgroup per worker (or why not), the subreaper and the orphans it reaped. */
+  containers: {
+    cgroups: boolean;
+    cgroupNote: string | null;
+    subreaper: boolean;
+    subreaperError: string | null;
+    orphansReaped: number;
+  };
   /** The engine's round-robin listeners (engineStats().groups). */
   groups: import('../../index').GroupStats[];
   list: WorkerStats[];

@@ -11,6 +11,8 @@ const { ipcChannelOf } = require('../subprocess');
 const { binding, engineStats } = require('../native');
 const proc = require('./proc');
 const { captureStack } = require('./inspector');
+const { guard } = require('./guard');
+const containers = require('./containers');
 const metrics = require('./metrics');
 const { logsFor } = require('./logs');
 
@@ -48,7 +50,7 @@ const DEFAULTS = {
   hangTimeout: 10000,
   // Capture a hung worker's JS stack through the inspector before killing it.
   hangStack: false,
-  // How often workers are pinged and their memory sampled.
+  // How often workers are pinged and their memory sampled (on the engine's thread).
   sampleInterval: 1000,
   // Workers' stdout/stderr (pumped by the engine, see logs.js): 'text' (line by line, each
   // prefixed `[w<id> <pid>]`), 'json' (one JSON object a line), or 'inherit' (the primary's
@@ -58,6 +60,11 @@ const DEFAULTS = {
   logFile: null,
   logMaxSize: 10 * 1024 * 1024,
   logKeep: 5,
+  // Make this process a child subreaper that reaps the orphans its workers leave (PID 1 in a
+  // container is one anyway); the CLI turns it on.
+  subreaper: false,
+  // Each worker in a cgroup of its own where cgroup v2 is writable.
+  cgroups: true,
 };
 
 // How long a hung worker's stack may take to capture before it is killed without one.
@@ -129,12 +136,15 @@ class Supervisor extends EventEmitter {
   #readyReject;
   #startedAt = Date.now();
   #givenUp = null;
-  // Pings and memory samples, once per sampleInterval (unref'd: workers keep the primary up).
+  // Notes the descendants of each worker without a cgroup once per sampleInterval, for a
+  // whole-tree stop (unref'd: workers keep the primary up). Pings and memory samples run on the
+  // engine's thread.
   #sampler = null;
-  #lastSample = Date.now();
   #lastHang = null;
   #logs;
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
+  #cgroups = null;
+  #subreaperError = null;
 
   constructor(script, options = {}) {
     super();
@@ -146,8 +156,10 @@ class Supervisor extends EventEmitter {
     }
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
+    if (this.#o.subreaper) this.#subreaperError = containers.reapOrphans();
+    this.#cgroups = this.#o.cgroups ? new containers.Cgroups(this.#o.name) : null;
     if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
-      this.#sampler = setInterval(() => this.#sample(), this.#o.sampleInterval);
+      this.#sampler = setInterval(() => this.#lookAtTrees(), this.#o.sampleInterval);
       this.#sampler.unref();
     }
     this.ready = new Promise((resolve, reject) => {
@@ -201,7 +213,8 @@ class Supervisor extends EventEmitter {
     const pipes = this.#logs && this.#logs.pipes();
     const stdio = pipes ? pipes.stdio : ['inherit', 'inherit', 'inherit', 'ipc'];
     if (pipes) execArgv.push('--require', LOG_PRELOAD);
-    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true, ...(o.hangStack ? { inspectPort: 0 } : {}) });
+    cluster.setupPrimary({ exec: o.script, args: o.args, cwd: o.cwd, execArgv, silent: false, stdio, detached: true,
+      deathSignal: containers.DEATH_SIGNAL, ...(o.hangStack ? { inspectPort: 0 } : {}) });
     const env = { ...o.env, NODE_APP_INSTANCE: String(slot.index) };
     if (o.maxRequests > 0) env.NATIVE_CLUSTER_MAX_REQUESTS = String(o.maxRequests + Math.floor(Math.random() * (o.maxRequestsJitter + 1)));
     let worker;
@@ -217,15 +230,17 @@ class Supervisor extends EventEmitter {
       worker, slot, id: worker.id, pid: worker.process.pid, state: 'starting', startedAt: Date.now(), readyAt: 0,
       addresses: new Map(), queried: [], signalled: null, retiring: null, drainTimedOut: false, timers: [],
       exited: null, waiters: [], cpu: null,
-      // Guard rails: requests served (as of its last pong), the ping in flight, the last sign of
-      // life, memory samples over the limit in a row, why it is being replaced.
-      requests: 0, pingSeq: 0, ping: null, rtt: null, hangTimer: null, lastAnswer: 0, memory: null, over: 0, everUnder: false,
+      // Guard rails: requests served (as of its last pong), the engine's guard (pings, memory
+      // samples), the last round trip, memory samples over the limit in a row, why it is being
+      // replaced.
+      requests: 0, guard: null, rtt: null, memory: null, over: 0, everUnder: false,
       recycle: null, hung: false,
       // Its descendants as last seen (/proc): those still there once it has exited are
       // terminated too, even when they left its process group or were re-parented.
       tree: new Map(),
     };
     m.exited = new Promise((resolve) => m.waiters.push(resolve));
+    m.cgroup = this.#cgroups !== null && this.#cgroups.adopt(m.id, m.pid);
     this.#members.set(worker.id, m);
     worker.process.on('internalMessage', (msg) => {
       if (!msg) return;
@@ -332,9 +347,10 @@ class Supervisor extends EventEmitter {
     const previous = m.state;
     m.state = 'dead';
     for (const t of m.timers) clearTimeout(t);
-    clearTimeout(m.hangTimer);
+    if (m.guard) m.guard.stop();
     if (m.recycle && m.recycle.settle) m.recycle.settle(true);
     this.#reapTree(m);
+    this.#reapCgroup(m);
     this.#members.delete(m.id);
     this.#counters.exits[reason.kind] = (this.#counters.exits[reason.kind] || 0) + 1;
     const slot = m.slot;
@@ -464,6 +480,27 @@ class Supervisor extends EventEmitter {
     this.emit('warning', errorWithCode(`worker ${m.id} (pid ${m.pid}) left ${m.tree.size} process(es) behind (${[...m.tree.keys()].join(', ')}): terminating them`,
       'ERR_LEFT_BEHIND'));
     setTimeout(() => this.#signalTree(m, 'SIGKILL'), this.#o.killTimeout);
+  }
+
+  // After a worker has exited: what is left in its cgroup (wherever it went: a detached child,
+  // a re-parented grandchild) gets SIGTERM and, after killTimeout, the cgroup's SIGKILL; at
+  // once while stopping (the primary is about to exit).
+  #reapCgroup(m) {
+    if (!m.cgroup) return;
+    const left = this.#cgroups.members(m.id);
+    if (left.length === 0 || this.#stopping) {
+      this.#cgroups.kill(m.id);
+      return;
+    }
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Gone already.
+      }
+    }
+    const timer = setTimeout(() => this.#cgroups.kill(m.id), this.#o.killTimeout);
+    timer.unref();
   }
 
   // Takes a worker out of distribution and asks it to leave as node:cluster's disconnect()
@@ -630,51 +667,46 @@ class Supervisor extends EventEmitter {
       timer.unref();
       m.timers.push(timer);
     }
-    if (o.hangTimeout > 0) {
-      m.lastAnswer = Date.now();
-      m.hangTimer = setTimeout(() => this.#hung(m), o.hangTimeout);
-      m.hangTimer.unref();
+    this.#guard(m);
+  }
+
+  // Pings and memory samples on the engine's thread (a new guard starts with the worker routable).
+  #guard(m) {
+    const o = this.#o;
+    if (m.guard) m.guard.stop();
+    m.guard = null;
+    if (o.hangTimeout > 0 || o.maxMemory > 0) {
+      const settings = { tick: o.sampleInterval, hangTimeout: o.hangTimeout, sampleMemory: o.maxMemory > 0 };
+      m.guard = guard(m.worker.process, settings, (report, value, ev) => this.#onGuard(m, report, value, ev));
+    }
+  }
+
+  // What the engine's guard saw: out of round-robin (it resumes by itself), back, hung, or
+  // its memory.
+  #onGuard(m, report, value, ev) {
+    if (report === 'answered') {
+      m.rtt = value;
+      m.pingMissed = false;
+    } else if (report === 'missed') m.pingMissed = true;
+    else if (report === 'hung') this.#hung(m, value, ev.handed);
+    else if (report === 'rss') {
+      m.memory = value;
+      if (m.state === 'ready' && !m.retiring) this.#sampleMemory(m);
     }
   }
 
   #onPong(m, msg) {
     if (Number.isInteger(msg.requests)) m.requests = msg.requests;
-    if (m.ping && msg.seq === m.ping.seq) {
-      m.rtt = Date.now() - m.ping.at;
-      m.ping = null;
-    }
-    // A sign of life: the hang deadline starts again.
-    m.lastAnswer = Date.now();
-    if (m.hangTimer && !m.hung) m.hangTimer.refresh();
   }
 
-  // Every sampleInterval: a ping to each ready worker that has answered the last one, and
-  // (--max-memory) the RSS of each current worker and its descendants.
-  #sample() {
-    const o = this.#o;
-    this.#lastSample = Date.now();
-    for (const m of this.#members.values()) {
-      const tree = this.#lookAtTree(m);
-      if (m.state !== 'ready' || m.retiring) continue;
-      if (o.hangTimeout > 0 && m.ping === null && m.worker.isConnected()) {
-        m.ping = { seq: ++m.pingSeq, at: Date.now(), missed: false, handedAtMiss: 0 };
-        m.worker.process.send({ cmd: 'NODE_NC_PING', seq: m.ping.seq });
-      } else if (m.ping && !m.ping.missed) {
-        // Not answered within a sample interval: how many connections it had been handed then,
-        // to count those handed to it afterwards.
-        m.ping.missed = true;
-        m.ping.handedAtMiss = this.#channelStats(m).fdsOut;
-      }
-      if (o.maxMemory > 0) this.#sampleMemory(m, tree);
-    }
+  // A worker in a cgroup of its own needs no snapshots: its cgroup holds every descendant.
+  #lookAtTrees() {
+    for (const m of this.#members.values()) if (!m.cgroup) this.#lookAtTree(m);
   }
 
-  // RSS of the worker and of `tree`, its descendants.
-  #sampleMemory(m, tree) {
+  // The RSS of the worker and its descendants (m.memory) against the limit.
+  #sampleMemory(m) {
     const limit = this.#o.maxMemory;
-    const own = proc.rss(m.pid);
-    if (own === null) return;
-    m.memory = tree.reduce((sum, d) => sum + (proc.rss(d.pid) || 0), own);
     if (m.memory <= limit) {
       m.over = 0;
       m.everUnder = true;
@@ -709,21 +741,15 @@ class Supervisor extends EventEmitter {
     } else this.#recycle(m, 'memory-limit', detail);
   }
 
-  // No answer to pings for hangTimeout: out of round-robin at once (its `disconnect` waits in
-  // its channel, unread), a replacement starts, and it is killed, after its JS stack has been
-  // captured with hangStack.
-  #hung(m) {
+  // No answer to pings for hangTimeout (the engine took it out of round-robin at its first
+  // missed ping): it is asked to leave (its `disconnect` waits in its channel, unread), a
+  // replacement starts, and it is killed, after its JS stack has been captured with hangStack.
+  #hung(m, silentMs, handedAfterMiss) {
     if (m.state === 'dead' || m.retiring || this.#stopping) return;
-    // Our own event loop was blocked (the sampler is late): the worker's answers may be waiting
-    // unread in its channel. It gets another period once we run again.
-    if (Date.now() - this.#lastSample > 2 * this.#o.sampleInterval) {
-      m.hangTimer.refresh();
-      return;
-    }
     // A log sink that does not keep up blocks the workers writing to it (back-pressure): that is
-    // not a hang, and a replacement would block as well.
+    // not a hang, and a replacement would block as well: it is watched afresh.
     if (this.#logs && this.#logs.stats().stalled) {
-      m.hangTimer.refresh();
+      this.#guard(m);
       return;
     }
     const slot = m.slot;
@@ -731,9 +757,6 @@ class Supervisor extends EventEmitter {
     m.retiring = 'hang';
     m.state = 'draining';
     this.#counters.hangs++;
-    const silentMs = Date.now() - m.lastAnswer;
-    // Descriptors (connections) handed to it since its first missed ping, read before it leaves.
-    const handedAfterMiss = m.ping && m.ping.missed ? this.#channelStats(m).fdsOut - m.ping.handedAtMiss : null;
     if (m.worker.isConnected()) m.worker.disconnect();
     this.#lastHang = { id: m.id, pid: m.pid, slot: slot.index, silentMs, handedAfterMiss, at: Date.now() };
     this.emit('worker-hung', { ...this.#lastHang });
@@ -796,6 +819,7 @@ class Supervisor extends EventEmitter {
     }
     for (const m of this.#members.values()) exits.push(this.#retire(m, 'stop'));
     this.#stopping = Promise.all(exits).then((events) => {
+      if (this.#cgroups) this.#cgroups.close();
       this.#readyReject(errorWithCode('stopped before ready', 'ERR_STOPPING'));
       // The workers' last lines are out before anyone acts on 'stopped' (and exits).
       if (this.#logs) this.#logs.flush();
@@ -838,6 +862,8 @@ class Supervisor extends EventEmitter {
         // trip of that ping (ms), RSS with its descendants at the last sample, and its channel.
         requests: m.requests,
         pingRtt: m.rtt,
+        // Its last ping went unanswered: the engine routes it no connection until it answers.
+        pingMissed: Boolean(m.pingMissed),
         cpuSeconds: cpu,
         treeRss: m.memory,
         channel: { bytesIn: ipc.bytesIn, bytesOut: ipc.bytesOut, framesIn: ipc.framesIn, framesOut: ipc.framesOut, fdsOut: ipc.fdsOut,
@@ -865,6 +891,14 @@ class Supervisor extends EventEmitter {
       lastHang: this.#lastHang,
       // Workers' output: bytes written, dropped (failed writes), queued; file rotations.
       logs: this.#logs ? this.#logs.stats() : null,
+      // PID 1 / containers: a cgroup per worker (or why not), the subreaper and its orphans.
+      containers: {
+        cgroups: Boolean(this.#cgroups && this.#cgroups.enabled),
+        cgroupNote: this.#cgroups ? this.#cgroups.note : 'cgroups: off',
+        subreaper: this.#o.subreaper && this.#subreaperError === null,
+        subreaperError: this.#subreaperError,
+        orphansReaped: containers.orphansReaped(),
+      },
       // The engine's round-robin groups (connections handed out, waiting, unACKed).
       groups: engineStats().groups,
       list: workers,

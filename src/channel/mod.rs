@@ -20,6 +20,7 @@ use crate::engine::Msg;
 use crate::errors;
 use crate::event::{push_frame, push_message, Event, HandleFrame};
 use crate::protocol::cluster;
+use crate::protocol::guard;
 use crate::protocol::handle::{classify_v8, json_handle_type, HandleType, V8Kind, ACK_V8, NACK_V8};
 use crate::protocol::internal::{classify_json, Kind, ACK_LINE, NACK_LINE};
 use json_frame::LineSplitter;
@@ -38,6 +39,8 @@ pub struct Channel {
     state: Mutex<State>,
     /// Set by every write; lets the reader tell a one-way flood from a conversation.
     wrote: AtomicBool,
+    /// Round-robin may hand it connections: cleared while its peer does not answer pings.
+    routable: AtomicBool,
     pub counters: Counters,
 }
 
@@ -222,7 +225,24 @@ impl Channel {
             undelivered: 0,
             read_paused: false,
         };
-        Channel { id, advanced, state: Mutex::new(state), wrote: AtomicBool::new(false), counters: Counters::default() }
+        Channel {
+            id,
+            advanced,
+            state: Mutex::new(state),
+            wrote: AtomicBool::new(false),
+            routable: AtomicBool::new(true),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Whether round-robin may hand this channel's peer connections.
+    pub fn routable(&self) -> bool {
+        self.routable.load(Ordering::Relaxed)
+    }
+
+    /// I/O thread: the peer stopped (or started again) answering pings.
+    pub fn set_routable(&self, routable: bool) {
+        self.routable.store(routable, Ordering::Relaxed);
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
@@ -733,6 +753,7 @@ impl Incoming<'_> {
             }
             Kind::Internal => {
                 if self.replies.is_empty() || !self.expected_reply(cluster::reply_json(line)) {
+                    self.expected_pong(|| guard::pong_json(line));
                     self.effects.for_js += text.len();
                     self.events.push(Event::Internal { id, json: text.to_owned() });
                 }
@@ -749,6 +770,7 @@ impl Incoming<'_> {
         match classify_v8(&frame[length_frame::HEADER..]) {
             V8Kind::Other => {
                 if self.replies.is_empty() || !self.expected_reply(cluster::reply_v8(&frame[length_frame::HEADER..])) {
+                    self.expected_pong(|| guard::pong_v8(&frame[length_frame::HEADER..]));
                     self.effects.for_js += frame.len();
                     push_frame(self.events, self.chan.id, frame);
                 }
@@ -794,6 +816,18 @@ impl Incoming<'_> {
         let Some(token) = self.replies.remove(&reply.ack) else { return false };
         self.effects.posts.push((token, Msg::Reply { chan: self.chan.id, reply }));
         true
+    }
+
+    /// A pong to a ping another source sent: it is told, and JS still gets the message (the
+    /// preload's counters travel with it).
+    fn expected_pong(&mut self, seq: impl FnOnce() -> Option<u64>) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let Some(seq) = seq() else { return };
+        if let Some(token) = self.replies.remove(&seq) {
+            self.effects.posts.push((token, Msg::Pong { seq }));
+        }
     }
 
     /// A `NODE_HANDLE` frame: exactly one ACK or NACK, and the descriptor goes to JS or is

@@ -182,6 +182,22 @@ impl ChannelSource {
         }
     }
 
+    /// Sends the supervisor's ping; the pong goes to `token`. The pong is read even while JS
+    /// is behind (a blocked primary must not make a worker look hung).
+    fn ping(&mut self, cx: &mut Cx<'_, Msg>, seq: u64, token: Token) {
+        let frame = crate::protocol::guard::ping(seq, self.chan.advanced);
+        self.reader.expect_reply(seq, token);
+        match self.chan.write(&frame, 1, None, 0) {
+            Ok(WriteResult::NeedsFlush(_)) => self.flush(cx),
+            Ok(_) => {}
+            // Closing: the pinger hears of the close.
+            Err(_) => {}
+        }
+        if self.chan.resume_for_reply() {
+            self.resume(cx);
+        }
+    }
+
     /// Closes the channel: later writes fail, watchers are told.
     fn close(&mut self, cx: &mut Cx<'_, Msg>) {
         let id = self.chan.id;
@@ -242,6 +258,15 @@ impl Source<Msg> for ChannelSource {
             Msg::CloseNow => self.close(cx),
             Msg::Watch(token) if !self.watchers.contains(&token) => self.watchers.push(token),
             Msg::SendHandle { frame, fd, hook } => self.send_handle(cx, frame, fd, hook),
+            Msg::Ping { seq, token } => self.ping(cx, seq, token),
+            Msg::Routable(routable) => {
+                self.chan.set_routable(routable);
+                // Round-robin groups dispatch again on any message: one waiting for a free
+                // worker may now have one.
+                for &w in &self.watchers {
+                    cx.post(w, Msg::HandleSettled { chan: self.chan.id });
+                }
+            }
             _ => {}
         }
     }

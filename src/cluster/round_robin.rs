@@ -106,7 +106,7 @@ struct Member {
 
 impl Member {
     fn free(&self) -> bool {
-        !self.busy && self.chan.can_take_handle()
+        !self.busy && self.chan.can_take_handle() && self.chan.routable()
     }
 }
 
@@ -438,5 +438,15 @@ mod tests {
         members.remove(1);
         members.remove(3);
         assert_eq!(members.next_free(Member::free).unwrap().chan.id, 2);
+    }
+
+    #[test]
+    fn skips_a_worker_that_missed_a_ping_until_it_answers() {
+        let mut members = Members { list: [1, 2].map(member).into(), next: 0 };
+        members.list[0].chan.set_routable(false);
+        let got: Vec<u32> = (0..3).map(|_| members.next_free(Member::free).unwrap().chan.id).collect();
+        assert_eq!(got, [2, 2, 2]);
+        members.list[0].chan.set_routable(true);
+        assert_eq!(members.next_free(Member::free).unwrap().chan.id, 1);
     }
 }
