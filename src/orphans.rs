@@ -6,15 +6,16 @@
 //! would steal their statuses (and libuv aborts on the ECHILD that follows for a child it
 //! knows). So this never waits for "any" child: once a tick it lists this process's children
 //! (`/proc/self/task/*/children`), and reaps by pid only a zombie that is none of ours: not
-//! the engine's, not one JS declared (`keep`: Node's own children), and a zombie already at the
-//! previous tick, so a child spawned a moment ago and not yet declared is never taken.
+//! the engine's (each declared at spawn, released when reaped), not one JS declared (`keep`:
+//! Node's own children), and a zombie already at the previous tick, so a child spawned a
+//! moment ago and not yet declared is never taken.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::engine::{engine, Msg};
+use crate::engine::Msg;
 use crate::reactor::{Cx, Source};
 use crate::sync::lock;
 
