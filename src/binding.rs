@@ -14,6 +14,7 @@ use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
 use crate::engine::{engine, group_token, EnvId, Msg};
 use crate::event::{Event, ExitStatus, HandleFrame};
+use crate::js_loop::JsLoop;
 use crate::protocol::handle::HandleType;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
@@ -24,6 +25,8 @@ use std::time::Duration;
 struct EnvState {
     id: EnvId,
     wake: ThreadsafeFunction<(), ErrorStrategy::Fatal>,
+    /// Reads channels on this env's thread (`None`: the I/O thread reads them all).
+    js_loop: Option<JsLoop>,
 }
 
 fn env_state(env: &Env) -> napi::Result<&'static mut EnvState> {
@@ -74,7 +77,8 @@ pub fn init(mut env: Env, callback: JsFunction) -> napi::Result<()> {
         // Fails only once the env is closing, when nobody is left to wake.
         let _ = for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }));
-    env.set_instance_data(EnvState { id, wake }, (), |_| {})?;
+    let js_loop = JsLoop::new(&env, &callback, id)?;
+    env.set_instance_data(EnvState { id, wake, js_loop }, (), |_| {})?;
     // The thread is exiting: its channels close, its children keep running.
     env.add_env_cleanup_hook(id, move |id| engine.remove_env(id))?;
     Ok(())
@@ -223,6 +227,10 @@ impl From<Event> for EngineEvent {
             Event::Failed { id, source, what } => {
                 EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
+            // The addon takes these (`JsLoop::took`); one that got here is only worth a trace.
+            Event::ReadByJs { id } => {
+                EngineEvent { text: Some("reading moves to the JS thread".into()), ..base(EV_TRACE, id) }
+            }
         }
     }
 }
@@ -230,8 +238,11 @@ impl From<Event> for EngineEvent {
 /// Every event queued for this env since the last call, in order.
 #[napi]
 pub fn drain(env: Env) -> napi::Result<Vec<EngineEvent>> {
-    let id = env_state(&env)?.id;
-    let events = engine().map_or_else(|_| Vec::new(), |e| e.drain(id));
+    let state = env_state(&env)?;
+    let mut events = engine().map_or_else(|_| Vec::new(), |e| e.drain(state.id));
+    if let Some(js_loop) = &state.js_loop {
+        js_loop.took(&mut events);
+    }
     Ok(events.into_iter().map(EngineEvent::from).collect())
 }
 
@@ -313,9 +324,12 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
             None => fds.push(None),
         }
     }
-    let channel =
-        channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
-    engine.add_child(env_state(&env)?.id, Arc::new(Child::new(id, spawned.pid)), channel);
+    let state = env_state(&env)?;
+    let channel = channel_fd.map(|fd| Arc::new(Channel::new(id, fd, framing)));
+    if let (Some(chan), Some(js_loop)) = (&channel, &state.js_loop) {
+        js_loop.watch(chan);
+    }
+    engine.add_child(state.id, Arc::new(Child::new(id, spawned.pid)), channel);
     Ok(SpawnResult { id, pid: spawned.pid, fds })
 }
 

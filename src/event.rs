@@ -87,6 +87,10 @@ pub enum Event {
         source: &'static str,
         what: String,
     },
+    /// For the addon, not JS: the JS thread reads this channel again from here on.
+    ReadByJs {
+        id: u32,
+    },
 }
 
 impl Event {
@@ -105,7 +109,8 @@ impl Event {
             | Event::Exit { id, .. }
             | Event::Shed { id }
             | Event::Trace { id, .. }
-            | Event::Failed { id, .. } => *id,
+            | Event::Failed { id, .. }
+            | Event::ReadByJs { id } => *id,
         }
     }
 
