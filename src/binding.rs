@@ -9,7 +9,7 @@ use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFun
 use napi::{Either, Env, JsFunction, JsUnknown};
 use napi_derive::napi;
 
-use crate::channel::{fds, Channel, Framing, OutgoingHandle};
+use crate::channel::{fds, Channel, Framing, OutgoingHandle, ReadOwner};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
 use crate::engine::{engine, group_token, EnvId, Msg};
@@ -502,6 +502,9 @@ pub struct ChannelStats {
     pub unread_bytes: f64,
     /// Reading is paused until JS takes more of them (read backpressure).
     pub read_paused: bool,
+    /// Which thread reads the channel: `js` (its JS thread, while idle) or `io` (the engine's
+    /// I/O thread, also while reading is handed back to JS).
+    pub reader: String,
 }
 
 /// One round-robin group's counters.
@@ -550,6 +553,7 @@ pub fn stats() -> EngineStats {
                 open: s.open,
                 unread_bytes: s.unread as f64,
                 read_paused: s.read_paused,
+                reader: if s.reader == ReadOwner::Js { "js" } else { "io" }.into(),
             }
         })
         .collect();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::channel::outbox::AckId;
 use crate::channel::source::ChannelSource;
-use crate::channel::{Channel, HandleHook, OutgoingHandle, ReadEffects, ReadOutcome, ReadOwner, WriteResult};
+use crate::channel::{Channel, HandleHook, OutgoingHandle, Pace, ReadEffects, ReadOutcome, ReadOwner, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
@@ -303,7 +303,7 @@ impl Engine {
         let mut events = Vec::new();
         let mut effects = ReadEffects::default();
         let to_io = room == 0
-            || side.reader.flooding(chan)
+            || side.reader.pace(chan) == Pace::Flood
             || !matches!(side.reader.read(chan, fd, room, &mut events, &mut effects), ReadOutcome::Drained)
             || chan.read_for_js(effects.for_js, false);
         if to_io {

@@ -70,6 +70,8 @@ pub struct Snapshot {
     pub unread: usize,
     /// Reading stopped until JS takes more of them.
     pub read_paused: bool,
+    /// Which thread reads it now.
+    pub reader: ReadOwner,
 }
 
 struct State {
@@ -412,6 +414,7 @@ impl Channel {
 
     /// The channel's state for `engineStats()`.
     pub fn snapshot(&self) -> Snapshot {
+        let reader = self.read_side().owner;
         let st = crate::sync::lock(&self.state);
         Snapshot {
             queued: st.outbox.pending(),
@@ -420,6 +423,7 @@ impl Channel {
             open: st.lifecycle.is_open(),
             unread: st.undelivered,
             read_paused: st.read_paused,
+            reader,
         }
     }
 
@@ -600,6 +604,18 @@ pub struct Reader {
     last_data: Instant,
 }
 
+/// How the peer is talking, from what happened since the last read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// We wrote since: a round trip, never delayed, read by JS where it can be.
+    Conversation,
+    /// Data keeps arriving and we are not answering: a one-way stream, read by the I/O thread
+    /// in larger pieces.
+    Flood,
+    /// Neither: the first read after a pause.
+    Quiet,
+}
+
 /// Reads this close together, with nothing written in between, make a one-way flood.
 const FLOOD_GAP: Duration = Duration::from_micros(500);
 
@@ -658,10 +674,15 @@ impl Reader {
         self.replies.insert(key, token);
     }
 
-    /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
-    /// conversation (a write since the last read) never counts, so round trips are not delayed.
-    pub fn flooding(&self, chan: &Channel) -> bool {
-        !chan.wrote.swap(false, Ordering::Relaxed) && self.last_data.elapsed() < FLOOD_GAP
+    /// How the peer is talking, as of this read (it resets what it looks at).
+    pub fn pace(&self, chan: &Channel) -> Pace {
+        if chan.wrote.swap(false, Ordering::Relaxed) {
+            Pace::Conversation
+        } else if self.last_data.elapsed() < FLOOD_GAP {
+            Pace::Flood
+        } else {
+            Pace::Quiet
+        }
     }
 
     /// Whether another source awaits the peer's reply on this channel.

@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Channel, HandleHook, OutgoingHandle, ReadEffects, ReadOutcome, ReadOwner, Returned, WriteResult};
+use super::{Channel, HandleHook, OutgoingHandle, Pace, ReadEffects, ReadOutcome, ReadOwner, Returned, WriteResult};
 use crate::engine::{engine, Msg};
 use crate::event::Event;
 use crate::reactor::{Cx, Interest, Ready, Source, Token};
@@ -141,18 +141,20 @@ impl ChannelSource {
     fn read(&mut self, cx: &mut Cx<'_, Msg>, all: bool) -> bool {
         let (Some(fd), true) = (self.chan.raw_fd(), self.reading) else { return true };
         let mut side = self.chan.read_side();
-        let flooding = side.reader.flooding(&self.chan);
-        if flooding {
+        let pace = side.reader.pace(&self.chan);
+        if pace == Pace::Flood {
             cx.coalesce(COALESCE);
         }
         let mut effects = ReadEffects::default();
         let room = if all { usize::MAX } else { self.chan.read_room(side.reader.awaiting_reply()) };
         let outcome = side.reader.read(&self.chan, fd, room, cx.events(), &mut effects);
         let paused = self.chan.read_for_js(effects.for_js, side.reader.awaiting_reply());
-        // A conversation again, with nothing left that needs this thread: JS reads it (once
-        // it has taken what was read here, which the marker follows).
-        let to_js =
-            !flooding && !self.exited && matches!(outcome, ReadOutcome::Drained) && self.chan.may_read_on_js(&side);
+        // A conversation again (JS wrote since the last read), with nothing left that needs
+        // this thread: JS reads it, once it has taken what was read here (the marker follows).
+        let to_js = pace == Pace::Conversation
+            && !self.exited
+            && matches!(outcome, ReadOutcome::Drained)
+            && self.chan.may_read_on_js(&side);
         if to_js {
             side.owner = ReadOwner::ToJs;
         }
