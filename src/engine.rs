@@ -317,6 +317,8 @@ impl Engine {
             }
         }
         drop(side);
+        // No handle of ours is in flight while JS reads (sending one hands reading over), so
+        // a settle here is a stray ACK, already reported as a bad frame.
         for (to, msg) in effects.posts {
             self.post(to, msg);
         }
