@@ -124,11 +124,11 @@ impl JsLoop {
         Ok(Some(JsLoop { lp: lp.cast(), wake, env: id, polls }))
     }
 
-    /// Reads `chan` on this thread from here on (it reads nothing until then). Returns false
-    /// when it cannot (the I/O thread reads it).
-    pub fn watch(&self, chan: &Arc<Channel>) -> bool {
-        let Some(raw) = chan.raw_fd() else { return false };
-        let Ok(fd) = fds::dup(raw) else { return false };
+    /// Before the engine has `chan`: this thread reads it while idle (if it cannot watch it,
+    /// the I/O thread reads it).
+    pub fn watch(&self, chan: &Arc<Channel>) {
+        let Some(raw) = chan.raw_fd() else { return };
+        let Ok(fd) = fds::dup(raw) else { return };
         let dup = fd.as_raw_fd();
         chan.read_on_js_thread();
         let poll = Box::into_raw(Box::new(Poll {
@@ -141,19 +141,21 @@ impl JsLoop {
             polls: self.polls.clone(),
         }));
         // SAFETY: this env's loop on its thread; the handle lives in the leaked `Poll` until
-        // its close callback frees it, and `dup` with it.
+        // its close callback frees it, and `dup` until it is closed.
         if unsafe { PollHandle::init(poll.cast(), self.lp, dup) }.is_err() {
             // SAFETY: leaked just above, never seen by libuv.
             drop(unsafe { Box::from_raw(poll) });
-            return false;
+            // The engine does not have the channel yet: its source starts reading it.
+            chan.reading_to_io(true);
+            return;
         }
         // SAFETY: initialised just above.
         if unsafe { PollHandle::start(poll.cast(), on_readable) }.is_err() {
             close(&self.polls, poll);
-            return false;
+            chan.reading_to_io(true);
+            return;
         }
         self.polls.by_id.borrow_mut().insert(chan.id, poll);
-        true
     }
 
     /// JS took a batch of events: channels the I/O thread handed back are read here again,
