@@ -605,9 +605,10 @@ pub struct Reader {
 }
 
 /// How the peer is talking, from what happened since the last read.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pace {
-    /// We wrote since: a round trip, never delayed, read by JS where it can be.
+    /// We wrote since, or await the peer's reply: a round trip, never delayed, read by JS
+    /// where it can be.
     Conversation,
     /// Data keeps arriving and we are not answering: a one-way stream, read by the I/O thread
     /// in larger pieces.
@@ -674,9 +675,12 @@ impl Reader {
         self.replies.insert(key, token);
     }
 
-    /// How the peer is talking, as of this read (it resets what it looks at).
+    /// How the peer is talking, as of this read (it resets what it looks at). A reply the
+    /// engine awaits makes it a conversation: a cluster worker's ACK and `accepted` reply come
+    /// close together with nothing written between them, and the second must not wait out a
+    /// flood's pause.
     pub fn pace(&self, chan: &Channel) -> Pace {
-        if chan.wrote.swap(false, Ordering::Relaxed) {
+        if chan.wrote.swap(false, Ordering::Relaxed) || self.awaiting_reply() {
             Pace::Conversation
         } else if self.last_data.elapsed() < FLOOD_GAP {
             Pace::Flood
@@ -941,6 +945,20 @@ mod tests {
         // Resumed once only.
         assert!(!chan.delivered(READ_LOW_WATER));
         assert_eq!(chan.snapshot().unread, 0);
+    }
+
+    #[test]
+    fn data_close_together_is_a_flood_unless_we_wrote_or_await_a_reply() {
+        let chan = channel();
+        let mut reader = Reader::new(Framing::new(false, 1 << 20));
+        assert_eq!(reader.pace(&chan), Pace::Quiet);
+        reader.last_data = Instant::now();
+        assert_eq!(reader.pace(&chan), Pace::Flood);
+        chan.wrote.store(true, Ordering::Relaxed);
+        assert_eq!(reader.pace(&chan), Pace::Conversation);
+        assert_eq!(reader.pace(&chan), Pace::Flood);
+        reader.expect_reply(7, 1);
+        assert_eq!(reader.pace(&chan), Pace::Conversation);
     }
 
     #[test]
