@@ -28,6 +28,11 @@ export interface ChannelStats {
   unreadBytes: number;
   /** Reading is paused until JS takes more of them (read backpressure). */
   readPaused: boolean;
+  /**
+   * Which thread reads the channel: `js`, its JS thread while idle (a conversation), or `io`,
+   * the engine's I/O thread (a handle in flight, a cluster worker, a flood, backpressure).
+   */
+  reader: 'js' | 'io';
 }
 
 /** One round-robin group's counters (a cluster primary's listener). */

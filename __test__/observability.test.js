@@ -70,12 +70,14 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
     await replies;
     const bytes = messages.reduce((sum, m) => sum + JSON.stringify(m).length + 1, 0);
     const channel = nc.engineStats().channels.find((c) => c.pid === child.pid);
+    // Which thread reads it depends on how the replies arrived (see read-owner.test.js).
+    assert.match(channel.reader, /^(js|io)$/);
     assert.deepEqual(
       { ...channel, id: 0 },
       {
         id: 0, pid: child.pid, open: true, framesOut: 10, bytesOut: bytes, framesIn: 10, bytesIn: bytes,
         queuedBytes: 0, handleInFlight: false, heldSends: 0, fdsIn: 0, fdsOut: 0, fdsHeld: 0,
-        unreadBytes: 0, readPaused: false,
+        unreadBytes: 0, readPaused: false, reader: channel.reader,
       });
     child.disconnect();
     await next(child, 'exit');

@@ -9,11 +9,12 @@ use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFun
 use napi::{Either, Env, JsFunction, JsUnknown};
 use napi_derive::napi;
 
-use crate::channel::{fds, Channel, Framing, OutgoingHandle};
+use crate::channel::{fds, Channel, Framing, OutgoingHandle, ReadOwner};
 use crate::child::Child;
 use crate::cluster::round_robin::{listen, listen_unix, RoundRobin};
 use crate::engine::{engine, group_token, guard_token, EnvId, Msg};
 use crate::event::{Event, ExitStatus, GuardReport, HandleFrame};
+use crate::js_loop::JsLoop;
 use crate::protocol::handle::HandleType;
 use crate::spawn::{spawn as spawn_process, SpawnSpec, Stdio};
 use crate::spawn_sync::{spawn_sync as run_sync, SyncLimits};
@@ -24,6 +25,8 @@ use std::time::Duration;
 struct EnvState {
     id: EnvId,
     wake: ThreadsafeFunction<(), ErrorStrategy::Fatal>,
+    /// Reads channels on this env's thread (`None`: the I/O thread reads them all).
+    js_loop: Option<JsLoop>,
 }
 
 fn env_state(env: &Env) -> napi::Result<&'static mut EnvState> {
@@ -74,7 +77,8 @@ pub fn init(mut env: Env, callback: JsFunction) -> napi::Result<()> {
         // Fails only once the env is closing, when nobody is left to wake.
         let _ = for_engine.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }));
-    env.set_instance_data(EnvState { id, wake }, (), |_| {})?;
+    let js_loop = JsLoop::new(&env, &callback, id)?;
+    env.set_instance_data(EnvState { id, wake, js_loop }, (), |_| {})?;
     // The thread is exiting: its channels close, its children keep running.
     env.add_env_cleanup_hook(id, move |id| engine.remove_env(id))?;
     Ok(())
@@ -251,6 +255,10 @@ impl From<Event> for EngineEvent {
             Event::Failed { id, source, what } => {
                 EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
+            // The addon takes these (`JsLoop::took`); one that got here is only worth a trace.
+            Event::ReadByJs { id } => {
+                EngineEvent { text: Some("reading moves to the JS thread".into()), ..base(EV_TRACE, id) }
+            }
         }
     }
 }
@@ -258,8 +266,11 @@ impl From<Event> for EngineEvent {
 /// Every event queued for this env since the last call, in order.
 #[napi]
 pub fn drain(env: Env) -> napi::Result<Vec<EngineEvent>> {
-    let id = env_state(&env)?.id;
-    let events = engine().map_or_else(|_| Vec::new(), |e| e.drain(id));
+    let state = env_state(&env)?;
+    let mut events = engine().map_or_else(|_| Vec::new(), |e| e.drain(state.id));
+    if let Some(js_loop) = &state.js_loop {
+        js_loop.took(&mut events);
+    }
     Ok(events.into_iter().map(EngineEvent::from).collect())
 }
 
@@ -379,10 +390,13 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
             None => fds.push(None),
         }
     }
-    let channel =
-        channel_fd.map(|fd| (Arc::new(Channel::new(id, fd, matches!(framing, Framing::Advanced(_)))), framing));
+    let state = env_state(&env)?;
+    let channel = channel_fd.map(|fd| Arc::new(Channel::new(id, fd, framing)));
+    if let (Some(chan), Some(js_loop)) = (&channel, &state.js_loop) {
+        js_loop.watch(chan);
+    }
     let child = Arc::new(Child::new(id, spawned.pid));
-    engine.add_child(env_state(&env)?.id, child.clone(), channel);
+    engine.add_child(state.id, child.clone(), channel);
     Ok(SpawnResult { child: NativeChild { child }, fds })
 }
 
@@ -605,6 +619,9 @@ pub struct ChannelStats {
     pub unread_bytes: f64,
     /// Reading is paused until JS takes more of them (read backpressure).
     pub read_paused: bool,
+    /// Which thread reads the channel: `js` (its JS thread, while idle) or `io` (the engine's
+    /// I/O thread, also while reading is handed back to JS).
+    pub reader: String,
 }
 
 /// One round-robin group's counters.
@@ -665,6 +682,7 @@ pub fn stats() -> EngineStats {
                 open: s.open,
                 unread_bytes: s.unread as f64,
                 read_paused: s.read_paused,
+                reader: if s.reader == ReadOwner::Js { "js" } else { "io" }.into(),
             }
         })
         .collect();

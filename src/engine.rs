@@ -10,14 +10,14 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::channel::outbox::AckId;
 use crate::channel::source::ChannelSource;
-use crate::channel::{Channel, Framing, HandleHook, OutgoingHandle, WriteResult};
+use crate::channel::{Channel, HandleHook, OutgoingHandle, Pace, ReadEffects, ReadOutcome, ReadOwner, WriteResult};
 use crate::child::{Child, ExitWatcher};
 use crate::cluster::round_robin::{GroupCounters, RoundRobin};
 use crate::event::{append, Event, ExitStatus};
@@ -72,6 +72,8 @@ pub enum Msg {
     Routable(bool),
     /// JS no longer needs a guard.
     StopGuard,
+    /// The JS thread stopped reading a channel: the I/O thread reads it from here on.
+    TakeOver,
 }
 
 /// The engine's tokens: an object's id and its kind in the low `KIND_BITS` bits (a child and
@@ -106,6 +108,14 @@ pub fn token_id(token: Token) -> u32 {
 }
 
 type Notify = Box<dyn Fn() + Send + Sync>;
+
+/// What a read on the JS thread did.
+pub struct JsRead {
+    /// Events were queued for JS.
+    pub delivered: bool,
+    /// The JS thread still reads the channel.
+    pub keep: bool,
+}
 
 /// A JS environment: the main thread or a worker thread.
 pub type EnvId = u32;
@@ -204,13 +214,13 @@ impl Engine {
         self.reactor.submit(Command::Post(to, msg));
     }
 
-    pub fn add_child(&self, env: EnvId, child: Arc<Child>, chan: Option<(Arc<Channel>, Framing)>) {
+    pub fn add_child(&self, env: EnvId, child: Arc<Child>, chan: Option<Arc<Channel>>) {
         let id = child.id;
         lock(&self.owners).insert(id, env);
         lock(&self.children).insert(id, child.clone());
-        let add_channel = chan.map(|(chan, framing)| {
+        let add_channel = chan.map(|chan| {
             lock(&self.channels).insert(id, chan.clone());
-            Command::Add(channel_token(id), Box::new(ChannelSource::new(chan, framing)))
+            Command::Add(channel_token(id), Box::new(ChannelSource::new(chan)))
         });
         let has_channel = add_channel.is_some();
         let watcher = Command::Add(child_token(id), Box::new(ExitWatcher::new(child, has_channel)));
@@ -287,7 +297,14 @@ impl Engine {
     ) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
         let has_handle = handle.is_some();
-        let written = chan.write(data, frames, handle, ack)?;
+        // The handle's ACK must be read even while JS is blocked: the I/O thread reads, told
+        // once the handle is in flight (so it does not hand reading straight back).
+        let take_over = has_handle && chan.reading_to_io(false);
+        let written = chan.write(data, frames, handle, ack);
+        if take_over {
+            self.post(channel_token(id), Msg::TakeOver);
+        }
+        let written = written?;
         // The handle's ACK must be read even while JS is behind.
         if has_handle && chan.resume_for_reply() {
             self.post(channel_token(id), Msg::Resume);
@@ -324,6 +341,10 @@ impl Engine {
         sample_memory: bool,
     ) -> Option<u32> {
         let chan = self.channel(chan)?;
+        // Its pongs must be read while JS is blocked (a busy primary makes no worker hung).
+        if chan.reading_to_io(true) {
+            self.post(channel_token(chan.id), Msg::TakeOver);
+        }
         let id = self.next_id();
         lock(&self.owners).insert(id, env);
         let guard = Guard::new(id, chan, pid, tick, hang_timeout, sample_memory);
@@ -334,6 +355,10 @@ impl Engine {
     /// JS thread: a worker (by its channel id) joins a group.
     pub fn round_robin_add(&self, id: u32, chan: u32) {
         if let Some(chan) = self.channel(chan) {
+            // Its replies must be read while JS is blocked.
+            if chan.reading_to_io(true) {
+                self.post(channel_token(chan.id), Msg::TakeOver);
+            }
             self.post(group_token(id), Msg::Join(chan));
         }
     }
@@ -341,8 +366,53 @@ impl Engine {
     pub fn close(&self, id: u32) {
         if let Some(chan) = self.channel(id) {
             chan.request_close();
+            // What the peer sends until the close goes on being read (its ACKs among it).
+            if chan.reading_to_io(false) {
+                self.post(channel_token(id), Msg::TakeOver);
+            }
             self.post(channel_token(id), Msg::Close);
         }
+    }
+
+    /// JS thread, its loop found `chan` readable while the JS thread reads it: reads it there
+    /// from `fd` (its duplicate of the socket) and queues what it read for `env`, in order
+    /// with everything read before. A flood, JS falling behind, or the end hands reading to
+    /// the I/O thread.
+    pub fn read_on_js(&self, env: EnvId, chan: &Channel, fd: RawFd) -> JsRead {
+        let mut side = chan.read_side();
+        if side.owner != ReadOwner::Js {
+            return JsRead { delivered: false, keep: false };
+        }
+        let room = chan.read_room(false);
+        let mut events = Vec::new();
+        let mut effects = ReadEffects::default();
+        let to_io = room == 0
+            || side.reader.pace(chan) == Pace::Flood
+            || !matches!(side.reader.read(chan, fd, room, &mut events, &mut effects), ReadOutcome::Drained)
+            || chan.read_for_js(effects.for_js, false);
+        if to_io {
+            side.owner = ReadOwner::Io;
+        }
+        let delivered = !events.is_empty();
+        if delivered {
+            match lock(&self.envs).get(&env).cloned() {
+                Some(env) => append(&mut lock(&env.events), events),
+                None => self.delivered(&events),
+            }
+        }
+        drop(side);
+        // No handle of ours is in flight while JS reads (sending one hands reading over), so
+        // a settle here is a stray ACK, already reported as a bad frame.
+        for (to, msg) in effects.posts {
+            self.post(to, msg);
+        }
+        if effects.needs_flush {
+            self.post(channel_token(chan.id), Msg::Flush);
+        }
+        if to_io {
+            self.post(channel_token(chan.id), Msg::TakeOver);
+        }
+        JsRead { delivered, keep: !to_io }
     }
 
     /// JS thread: take every event queued for its env.

@@ -92,6 +92,10 @@ pub enum Event {
         source: &'static str,
         what: String,
     },
+    /// For the addon, not JS: the JS thread reads this channel again from here on.
+    ReadByJs {
+        id: u32,
+    },
 }
 
 impl Event {
@@ -111,7 +115,8 @@ impl Event {
             | Event::Shed { id }
             | Event::Trace { id, .. }
             | Event::Guard { id, .. }
-            | Event::Failed { id, .. } => *id,
+            | Event::Failed { id, .. }
+            | Event::ReadByJs { id } => *id,
         }
     }
 

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::reactor::Token;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::engine::Msg;
@@ -29,14 +29,15 @@ use length_frame::LengthSplitter;
 use outbox::{AckId, Outbox};
 use read_buffer::Frame;
 
-/// The part of a channel both threads touch. JS writes through it; the I/O thread reads,
-/// flushes what the socket refused, runs the handle protocol, and is the only one that closes
-/// the fd.
+/// The part of a channel both threads touch. JS writes through it; whichever thread owns
+/// reading reads it (see `ReadSide`); the I/O thread flushes what the socket refused and is
+/// the only one that closes the fd.
 pub struct Channel {
     pub id: u32,
     /// Node's `advanced` serialization (length-prefixed V8 frames) rather than JSON lines.
     pub advanced: bool,
     state: Mutex<State>,
+    read: Mutex<ReadSide>,
     /// Set by every write; lets the reader tell a one-way flood from a conversation.
     wrote: AtomicBool,
     /// Round-robin may hand it connections: cleared while its peer does not answer pings.
@@ -72,6 +73,8 @@ pub struct Snapshot {
     pub unread: usize,
     /// Reading stopped until JS takes more of them.
     pub read_paused: bool,
+    /// Which thread reads it now.
+    pub reader: ReadOwner,
 }
 
 struct State {
@@ -86,6 +89,32 @@ struct State {
     undelivered: usize,
     /// The I/O thread stopped reading for want of JS taking what it read.
     read_paused: bool,
+}
+
+/// The read side: the parser and the handle protocol's receiving state, behind a lock the
+/// reading thread holds while it reads and hands on what it read, so frames reach JS in order
+/// whichever thread read them.
+pub struct ReadSide {
+    pub reader: Reader,
+    pub owner: ReadOwner,
+    /// The I/O thread reads it for good: a cluster worker's channel (round-robin's replies
+    /// must be read while JS is blocked), or one no JS thread watches.
+    pinned: bool,
+}
+
+/// Which thread reads a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOwner {
+    /// The JS thread, from its own loop while it is idle: a reply costs no thread hand-off,
+    /// and a JS thread that is behind leaves the bytes in the socket, as Node does.
+    Js,
+    /// The I/O thread: what must go on while JS is blocked (a handle or internal reply awaited,
+    /// a cluster worker's channel, a closing one), backpressure, and floods (read in larger
+    /// pieces beside JS).
+    Io,
+    /// The I/O thread has stopped; JS starts once it has taken what the I/O thread read
+    /// before (which keeps the order).
+    ToJs,
 }
 
 /// Above this many bytes read and not yet taken by JS, the I/O thread stops reading a
@@ -215,7 +244,10 @@ pub enum WriteResult {
 }
 
 impl Channel {
-    pub fn new(id: u32, fd: OwnedFd, advanced: bool) -> Self {
+    /// A channel the I/O thread reads (see `read_on_js_thread`).
+    pub fn new(id: u32, fd: OwnedFd, framing: Framing) -> Self {
+        let advanced = matches!(framing, Framing::Advanced(_));
+        let read = ReadSide { reader: Reader::new(framing), owner: ReadOwner::Io, pinned: true };
         let state = State {
             lifecycle: Lifecycle::Open(fd),
             outbox: Outbox::default(),
@@ -229,6 +261,7 @@ impl Channel {
             id,
             advanced,
             state: Mutex::new(state),
+            read: Mutex::new(read),
             wrote: AtomicBool::new(false),
             routable: AtomicBool::new(true),
             counters: Counters::default(),
@@ -243,6 +276,45 @@ impl Channel {
     /// I/O thread: the peer stopped (or started again) answering pings.
     pub fn set_routable(&self, routable: bool) {
         self.routable.store(routable, Ordering::Relaxed);
+    }
+
+    /// Before the engine has it: the JS thread watches it and reads it while it can.
+    pub fn read_on_js_thread(&self) {
+        let mut side = self.read_side();
+        side.owner = ReadOwner::Js;
+        side.pinned = false;
+    }
+
+    /// The read side, locked for reading or for a change of owner.
+    pub fn read_side(&self) -> MutexGuard<'_, ReadSide> {
+        crate::sync::lock(&self.read)
+    }
+
+    /// JS thread: the I/O thread reads from here on (for good if `pin`). Returns whether it
+    /// did not already, and must be told.
+    pub fn reading_to_io(&self, pin: bool) -> bool {
+        let mut side = self.read_side();
+        side.pinned |= pin;
+        std::mem::replace(&mut side.owner, ReadOwner::Io) != ReadOwner::Io
+    }
+
+    /// JS thread: JS took what the I/O thread read before handing reading over; returns
+    /// whether JS reads now (the I/O thread may have taken it back meanwhile).
+    pub fn reading_to_js(&self) -> bool {
+        let mut side = self.read_side();
+        if side.owner == ReadOwner::ToJs {
+            side.owner = ReadOwner::Js;
+        }
+        side.owner == ReadOwner::Js
+    }
+
+    /// I/O thread, reading: whether nothing needs the I/O thread to read on (see `ReadOwner`).
+    pub fn may_read_on_js(&self, side: &ReadSide) -> bool {
+        if side.pinned || side.reader.awaiting_reply() {
+            return false;
+        }
+        let st = crate::sync::lock(&self.state);
+        st.lifecycle.is_open() && st.handle.is_idle() && !st.read_paused
     }
 
     pub fn raw_fd(&self) -> Option<RawFd> {
@@ -356,6 +428,7 @@ impl Channel {
 
     /// The channel's state for `engineStats()`.
     pub fn snapshot(&self) -> Snapshot {
+        let reader = self.read_side().owner;
         let st = crate::sync::lock(&self.state);
         Snapshot {
             queued: st.outbox.pending(),
@@ -364,6 +437,7 @@ impl Channel {
             open: st.lifecycle.is_open(),
             unread: st.undelivered,
             read_paused: st.read_paused,
+            reader,
         }
     }
 
@@ -532,11 +606,8 @@ impl State {
     }
 }
 
-/// The read side, owned by the I/O thread.
+/// The read side's parser and receiving state (in `ReadSide`).
 pub struct Reader {
-    /// The channel's fd. Only the I/O thread closes it, and it drops this reader first, so
-    /// reading needs no lock.
-    fd: RawFd,
     framing: Framing,
     /// Descriptors received and not yet matched to a handle frame, oldest first.
     fds: VecDeque<OwnedFd>,
@@ -545,6 +616,19 @@ pub struct Reader {
     replies: HashMap<u64, Token>,
     /// When the last read returned data.
     last_data: Instant,
+}
+
+/// How the peer is talking, from what happened since the last read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// We wrote since, or await the peer's reply: a round trip, never delayed, read by JS
+    /// where it can be.
+    Conversation,
+    /// Data keeps arriving and we are not answering: a one-way stream, read by the I/O thread
+    /// in larger pieces.
+    Flood,
+    /// Neither: the first read after a pause.
+    Quiet,
 }
 
 /// Reads this close together, with nothing written in between, make a one-way flood.
@@ -596,8 +680,8 @@ pub enum ReadOutcome {
 const READS_PER_TURN: usize = 16;
 
 impl Reader {
-    pub fn new(fd: RawFd, framing: Framing) -> Self {
-        Reader { fd, framing, fds: VecDeque::new(), replies: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
+    pub fn new(framing: Framing) -> Self {
+        Reader { framing, fds: VecDeque::new(), replies: HashMap::new(), last_data: Instant::now() - FLOOD_GAP }
     }
 
     /// The peer's internal reply naming `key` goes to `token`.
@@ -605,10 +689,18 @@ impl Reader {
         self.replies.insert(key, token);
     }
 
-    /// Whether the peer is streaming at us: data keeps arriving and we are not answering. A
-    /// conversation (a write since the last read) never counts, so round trips are not delayed.
-    pub fn flooding(&self, chan: &Channel) -> bool {
-        !chan.wrote.swap(false, Ordering::Relaxed) && self.last_data.elapsed() < FLOOD_GAP
+    /// How the peer is talking, as of this read (it resets what it looks at). A reply the
+    /// engine awaits makes it a conversation: a cluster worker's ACK and `accepted` reply come
+    /// close together with nothing written between them, and the second must not wait out a
+    /// flood's pause.
+    pub fn pace(&self, chan: &Channel) -> Pace {
+        if chan.wrote.swap(false, Ordering::Relaxed) || self.awaiting_reply() {
+            Pace::Conversation
+        } else if self.last_data.elapsed() < FLOOD_GAP {
+            Pace::Flood
+        } else {
+            Pace::Quiet
+        }
     }
 
     /// Whether another source awaits the peer's reply on this channel.
@@ -616,17 +708,18 @@ impl Reader {
         !self.replies.is_empty()
     }
 
-    /// Reads what is available and turns complete frames into events; what else the frames
-    /// asked of the I/O thread goes into `effects`. Stops once frames for JS of `room` bytes
-    /// have been read (one read may take a frame more).
+    /// Reads what is available from `fd` (the channel's socket, or the JS thread's duplicate
+    /// of it) and turns complete frames into events; what else the frames asked of the I/O
+    /// thread goes into `effects`. Stops once frames for JS of `room` bytes have been read
+    /// (one read may take a frame more).
     pub fn read(
         &mut self,
         chan: &Channel,
+        fd: RawFd,
         room: usize,
         events: &mut Vec<Event>,
         effects: &mut ReadEffects,
     ) -> ReadOutcome {
-        let fd = self.fd;
         self.last_data = Instant::now();
         for _ in 0..READS_PER_TURN {
             if effects.for_js >= room {
@@ -862,7 +955,7 @@ mod tests {
 
     fn channel() -> Channel {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        Channel::new(1, a.into(), false)
+        Channel::new(1, a.into(), Framing::new(false, 1 << 20))
     }
 
     #[test]
@@ -880,6 +973,20 @@ mod tests {
         // Resumed once only.
         assert!(!chan.delivered(READ_LOW_WATER));
         assert_eq!(chan.snapshot().unread, 0);
+    }
+
+    #[test]
+    fn data_close_together_is_a_flood_unless_we_wrote_or_await_a_reply() {
+        let chan = channel();
+        let mut reader = Reader::new(Framing::new(false, 1 << 20));
+        assert_eq!(reader.pace(&chan), Pace::Quiet);
+        reader.last_data = Instant::now();
+        assert_eq!(reader.pace(&chan), Pace::Flood);
+        chan.wrote.store(true, Ordering::Relaxed);
+        assert_eq!(reader.pace(&chan), Pace::Conversation);
+        assert_eq!(reader.pace(&chan), Pace::Flood);
+        reader.expect_reply(7, 1);
+        assert_eq!(reader.pace(&chan), Pace::Conversation);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Channel, Framing, HandleHook, OutgoingHandle, ReadEffects, ReadOutcome, Reader, Returned, WriteResult};
+use super::{Channel, HandleHook, OutgoingHandle, Pace, ReadEffects, ReadOutcome, ReadOwner, Returned, WriteResult};
 use crate::engine::{engine, Msg};
 use crate::event::Event;
 use crate::reactor::{Cx, Interest, Ready, Source, Token};
@@ -20,7 +20,10 @@ const COALESCE: Duration = Duration::from_micros(100);
 
 pub struct ChannelSource {
     chan: Arc<Channel>,
-    reader: Reader,
+    /// This thread reads the channel (`ReadOwner::Io`, as far as this thread has been told).
+    reading: bool,
+    /// The child exited: this thread reads what is left, to the end.
+    exited: bool,
     /// EPOLLOUT is wanted: output is waiting for the socket.
     watching_out: bool,
     /// Reading is paused until JS takes what was read (read backpressure).
@@ -32,11 +35,12 @@ pub struct ChannelSource {
 }
 
 impl ChannelSource {
-    pub fn new(chan: Arc<Channel>, framing: Framing) -> Self {
-        let fd = chan.raw_fd().unwrap_or(-1);
+    pub fn new(chan: Arc<Channel>) -> Self {
+        let reading = chan.read_side().owner == ReadOwner::Io;
         ChannelSource {
-            reader: Reader::new(fd, framing),
             chan,
+            reading,
+            exited: false,
             watching_out: false,
             read_paused: false,
             registered: None,
@@ -74,11 +78,12 @@ impl ChannelSource {
         self.watch(cx);
     }
 
-    /// Registers the fd for what is wanted now: reading unless paused, writing while output
-    /// waits; neither, and the fd leaves epoll (a hung-up peer would otherwise keep waking
-    /// us). Only a change costs a syscall (a handle exchange flushes a lot).
+    /// Registers the fd for what is wanted now: reading while this thread reads and is not
+    /// paused, writing while output waits; neither, and the fd leaves epoll (a hung-up peer
+    /// would otherwise keep waking us). Only a change costs a syscall (a handle exchange
+    /// flushes a lot).
     fn watch(&mut self, cx: &mut Cx<'_, Msg>) {
-        let want = match (!self.read_paused, self.watching_out) {
+        let want = match (self.reading && !self.read_paused, self.watching_out) {
             (true, false) => Some(Interest::Read),
             (true, true) => Some(Interest::ReadWrite),
             (false, true) => Some(Interest::Write),
@@ -103,6 +108,23 @@ impl ChannelSource {
         }
     }
 
+    /// The JS thread stopped reading (JS is to send a handle, to close, joined a cluster
+    /// group, fell behind, or a flood or the end came): this thread reads from here on.
+    /// `force`: the child exited, and this thread takes reading whoever had it.
+    fn take_over(&mut self, cx: &mut Cx<'_, Msg>, force: bool) {
+        {
+            let mut side = self.chan.read_side();
+            if force {
+                side.owner = ReadOwner::Io;
+            }
+            self.reading = side.owner == ReadOwner::Io;
+        }
+        self.watch(cx);
+        if self.reading && self.chan.raw_fd().is_some() {
+            self.read(cx, force);
+        }
+    }
+
     /// JS took enough of what was read, or a reply is awaited: reading goes on.
     fn resume(&mut self, cx: &mut Cx<'_, Msg>) {
         if std::mem::take(&mut self.read_paused) {
@@ -117,15 +139,34 @@ impl ChannelSource {
     /// left is what its socket buffer holds); returns false once it has ended (and been
     /// closed).
     fn read(&mut self, cx: &mut Cx<'_, Msg>, all: bool) -> bool {
-        if self.reader.flooding(&self.chan) {
+        let (Some(fd), true) = (self.chan.raw_fd(), self.reading) else { return true };
+        let mut side = self.chan.read_side();
+        let pace = side.reader.pace(&self.chan);
+        if pace == Pace::Flood {
             cx.coalesce(COALESCE);
         }
         let mut effects = ReadEffects::default();
-        let room = if all { usize::MAX } else { self.chan.read_room(self.reader.awaiting_reply()) };
-        let outcome = self.reader.read(&self.chan, room, cx.events(), &mut effects);
-        if self.chan.read_for_js(effects.for_js, self.reader.awaiting_reply()) && !self.read_paused {
+        let room = if all { usize::MAX } else { self.chan.read_room(side.reader.awaiting_reply()) };
+        let outcome = side.reader.read(&self.chan, fd, room, cx.events(), &mut effects);
+        let paused = self.chan.read_for_js(effects.for_js, side.reader.awaiting_reply());
+        // A conversation again (JS wrote since the last read), with nothing left that needs
+        // this thread: JS reads it, once it has taken what was read here (the marker follows).
+        let to_js = pace == Pace::Conversation
+            && !self.exited
+            && matches!(outcome, ReadOutcome::Drained)
+            && self.chan.may_read_on_js(&side);
+        if to_js {
+            side.owner = ReadOwner::ToJs;
+        }
+        drop(side);
+        if paused && !self.read_paused {
             self.read_paused = true;
             self.watch(cx);
+        }
+        if to_js {
+            self.reading = false;
+            self.watch(cx);
+            cx.events().push(Event::ReadByJs { id: self.chan.id });
         }
         for (to, msg) in effects.posts {
             cx.post(to, msg);
@@ -149,6 +190,8 @@ impl ChannelSource {
 
     /// Reads until nothing more arrives.
     fn drain(&mut self, cx: &mut Cx<'_, Msg>) {
+        self.exited = true;
+        self.take_over(cx, true);
         loop {
             let before = cx.events().len();
             if !self.read(cx, true) || cx.events().len() == before {
@@ -167,7 +210,7 @@ impl ChannelSource {
             cx.post(hook.token, Msg::HandleReturned { chan, key: hook.key, fd, acked: false });
             return;
         }
-        self.reader.expect_reply(hook.key, hook.token);
+        self.chan.read_side().reader.expect_reply(hook.key, hook.token);
         let handle = OutgoingHandle { fd: Arc::new(fd), retransmit: false, hook: Some(hook) };
         match self.chan.write(&frame, 1, Some(handle), 0) {
             Ok(WriteResult::NeedsFlush(_)) => self.flush(cx),
@@ -186,7 +229,7 @@ impl ChannelSource {
     /// is behind (a blocked primary must not make a worker look hung).
     fn ping(&mut self, cx: &mut Cx<'_, Msg>, seq: u64, token: Token) {
         let frame = crate::protocol::guard::ping(seq, self.chan.advanced);
-        self.reader.expect_reply(seq, token);
+        self.chan.read_side().reader.expect_reply(seq, token);
         match self.chan.write(&frame, 1, None, 0) {
             Ok(WriteResult::NeedsFlush(_)) => self.flush(cx),
             Ok(_) => {}
@@ -232,6 +275,9 @@ fn give_back(cx: &mut Cx<'_, Msg>, chan: u32, Returned { hook, fd, acked }: Retu
 impl Source<Msg> for ChannelSource {
     fn start(&mut self, cx: &mut Cx<'_, Msg>) {
         let Some(fd) = self.fd() else { return cx.remove_self() };
+        if !self.reading {
+            return;
+        }
         if let Err(e) = cx.register(fd, Interest::Read) {
             let id = self.chan.id;
             cx.events().push(Event::WriteFailed { id, errno: e.raw_os_error().unwrap_or(libc::EIO) });
@@ -241,11 +287,11 @@ impl Source<Msg> for ChannelSource {
     }
 
     fn ready(&mut self, cx: &mut Cx<'_, Msg>, ready: Ready) {
-        // Paused, a hang-up is heard only while writing: the flush tells it.
-        if ready.writable || (ready.readable && self.read_paused) {
+        // Not reading, a hang-up is heard only while writing: the flush tells it.
+        if ready.writable || (ready.readable && (self.read_paused || !self.reading)) {
             self.flush(cx);
         }
-        if ready.readable && !self.read_paused && self.chan.raw_fd().is_some() {
+        if ready.readable && !self.read_paused {
             self.read(cx, false);
         }
     }
@@ -254,6 +300,7 @@ impl Source<Msg> for ChannelSource {
         match msg {
             Msg::Flush | Msg::Close => self.flush(cx),
             Msg::Drain => self.drain(cx),
+            Msg::TakeOver => self.take_over(cx, false),
             Msg::Resume => self.resume(cx),
             Msg::CloseNow => self.close(cx),
             Msg::Watch(token) if !self.watchers.contains(&token) => self.watchers.push(token),

@@ -422,7 +422,7 @@ mod tests {
 
     fn member(id: u32) -> Member {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        Member { chan: Arc::new(Channel::new(id, a.into(), false)), busy: false }
+        Member { chan: Arc::new(Channel::new(id, a.into(), crate::channel::Framing::new(false, 1 << 20))), busy: false }
     }
 
     #[test]

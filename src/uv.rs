@@ -1,0 +1,94 @@
+//! The few libuv calls the addon makes, to watch a descriptor on Node's own loop (the loop
+//! of the JS environment that calls them). The node binary exports libuv's symbols; they
+//! resolve when the addon loads. Everything here runs on that loop's thread.
+
+use std::ffi::{c_int, c_void};
+
+/// libuv's `uv_loop_t`, opaque.
+#[repr(C)]
+pub struct Loop {
+    _opaque: [u8; 0],
+}
+
+/// Room for a `uv_poll_t`, whose size libuv does not promise; `PollHandle::fits` checks it.
+#[repr(C, align(16))]
+pub struct PollHandle([u8; 256]);
+
+/// `UV_POLL` in libuv's `uv_handle_type`.
+const UV_POLL: c_int = 8;
+/// `UV_READABLE` in libuv's `uv_poll_event`.
+pub const READABLE: c_int = 1;
+
+pub type PollCb = unsafe extern "C" fn(handle: *mut PollHandle, status: c_int, events: c_int);
+pub type CloseCb = unsafe extern "C" fn(handle: *mut PollHandle);
+
+extern "C" {
+    fn uv_handle_size(kind: c_int) -> usize;
+    fn uv_poll_init(lp: *mut Loop, handle: *mut PollHandle, fd: c_int) -> c_int;
+    fn uv_poll_start(handle: *mut PollHandle, events: c_int, cb: PollCb) -> c_int;
+    fn uv_poll_stop(handle: *mut PollHandle) -> c_int;
+    fn uv_unref(handle: *mut c_void);
+    fn uv_close(handle: *mut c_void, cb: CloseCb);
+}
+
+impl Default for PollHandle {
+    fn default() -> Self {
+        PollHandle([0; 256])
+    }
+}
+
+impl PollHandle {
+    /// Whether this libuv's `uv_poll_t` fits in a `PollHandle`.
+    pub fn fits() -> bool {
+        // SAFETY: a pure function of its argument.
+        unsafe { uv_handle_size(UV_POLL) <= std::mem::size_of::<PollHandle>() }
+    }
+
+    /// Initialises a handle for `fd` on `lp` that does not keep the loop alive. Returns
+    /// libuv's error (negative errno); a handle that failed needs no close.
+    ///
+    /// # Safety
+    /// `lp` is the calling thread's live loop; `handle` stays at this address until the close
+    /// callback of `close` has run; `fd` stays open until then; `fits()` holds.
+    pub unsafe fn init(handle: *mut PollHandle, lp: *mut Loop, fd: c_int) -> Result<(), c_int> {
+        // SAFETY: the caller's contract.
+        let r = unsafe { uv_poll_init(lp, handle, fd) };
+        if r < 0 {
+            return Err(r);
+        }
+        // SAFETY: `handle` was just initialised; a `uv_poll_t` starts with `uv_handle_t`.
+        unsafe { uv_unref(handle.cast()) };
+        Ok(())
+    }
+
+    /// Watches for readability, calling `cb`.
+    ///
+    /// # Safety
+    /// `handle` was initialised and not closed; on its loop's thread.
+    pub unsafe fn start(handle: *mut PollHandle, cb: PollCb) -> Result<(), c_int> {
+        // SAFETY: the caller's contract.
+        let r = unsafe { uv_poll_start(handle, READABLE, cb) };
+        if r < 0 {
+            Err(r)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// # Safety
+    /// `handle` was started and not closed; on its loop's thread.
+    pub unsafe fn stop(handle: *mut PollHandle) {
+        // SAFETY: the caller's contract; stopping a stopped handle is a no-op.
+        unsafe { uv_poll_stop(handle) };
+    }
+
+    /// Stops and closes the handle; `cb` runs on a later turn of the loop, after which the
+    /// handle's memory and descriptor may go.
+    ///
+    /// # Safety
+    /// `handle` was initialised and not closed; on its loop's thread.
+    pub unsafe fn close(handle: *mut PollHandle, cb: CloseCb) {
+        // SAFETY: the caller's contract; uv_close stops a poll handle first.
+        unsafe { uv_close(handle.cast(), cb) };
+    }
+}
