@@ -67,8 +67,10 @@ const DEFAULTS = {
   cgroups: true,
 };
 
-// How long a hung worker's stack may take to capture before it is killed without one.
-const STACK_TIMEOUT = 3000;
+// How long a hung worker's stack may take to capture before it is killed without one. Opening
+// the inspector of a spinning process takes seconds on a loaded machine (3 s was seen to run
+// out there); the worker is out of rotation and its replacement starting meanwhile.
+const STACK_TIMEOUT = 10000;
 // Samples over --max-memory, in a row, that make a worker be replaced.
 const MEMORY_SAMPLES = 3;
 
