@@ -374,13 +374,42 @@ describe('native-cluster as a systemd service', () => {
     await c.wait(READY);
     const r = await ctl(c, ['upgrade', 'upunix']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /upgrade failed: .*this primary \(pid \d+\) keeps serving/);
+    // Said as what happened, not guessed from the TCP port (which was handed over).
+    const why = 'cannot listen on the unix socket .*web\\.sock: a unix socket path a worker bound is not handed over on upgrade ' +
+      '\\(pass it by socket activation to upgrade this cluster\\)';
+    assert.match(r.stderr, new RegExp(`upgrade failed: the new primary \\(pid \\d+\\) ${why}; this primary \\(pid ${c.proc.pid}\\) keeps serving`));
+    assert.match(c.output(), new RegExp(`upgrade refused: this primary ${why}`));
+    assert.doesNotMatch(c.output(), /port \d+ is in use/);
     // The path is still there, and served by the old primary's worker.
     let body = null;
     for (let i = 0; i < 200 && body === null; i++) body = await get({ socketPath: sock }).catch(() => sleep(20).then(() => null));
     assert.match(body, /^ok \d+/);
     c.proc.kill('SIGTERM');
     assert.equal((await c.exited).code, 0);
+  });
+
+  it('gives the new primary --upgrade-timeout to become ready, then keeps serving', async (t) => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-upto-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const modeFile = path.join(dir, 'mode');
+    fs.writeFileSync(modeFile, '');
+    const c = start(t, [APP, '-w', '1', '--name', 'upto', '--upgrade-timeout', '1s'], { PORT: port, MODE_FILE: modeFile });
+    await c.wait(READY);
+    const before = await status(c, 'upto');
+    // The new version never listens.
+    fs.writeFileSync(modeFile, 'never');
+    const r = await ctl(c, ['upgrade', 'upto']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /upgrade failed: the new primary \(pid \d+\) was not ready within 1000 ms; this primary \(pid \d+\) keeps serving/);
+    const after = await status(c, 'upto');
+    assert.equal(after.pid, before.pid);
+    assert.deepEqual(after.list.map((w) => w.pid), before.list.map((w) => w.pid));
+    c.proc.kill('SIGTERM');
+    assert.equal((await c.exited).code, 0);
+    const bad = start(t, [APP, '--upgrade-timeout', 'soon']);
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.output(), /--upgrade-timeout must be a time/);
   });
 
   it('keeps serving, and says why, when the new primary cannot become ready', async (t) => {

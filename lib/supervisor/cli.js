@@ -18,6 +18,8 @@ options:
   --ready listening|message   when a worker counts as ready (default listening)
   --reload-timeout <ms>       a replacement not ready by then aborts the reload (3000)
   --drain-timeout <ms>        a leaving worker gets this long, then SIGTERM (10000)
+  --upgrade-timeout <time>    the new primary of an upgrade not ready by then is stopped,
+                              and this one serves on: ms, 30s, 2m (30s)
   --name <name>               the cluster's name (default: the script's)
   --env KEY=VALUE             environment of the workers (repeatable)
   --node-args "<args>"        node options of the workers
@@ -48,6 +50,7 @@ const OPTIONS = {
   ready: { type: 'string' },
   'reload-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'upgrade-timeout': { type: 'string' },
   'backoff-reset': { type: 'string' },
   'max-requests': { type: 'string' },
   'max-requests-jitter': { type: 'string' },
@@ -173,6 +176,7 @@ function runOptions(values, target, appArgs, warn) {
   if (values.ready !== undefined) o.ready = values.ready;
   if (values['reload-timeout'] !== undefined) o.reloadTimeout = milliseconds(values['reload-timeout'], '--reload-timeout');
   if (values['drain-timeout'] !== undefined) o.drainTimeout = milliseconds(values['drain-timeout'], '--drain-timeout');
+  if (values['upgrade-timeout'] !== undefined) o.upgradeTimeout = timeSpan(values['upgrade-timeout'], '--upgrade-timeout');
   if (values['backoff-reset'] !== undefined) o.backoff = { ...o.backoff, reset: milliseconds(values['backoff-reset'], '--backoff-reset') };
   if (values.name !== undefined) o.name = values.name;
   if (values['max-requests'] !== undefined) o.maxRequests = count(values['max-requests'], '--max-requests');
@@ -364,7 +368,7 @@ function run(o, log) {
   const upgrade = () => {
     if (stopping) return Promise.reject(Object.assign(new Error('the cluster is stopping'), { code: 'ERR_STOPPING' }));
     log('upgrade: starting a new primary with the listening sockets');
-    return service.upgrade(() => {
+    return service.upgrade(opts.upgradeTimeout, () => {
       if (controlServer) controlServer.close();
       if (metricsServer) metricsServer.close();
       controlServer = null;

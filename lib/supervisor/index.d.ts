@@ -26,6 +26,8 @@ export interface SuperviseOptions {
   drainTimeout?: number;
   /** From SIGTERM to SIGKILL. Default 2000. */
   killTimeout?: number;
+  /** The CLI's upgrade (`native-cluster upgrade`, SIGUSR2): the new primary not ready by then is stopped and this one serves on. Default 30000. */
+  upgradeTimeout?: number;
   backoff?: BackoffOptions;
   /** Deaths before ready, in a row, after which a slot gives up. Default 5. */
   giveUpAfter?: number;

@@ -28,6 +28,9 @@ const DEFAULTS = {
   drainTimeout: 10000,
   // From SIGTERM (drain deadline passed) to SIGKILL.
   killTimeout: 2000,
+  // How long the new primary of an upgrade (the CLI's, service.js) has to get all its workers
+  // ready before it is stopped and this one serves on.
+  upgradeTimeout: 30000,
   // Backoff between restarts of a slot that keeps dying: the first restart is immediate, then
   // `initial` ms, doubling up to `max`, each ±`jitter`; forgotten once a worker has been ready
   // for `reset` ms.
@@ -94,7 +97,7 @@ function normalize(script, options) {
   if (o.workers < 1) throw errorWithCode(`workers must be at least 1 (got ${o.workers})`, 'ERR_INVALID_ARG_VALUE');
   if (!Object.hasOwn(POLICIES, o.policy)) throw errorWithCode(`policy must be rr, none or reuseport (got ${o.policy})`, 'ERR_INVALID_ARG_VALUE');
   if (o.ready !== 'listening' && o.ready !== 'message') throw errorWithCode(`ready must be listening or message (got ${o.ready})`, 'ERR_INVALID_ARG_VALUE');
-  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'giveUpAfter', 'maxRequests', 'maxRequestsJitter', 'maxLifetime',
+  for (const k of ['reloadTimeout', 'drainTimeout', 'killTimeout', 'upgradeTimeout', 'giveUpAfter', 'maxRequests', 'maxRequestsJitter', 'maxLifetime',
     'maxMemory', 'hangTimeout', 'sampleInterval']) {
     if (!Number.isFinite(o[k]) || o[k] < 0) throw errorWithCode(`${k} must be a non-negative number (got ${o[k]})`, 'ERR_INVALID_ARG_VALUE');
   }
@@ -246,7 +249,10 @@ class Supervisor extends EventEmitter {
     this.#members.set(worker.id, m);
     worker.process.on('internalMessage', (msg) => {
       if (!msg) return;
-      if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer' && msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+      if (msg.cmd === 'NODE_CLUSTER' && msg.act === 'queryServer') {
+        if (msg.port > 0) m.queried.push({ port: msg.port, address: msg.address });
+        else if (msg.addressType === -1 && typeof msg.address === 'string') m.queried.push({ path: msg.address });
+      }
       else if (msg.cmd === 'NODE_NC_PONG') this.#onPong(m, msg);
       else if (msg.cmd === 'NODE_NC_MAX_REQUESTS' && Number.isInteger(msg.requests)) {
         m.requests = Math.max(m.requests, msg.requests);
@@ -399,17 +405,23 @@ class Supervisor extends EventEmitter {
     else slot.timer = setTimeout(restart, delay);
   }
 
-  // A worker that died before it listened may have been refused its port by another process:
-  // that is not going to change by restarting it, so everyone gives up at once, naming it.
+  // A worker that died before it listened may have been refused its port or unix socket path
+  // by another process: that is not going to change by restarting it, so everyone gives up at
+  // once, naming it. A socket this primary holds too (activated, or handed over by an upgrade)
+  // is shared, not in the way.
   #portConflict(m) {
-    const bound = new Set([...m.addresses.values()].map((a) => a.port));
-    for (const { port } of m.queried) {
-      if (bound.has(port)) continue;
-      const ourPids = new Set([process.pid, ...[...this.#members.values()].map((x) => x.pid)]);
-      const holders = proc.portHolders(port).filter((h) => !ourPids.has(h.pid));
+    const bound = new Set([...m.addresses.values()].map((a) => (a.addressType === -1 ? a.address : a.port)));
+    const ourPids = new Set([process.pid, ...[...this.#members.values()].map((x) => x.pid)]);
+    for (const { port, path: file } of m.queried) {
+      if (bound.has(file ?? port)) continue;
+      const all = file === undefined ? proc.portHolders(port) : proc.unixPathHolders(file);
+      if (all.some((h) => h.pid === process.pid)) continue;
+      const holders = all.filter((h) => !ourPids.has(h.pid));
       if (holders.length > 0) {
         const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ');
-        return { port, holders, reason: `port ${port} is in use by ${who}` };
+        return file === undefined
+          ? { port, holders, reason: `port ${port} is in use by ${who}` }
+          : { path: file, holders, reason: `unix socket ${file} is in use by ${who}` };
       }
     }
     return null;
@@ -420,7 +432,7 @@ class Supervisor extends EventEmitter {
       s.gaveUp = true;
       clearTimeout(s.timer);
     }
-    this.emit('gave-up', { slot: null, reason: conflict.reason, all: true, port: conflict.port, holders: conflict.holders });
+    this.emit('gave-up', { slot: null, reason: conflict.reason, all: true, port: conflict.port, path: conflict.path, holders: conflict.holders });
     this.#allGaveUp(conflict.reason);
     // The other slots' workers will fail the same way: do not wait for them.
     for (const m of this.#members.values()) this.#retire(m, 'gave up');

@@ -122,11 +122,20 @@ function listeningPorts(pid) {
   return ports;
 }
 
-// The processes holding a listening TCP socket on `port`: [{ pid, command }], found through the
-// socket inode in /proc/net/tcp{,6} and the /proc/<pid>/fd link naming `socket:[inode]`.
-// Processes we may not look into are skipped.
-function portHolders(port) {
-  const inodes = listeningInodes(port);
+// The inodes of the unix stream sockets listening on `file` (/proc/net/unix: the flags have
+// __SO_ACCEPTCON, the path is the last field).
+function unixListeningInodes(file) {
+  const inodes = new Set();
+  for (const line of readOr('/proc/net/unix', '').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && (parseInt(f[3], 16) & 0x10000) !== 0 && f.slice(7).join(' ') === file) inodes.add(f[6]);
+  }
+  return inodes;
+}
+
+// The processes holding one of the socket `inodes`: [{ pid, command }], found through the
+// /proc/<pid>/fd links naming `socket:[inode]`. Processes we may not look into are skipped.
+function holdersOf(inodes) {
   if (inodes.size === 0) return [];
   const holders = [];
   for (const entry of fs.readdirSync('/proc')) {
@@ -154,6 +163,12 @@ function portHolders(port) {
   return holders;
 }
 
+// The processes holding a listening TCP socket on `port` (its inode in /proc/net/tcp{,6}).
+const portHolders = (port) => holdersOf(listeningInodes(port));
+
+// The processes holding a unix stream socket listening on the path `file`.
+const unixPathHolders = (file) => holdersOf(unixListeningInodes(file));
+
 // Where this process's memory cgroup counts OOM kills: `memory.events` (cgroup v2, counting the
 // whole subtree) or `memory.oom_control` (v1, this cgroup's own, which workers share unless
 // moved). null where there is neither.
@@ -177,4 +192,4 @@ function oomKills() {
   return m ? Number(m[1]) : 0;
 }
 
-module.exports = { rss, children, descendants, startTime, cpuSeconds, portHolders, listeningPorts, oomKills };
+module.exports = { rss, children, descendants, startTime, cpuSeconds, portHolders, unixPathHolders, listeningPorts, oomKills };

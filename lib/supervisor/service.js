@@ -5,9 +5,6 @@ const activation = require('./activation');
 const upgrade = require('./upgrade');
 const { Notifier } = require('./systemd');
 
-// How long a new primary has to get all its workers ready in an upgrade.
-const UPGRADE_TIMEOUT = 30000;
-
 class Service {
   #log;
   #successorOf;
@@ -43,6 +40,17 @@ class Service {
       this.#log(`warning: ${err.message}; serving on`);
     }).then(() => this.#notifier.takeOver());
     this.#notifier.attach(sup, turn);
+    if (this.#successorOf > 0) {
+      // The old primary keeps such a path (closing it there would unlink it from under us): it
+      // is not handed over, and our workers' listen on it fails.
+      sup.on('gave-up', (e) => {
+        if (!e.path) return;
+        const why = `cannot listen on the unix socket ${e.path}: a unix socket path a worker bound is not handed over on upgrade ` +
+          '(pass it by socket activation to upgrade this cluster)';
+        this.#log(`upgrade refused: this primary ${why}`);
+        upgrade.refuse(why);
+      });
+    }
     // A passed socket no worker listens on is most likely a port mismatch between the units.
     sup.ready.then(() => {
       const unused = this.#adopted.filter((a) => !a.used);
@@ -51,15 +59,16 @@ class Service {
     return turn;
   }
 
-  // Hands the service to a new primary; `release()` gives up what names this one (control
-  // socket, metrics port). Resolves with { pid, ms } once this one may drain; one at a time.
-  upgrade(release) {
+  // Hands the service to a new primary, which has `timeout` ms to get all its workers ready;
+  // `release()` gives up what names this one (control socket, metrics port). Resolves with
+  // { pid, ms } once this one may drain; one at a time.
+  upgrade(timeout, release) {
     if (this.#upgrading) return this.#upgrading;
     const handOver = (pid) => {
       release();
       this.#notifier.handOver(pid, `handed over to the new primary, pid ${pid}`);
     };
-    this.#upgrading = upgrade.start({ env: this.#env, timeout: UPGRADE_TIMEOUT, release: handOver }).then(async (r) => {
+    this.#upgrading = upgrade.start({ env: this.#env, timeout, release: handOver }).then(async (r) => {
       await upgrade.quiesce();
       return r;
     }, (err) => {

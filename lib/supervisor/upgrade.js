@@ -18,6 +18,7 @@ const listeners = require('../cluster/listeners');
 
 const READY = 'NODE_NC_UPGRADE_READY';
 const TAKE_OVER = 'NODE_NC_UPGRADE_TAKE_OVER';
+const REFUSED = 'NODE_NC_UPGRADE_REFUSED';
 const FROM = 'NATIVE_CLUSTER_UPGRADE_FROM';
 
 // How long the old primary waits for what its round-robin groups accepted to be handed out.
@@ -51,18 +52,20 @@ function start({ env, timeout, release }) {
   }
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (why) => {
+    // `stopping`: it said why it cannot serve, and stops by itself.
+    const fail = (why, stopping = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       // It drains what it started (a SIGTERM is its graceful stop).
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (!stopping && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       reject(errorWithCode(`upgrade failed: ${why}; this primary (pid ${process.pid}) keeps serving`, 'ERR_UPGRADE_FAILED'));
     };
     const timer = setTimeout(() => fail(`the new primary (pid ${child.pid}) was not ready within ${timeout} ms`), timeout);
     child.on('error', (err) => fail(`the new primary: ${err.message}`));
     child.on('exit', (code, signal) => fail(`the new primary (pid ${child.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}) before it was ready`));
     child.on('internalMessage', (msg) => {
+      if (msg && msg.cmd === REFUSED && typeof msg.reason === 'string') fail(`the new primary (pid ${child.pid}) ${msg.reason}`, true);
       if (!msg || msg.cmd !== READY || settled) return;
       settled = true;
       clearTimeout(timer);
@@ -122,4 +125,9 @@ function takeOver(ready) {
   });
 }
 
-module.exports = { start, quiesce, successorOf, takeOver };
+// In the new primary: tells the old one why this one cannot serve (it then stops by itself).
+function refuse(reason) {
+  if (process.connected) process.send({ cmd: REFUSED, reason });
+}
+
+module.exports = { start, quiesce, successorOf, takeOver, refuse };
