@@ -181,6 +181,20 @@ describe('native-cluster guard rails', () => {
       assert.ok(value('native_cluster_worker_ping_rtt_seconds', w.pid) >= 0);
       assert.equal(typeof w.pingRtt, 'number');
     }
+    // The guard's view of each worker, and the log sinks' counters (the primary's own lines go
+    // through them too: written only grows).
+    for (const w of s.list) {
+      assert.equal(value('native_cluster_worker_ping_missed', w.pid), Number(w.pingMissed));
+      assert.equal(w.pingMissed, false);
+    }
+    assert.match(text, /^# TYPE native_cluster_log_dropped_bytes_total counter$/m);
+    assert.ok(value('native_cluster_log_written_bytes_total') >= s.logs.written);
+    assert.ok(s.logs.written > 0);
+    for (const [name, key] of [['dropped_bytes_total', 'dropped'], ['write_errors_total', 'errors'], ['rotations_total', 'rotations']]) {
+      assert.equal(value(`native_cluster_log_${name}`), s.logs[key], name);
+    }
+    assert.equal(value('native_cluster_log_stalled'), Number(s.logs.stalled));
+    assert.equal(typeof value('native_cluster_log_queued_bytes'), 'number');
     assert.ok(value('native_cluster_rr_dispatched_total') >= 4);
     assert.equal(value('native_cluster_restarts_total'), 0);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status, 404);

@@ -29,6 +29,8 @@ function render(s) {
   const each = (pick) => s.list.map((w) => [{ ...base, slot: w.slot, id: w.id, pid: w.pid }, pick(w)]);
   const seconds = (ms) => (ms == null ? null : ms / 1000);
   const keyed = (obj, key) => Object.entries(obj).map(([k, v]) => [{ ...base, [key]: k }, v]);
+  // Workers' output (none with --log-format inherit: the families are left out).
+  const logs = (pick) => [[base, s.logs ? pick(s.logs) : null]];
   return format([
     ['native_cluster_workers', 'gauge', 'Worker slots.', [[base, s.workers]]],
     ['native_cluster_workers_ready', 'gauge', 'Slots whose current worker is ready.', [[base, s.ready]]],
@@ -48,6 +50,7 @@ function render(s) {
     ['native_cluster_worker_cpu_seconds_total', 'counter', 'CPU time of the worker (user + system).', each((w) => w.cpuSeconds)],
     ['native_cluster_worker_requests_total', 'counter', 'HTTP requests the worker has received (as of its last answer to a ping).', each((w) => w.requests)],
     ['native_cluster_worker_ping_rtt_seconds', 'gauge', "Round trip of the worker's last ping.", each((w) => seconds(w.pingRtt))],
+    ['native_cluster_worker_ping_missed', 'gauge', "1 while the worker's last ping is unanswered (it is routed no connection).", each((w) => Number(w.pingMissed))],
     ['native_cluster_worker_awaiting_ack', 'gauge', 'Hand-offs sent to the worker and not yet ACKed.', each((w) => w.awaitingAck)],
     ['native_cluster_worker_ipc_bytes_in_total', 'counter', "Bytes read from the worker's IPC channel.", each((w) => w.channel.bytesIn)],
     ['native_cluster_worker_ipc_bytes_out_total', 'counter', "Bytes written to the worker's IPC channel.", each((w) => w.channel.bytesOut)],
@@ -55,6 +58,12 @@ function render(s) {
     ['native_cluster_worker_ipc_frames_out_total', 'counter', 'Messages written to the worker.', each((w) => w.channel.framesOut)],
     ['native_cluster_worker_ipc_fds_out_total', 'counter', 'Descriptors (connections, handles) passed to the worker.', each((w) => w.channel.fdsOut)],
     ['native_cluster_worker_ipc_queued_bytes', 'gauge', 'Bytes written to the worker and not yet taken by its socket.', each((w) => w.channel.queuedBytes)],
+    ['native_cluster_log_written_bytes_total', 'counter', "Bytes of workers' output written to the log sinks.", logs((l) => l.written)],
+    ['native_cluster_log_dropped_bytes_total', 'counter', 'Bytes of workers\' output lost to failed writes (EPIPE, ENOSPC, ...).', logs((l) => l.dropped)],
+    ['native_cluster_log_write_errors_total', 'counter', 'Failed writes (or reopens) of the log sinks.', logs((l) => l.errors)],
+    ['native_cluster_log_rotations_total', 'counter', 'Log file rotations.', logs((l) => l.rotations)],
+    ['native_cluster_log_queued_bytes', 'gauge', 'Bytes of output queued for the log sinks, not yet written.', logs((l) => l.queued)],
+    ['native_cluster_log_stalled', 'gauge', "1 while a log sink is not keeping up (workers may be blocked writing).", logs((l) => Number(l.stalled))],
     ['native_cluster_rr_dispatched_total', 'counter', 'Connections handed out by a round-robin listener.', s.groups.map((g) => [{ ...base, group: g.id }, g.dispatched])],
     ['native_cluster_rr_pending', 'gauge', 'Connections accepted and waiting for a free worker.', s.groups.map((g) => [{ ...base, group: g.id }, g.pending])],
     ['native_cluster_rr_shed_total', 'counter', 'Connections closed at once for want of descriptors.', s.groups.map((g) => [{ ...base, group: g.id }, g.shed])],
