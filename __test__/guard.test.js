@@ -174,6 +174,8 @@ describe('native-cluster guard rails', () => {
     assert.match(text, /^# TYPE native_cluster_worker_requests_total counter$/m);
     assert.equal(value('native_cluster_workers'), 2);
     assert.equal(value('native_cluster_workers_ready'), 2);
+    assert.equal(value('native_cluster_workers_answering'), s.answering);
+    assert.equal(s.answering, 2);
     for (const w of s.list) {
       assert.ok(value('native_cluster_worker_requests_total', w.pid) >= w.requests);
       assert.ok(value('native_cluster_worker_resident_memory_bytes', w.pid) > 1e6);

@@ -9,6 +9,7 @@
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
+const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -209,6 +210,29 @@ describe('native-cluster as a systemd service', () => {
     const from = notify.notes.length;
     process.kill(worker.pid, 'SIGCONT');
     await notify.wait((n) => n.WATCHDOG === '1', from);
+  });
+
+  it('sends WATCHDOG=1 as the supervisor\'s health reports say, not from the workers\' messages', async (t) => {
+    const { Notifier } = require('../lib/supervisor/systemd');
+    const notify = notifyReceiver(t);
+    // A 100 ms watchdog: WATCHDOG=1 every 50 ms while a worker answers.
+    const notifier = new Notifier({ NOTIFY_SOCKET: notify.address, WATCHDOG_USEC: '100000' });
+    const sup = Object.assign(new EventEmitter(), {
+      ready: Promise.resolve(),
+      stats: () => ({ workers: 2, ready: 2, answering: 2, addresses: [] }),
+    });
+    notifier.attach(sup);
+    await notify.wait((n) => n.WATCHDOG === '1');
+    sup.emit('health', { ready: 2, answering: 0 });
+    // What was sent before is read within a poll (5 ms); then nothing for 10 intervals.
+    await sleep(30);
+    const from = notify.notes.length;
+    await sleep(500);
+    assert.ok(notify.notes.slice(from).every((n) => n.WATCHDOG !== '1'), JSON.stringify(notify.notes.slice(from)));
+    sup.emit('health', { ready: 2, answering: 1 });
+    await notify.wait((n) => n.WATCHDOG === '1', from);
+    sup.emit('stopping', { workers: 2 });
+    await notify.wait((n) => n.STOPPING === '1', from);
   });
 
   it('sends to a NOTIFY_SOCKET path too, and says once (and runs on) when nobody listens there', async (t) => {

@@ -130,12 +130,14 @@ export interface WorkerExitEvent {
 }
 
 export interface GaveUpEvent {
-  /** null: the whole cluster (a port held by another process). */
+  /** null: the whole cluster (a port or unix socket path held by another process). */
   slot: number | null;
   reason: string;
   /** Every slot has given up. */
   all: boolean;
   port?: number;
+  /** The unix socket path held by another process. */
+  path?: string;
   holders?: { pid: number; command: string }[];
 }
 
@@ -184,6 +186,8 @@ export interface Stats {
   policy: 'rr' | 'none' | 'reuseport';
   workers: number;
   ready: number;
+  /** Of the ready slots' workers, those whose last ping was answered (all of them with pings off). */
+  answering: number;
   reloading: boolean;
   stopping: boolean;
   gaveUp: string | null;
@@ -247,6 +251,8 @@ export declare class Supervisor extends EventEmitter {
   on(event: 'stopping', listener: (e: { workers: number }) => void): this;
   on(event: 'stopped', listener: (e: { stopped: number; drainTimeouts: number }) => void): this;
   on(event: 'warning', listener: (err: Error) => void): this;
+  /** The count of ready workers, or of those answering their pings, changed. */
+  on(event: 'health', listener: (e: { ready: number; answering: number }) => void): this;
   on(event: 'recycle', listener: (e: RecycleEvent) => void): this;
   on(event: 'recycled', listener: (e: RecycleEvent & { replaced: number; replacedPid: number }) => void): this;
   on(event: 'recycle-aborted', listener: (e: { slot: number; id: number; pid: number; kind: RecycleKind; reason: string; replacing: number | null }) => void): this;

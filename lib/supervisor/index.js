@@ -150,6 +150,8 @@ class Supervisor extends EventEmitter {
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
   #cgroups = null;
   #subreaperError = null;
+  // The last 'health' told: { ready, answering }.
+  #health = { ready: 0, answering: 0 };
 
   constructor(script, options = {}) {
     super();
@@ -291,6 +293,7 @@ class Supervisor extends EventEmitter {
     }
     m.state = 'ready';
     m.readyAt = Date.now();
+    this.#checkHealth();
     this.#watch(m);
     const slot = m.slot;
     if (slot.current === m) this.#slotHealthy(slot);
@@ -354,6 +357,7 @@ class Supervisor extends EventEmitter {
     const reason = this.#classify(m, code, signal);
     const previous = m.state;
     m.state = 'dead';
+    this.#checkHealth();
     for (const t of m.timers) clearTimeout(t);
     if (m.guard) m.guard.stop();
     if (m.recycle && m.recycle.settle) m.recycle.settle(true);
@@ -525,6 +529,7 @@ class Supervisor extends EventEmitter {
     if (m.state === 'dead' || m.retiring) return m.exited;
     m.retiring = why;
     m.state = 'draining';
+    this.#checkHealth();
     this.#lookAtTree(m);
     let terminated = false;
     const terminate = () => {
@@ -630,6 +635,7 @@ class Supervisor extends EventEmitter {
     }
     slot.current = m;
     slot.gaveUp = false;
+    this.#checkHealth();
     this.#slotHealthy(slot);
     if (!old) return null;
     const step = { slot: slot.index, id: m.id, pid: m.pid, replaced: old.id, replacedPid: old.pid };
@@ -698,15 +704,36 @@ class Supervisor extends EventEmitter {
   // What the engine's guard saw: out of round-robin (it resumes by itself), back, hung, or
   // its memory.
   #onGuard(m, report, value, ev) {
-    if (report === 'answered') {
-      m.rtt = value;
-      m.pingMissed = false;
-    } else if (report === 'missed') m.pingMissed = true;
-    else if (report === 'hung') this.#hung(m, value, ev.handed);
+    if (report === 'answered' || report === 'missed') {
+      if (report === 'answered') m.rtt = value;
+      m.pingMissed = report === 'missed';
+      this.#checkHealth();
+    } else if (report === 'hung') this.#hung(m, value, ev.handed);
     else if (report === 'rss') {
       m.memory = value;
       if (m.state === 'ready' && !m.retiring) this.#sampleMemory(m);
     }
+  }
+
+  // Slots whose current worker is ready, and of those the ones whose last ping was answered (all
+  // of them with pings off): 'health' tells each change (systemd's WATCHDOG=1 follows it).
+  #healthNow() {
+    let ready = 0;
+    let answering = 0;
+    for (const slot of this.#slots) {
+      const m = slot.current;
+      if (slot.removed || !m || m.state !== 'ready') continue;
+      ready++;
+      if (!m.pingMissed) answering++;
+    }
+    return { ready, answering };
+  }
+
+  #checkHealth() {
+    const now = this.#healthNow();
+    if (now.ready === this.#health.ready && now.answering === this.#health.answering) return;
+    this.#health = now;
+    this.emit('health', { ...now });
   }
 
   #onPong(m, msg) {
@@ -770,6 +797,7 @@ class Supervisor extends EventEmitter {
     m.hung = true;
     m.retiring = 'hang';
     m.state = 'draining';
+    this.#checkHealth();
     this.#counters.hangs++;
     if (m.worker.isConnected()) m.worker.disconnect();
     this.#lastHang = { id: m.id, pid: m.pid, slot: slot.index, silentMs, handedAfterMiss, at: Date.now() };
@@ -893,6 +921,8 @@ class Supervisor extends EventEmitter {
       policy: this.#o.policy,
       workers: slots.length,
       ready: slots.filter((s) => s.current && s.current.state === 'ready').length,
+      // Of those, the ones whose last ping was answered (all of them with pings off).
+      answering: this.#healthNow().answering,
       reloading: this.#reloading,
       stopping: Boolean(this.#stopping),
       gaveUp: this.#givenUp,

@@ -34,6 +34,7 @@ function render(s) {
   return format([
     ['native_cluster_workers', 'gauge', 'Worker slots.', [[base, s.workers]]],
     ['native_cluster_workers_ready', 'gauge', 'Slots whose current worker is ready.', [[base, s.ready]]],
+    ['native_cluster_workers_answering', 'gauge', 'Ready workers whose last ping was answered (all of them with pings off).', [[base, s.answering]]],
     ['native_cluster_uptime_seconds', 'gauge', 'Time since the supervisor started.', [[base, seconds(s.uptime)]]],
     ['native_cluster_primary_resident_memory_bytes', 'gauge', "The primary's RSS.", [[base, s.rss]]],
     ['native_cluster_restarts_total', 'counter', 'Workers restarted after dying or hanging.', [[base, c.restarts]]],

@@ -5,7 +5,6 @@
 // ping, and MAINPID= when an upgrade hands the service to a new primary. The datagrams go out
 // from the engine (NOTIFY_SOCKET: a socket path, or @name in the abstract namespace). The
 // variables are cleared from the environment so that workers never notify in our name.
-const cluster = require('../cluster');
 const { binding, nodeError } = require('../native');
 
 const VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'];
@@ -20,7 +19,6 @@ class Notifier {
   #failed = false;
   #watchdogMs = 0;
   #timer = null;
-  #lastPong = 0;
 
   // `env`: where the variables are read from (and removed). `muted`: a primary started by an
   // upgrade says nothing until the service is handed to it (its pid is not MAINPID before).
@@ -95,19 +93,16 @@ class Notifier {
   }
 
   // WATCHDOG=1 only while some worker answers its health ping (or, with pings off, while some
-  // worker is ready): a primary whose workers all hang is restarted by systemd.
+  // worker is ready), as the supervisor's guard reports it: a primary whose workers all hang
+  // is restarted by systemd.
   #startWatchdog(sup) {
     if (this.#watchdogMs === 0 || this.#muted) return;
-    const { hangTimeout, sampleInterval } = sup.options;
-    const watch = (worker) => worker.process.on('internalMessage', (msg) => {
-      if (msg && msg.cmd === 'NODE_NC_PONG') this.#lastPong = Date.now();
+    let answering = sup.stats().answering;
+    sup.on('health', (e) => {
+      answering = e.answering;
     });
-    Object.values(cluster.workers).forEach(watch);
-    cluster.on('fork', watch);
-    const healthy = () => (hangTimeout > 0 ? Date.now() - this.#lastPong <= 2 * sampleInterval + this.#watchdogMs : sup.stats().ready > 0);
-    this.#lastPong = Date.now();
     this.#timer = setInterval(() => {
-      if (healthy()) this.send({ WATCHDOG: 1 });
+      if (answering > 0) this.send({ WATCHDOG: 1 });
     }, this.#watchdogMs);
     this.#timer.unref();
   }
