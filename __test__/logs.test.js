@@ -104,6 +104,79 @@ describe('native-cluster worker logs (engine-pumped)', () => {
     assert.deepEqual([count('app.log.moved', 'before'), count('app.log.moved', 'after'), count('app.log', 'before'), count('app.log', 'after')], [10, 0, 0, 10]);
   });
 
+  it('says once per episode that writes to the log file fail (ENOSPC), and again after one went through', async (t) => {
+    const port = await freePort();
+    const dir = tempDir(t);
+    const file = path.join(dir, 'app.log');
+    // A full disk: the log file is /dev/full.
+    const full = () => {
+      fs.rmSync(file, { force: true });
+      fs.symlinkSync('/dev/full', file);
+    };
+    full();
+    const c = start(t, [LOGGER, '-w', '1', '--name', 'enospc', '--log-file', file], { PORT: port });
+    await c.wait(READY);
+    const warning = /warning: workers' output to .*app\.log: write ENOSPC: lines are dropped/;
+    const warned = () => c.lines.filter((l) => warning.test(l)).length;
+    await get(port, '/lines?n=5&tag=lost1');
+    await c.wait(warning, { seen: true });
+    // More failed writes in the same episode: counted, not said again.
+    const errors = (await status(c, 'enospc')).logs.errors;
+    await get(port, '/lines?n=5&tag=lost2');
+    while ((await status(c, 'enospc')).logs.errors === errors) await sleep(20);
+    assert.equal(warned(), 1, c.output());
+    // Room again (a file): a write goes through and ends the episode.
+    fs.rmSync(file);
+    process.kill(c.proc.pid, 'SIGUSR1');
+    await c.wait(/SIGUSR1: log file reopened/);
+    await get(port, '/lines?n=5&tag=kept');
+    while (!/kept \d+ 4 /.test(fs.readFileSync(file, 'utf8'))) await sleep(20);
+    // Full again: a new episode, said again.
+    full();
+    process.kill(c.proc.pid, 'SIGUSR1');
+    await c.wait(/SIGUSR1: log file reopened/);
+    await get(port, '/lines?n=5&tag=lost3');
+    while (warned() < 2) await c.wait(warning);
+    const s = await status(c, 'enospc');
+    assert.ok(s.logs.dropped > 0 && s.logs.errors >= 3, JSON.stringify(s.logs));
+    await stop(c, 'enospc');
+    assert.equal(warned(), 2, c.output());
+  });
+
+  it('says on stderr that the primary\'s stdout fails (EPIPE), once', async (t) => {
+    const port = await freePort();
+    const xdg = runtimeDir(t);
+    const primary = spawn(process.execPath, [CLI, LOGGER, '-w', '1', '--name', 'epipe'], {
+      env: { ...process.env, XDG_RUNTIME_DIR: xdg, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
+    t.after(() => primary.kill('SIGKILL'));
+    let stderr = '';
+    const warning = /warning: workers' output to the primary's stdout: write EPIPE/;
+    const stderrHas = new Promise((resolve) => primary.stderr.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+      if (warning.test(stderr)) resolve();
+    }));
+    let text = '';
+    await new Promise((resolve) => primary.stdout.setEncoding('utf8').on('data', (d) => {
+      text += d;
+      if (READY.test(text)) resolve();
+    }));
+    // Nobody reads the primary's stdout any more: its writes fail with EPIPE.
+    primary.stdout.destroy();
+    const ctlEnv = { env: { ...process.env, XDG_RUNTIME_DIR: xdg } };
+    await get(port, '/lines?n=5&tag=lost1');
+    await stderrHas;
+    const errors = (await status(ctlEnv, 'epipe')).logs.errors;
+    await get(port, '/lines?n=5&tag=lost2');
+    while ((await status(ctlEnv, 'epipe')).logs.errors === errors) await sleep(20);
+    const r = await ctl(ctlEnv, ['stop', 'epipe']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    assert.equal(stderr.split('\n').filter((l) => warning.test(l)).length, 1, stderr);
+  });
+
   it('a primary stdout nobody reads blocks the worker in write(2) and keeps the primary\'s RSS bounded; nothing is lost', { timeout: 60000 }, async (t) => {
     const port = await freePort();
     const xdg = runtimeDir(t);

@@ -21,7 +21,7 @@ try {
 
 const EV = {
   MESSAGES: 1, INTERNAL: 2, BAD_FRAME: 3, WRITTEN: 4, WRITE_FAILED: 5, CLOSED: 6, EXIT: 7, FRAMES: 8,
-  HANDLE: 9, HANDLE_LOST: 10, FAILED: 11, TRACE: 12, SHED: 13, GUARD: 14,
+  HANDLE: 9, HANDLE_LOST: 10, FAILED: 11, TRACE: 12, SHED: 13, GUARD: 14, LOG_FAILED: 15,
 };
 
 // NODE_DEBUG=native-cluster traces spawns, channel lifecycle, handle states and round-robin

@@ -111,6 +111,7 @@ pub const EV_FAILED: u32 = 11;
 pub const EV_TRACE: u32 = 12;
 pub const EV_SHED: u32 = 13;
 pub const EV_GUARD: u32 = 14;
+pub const EV_LOG_FAILED: u32 = 15;
 
 /// A descriptor the engine hands to JS. It is closed when JS closes it or lets it be
 /// collected, unless JS has given it to a Node object (`release`): the one place a received
@@ -252,6 +253,7 @@ impl From<Event> for EngineEvent {
                     EngineEvent { report: Some("rss".into()), value: Some(bytes as f64), ..base(EV_GUARD, id) }
                 }
             },
+            Event::LogFailed { id, errno } => EngineEvent { errno: Some(-errno), ..base(EV_LOG_FAILED, id) },
             Event::Failed { id, source, what } => {
                 EngineEvent { text: Some(what), source: Some(source.into()), ..base(EV_FAILED, id) }
             }
@@ -771,7 +773,8 @@ pub struct LogSinkOptions {
     pub hostname: Option<String>,
 }
 
-/// Opens where workers' lines go; returns the sink's id.
+/// Opens where workers' lines go; returns the sink's id, which its failures carry as events
+/// (one per episode: the first failed write since one went well).
 #[napi]
 pub fn log_sink(env: Env, opts: LogSinkOptions) -> napi::Result<u32> {
     use crate::logs::{format::Format, sink::Target};
@@ -788,7 +791,8 @@ pub fn log_sink(env: Env, opts: LogSinkOptions) -> napi::Result<u32> {
         }
         _ => return Err(napi::Error::from_reason("native-cluster engine: a log sink wants one of fd and path")),
     };
-    target.and_then(|t| crate::logs::open_sink(t, format)).map_err(|e| sys_error(&env, e, syscall))
+    let env_id = env_state(&env)?.id;
+    target.and_then(|t| crate::logs::open_sink(env_id, t, format)).map_err(|e| sys_error(&env, e, syscall))
 }
 
 /// A pipe for a worker's stdout or stderr: `[read end, write end]`, both close-on-exec (the

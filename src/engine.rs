@@ -227,6 +227,12 @@ impl Engine {
         self.reactor.submit_all(add_channel.into_iter().chain([watcher]));
     }
 
+    /// JS thread: the events of `id` (an object of the engine's that is none of its tables',
+    /// such as a log sink) go to `env`.
+    pub fn own(&self, id: u32, env: EnvId) {
+        lock(&self.owners).insert(id, env);
+    }
+
     /// Adds a source of its own kind (one that needs none of the engine's tables).
     pub fn add_source(&self, token: Token, source: Box<dyn Source<Msg>>) {
         self.reactor.submit(Command::Add(token, source));

@@ -86,6 +86,12 @@ pub enum Event {
         id: u32,
         report: GuardReport,
     },
+    /// A log sink failed to write (or to reopen its file) after it last wrote well, or for the
+    /// first time: one event per such episode, however many writes fail in it.
+    LogFailed {
+        id: u32,
+        errno: i32,
+    },
     Failed {
         id: u32,
         /// `channel`, `child`, `group`, `log`, `guard` or `reaper`.
@@ -115,6 +121,7 @@ impl Event {
             | Event::Shed { id }
             | Event::Trace { id, .. }
             | Event::Guard { id, .. }
+            | Event::LogFailed { id, .. }
             | Event::Failed { id, .. }
             | Event::ReadByJs { id } => *id,
         }

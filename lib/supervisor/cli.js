@@ -300,7 +300,11 @@ function run(o, log) {
   sup.on('reload-aborted', (e) => log(`reload aborted: ${e.reason}; the old workers keep serving`));
   sup.on('scale', (e) => log(`scale: ${e.workers} workers`));
   sup.on('stopping', (e) => log(`stopping: draining ${e.workers} workers`));
-  sup.on('warning', (err) => log(`warning: ${err.message}`));
+  sup.on('warning', (err) => {
+    // The primary's stdout is what fails: said where it can still be read.
+    if (err.sink === 'stdout') process.stderr.write(`[native-cluster] warning: ${err.message}\n`);
+    else log(`warning: ${err.message}`);
+  });
   sup.on('recycle', (e) => log(`${who(e)}: ${e.kind} (${e.reason}); starting its replacement`));
   sup.on('recycled', (e) => log(`${e.kind}: worker ${e.id} (pid ${e.pid}) serves slot ${e.slot}; worker ${e.replaced} (pid ${e.replacedPid}) drains`));
   sup.on('recycle-aborted', (e) => log(`${e.kind}: replacement worker ${e.id} not taken on (${e.reason}); worker ${e.replacing} keeps serving`));

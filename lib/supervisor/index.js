@@ -147,6 +147,7 @@ class Supervisor extends EventEmitter {
   #sampler = null;
   #lastHang = null;
   #logs;
+  #onLogFailed = (err) => this.emit('warning', err);
   #counters = { restarts: 0, reloads: 0, reloadsAborted: 0, recycles: {}, recyclesAborted: 0, hangs: 0, exits: {} };
   #cgroups = null;
   #subreaperError = null;
@@ -157,6 +158,8 @@ class Supervisor extends EventEmitter {
     super();
     this.#o = normalize(script, options);
     this.#logs = logsFor(this.#o);
+    // A failing log sink is said once per episode (lines are dropped, and counted, meanwhile).
+    if (this.#logs) this.#logs.on('failed', this.#onLogFailed);
     const policy = POLICIES[this.#o.policy];
     if (policyTaken !== null && policyTaken !== policy) {
       throw errorWithCode('one process has one scheduling policy: supervise() was already called with another', 'ERR_INVALID_STATE');
@@ -864,7 +867,10 @@ class Supervisor extends EventEmitter {
       if (this.#cgroups) this.#cgroups.close();
       this.#readyReject(errorWithCode('stopped before ready', 'ERR_STOPPING'));
       // The workers' last lines are out before anyone acts on 'stopped' (and exits).
-      if (this.#logs) this.#logs.flush();
+      if (this.#logs) {
+        this.#logs.flush();
+        this.#logs.off('failed', this.#onLogFailed);
+      }
       const result = { stopped: events.length, drainTimeouts: events.filter((e) => e.kind === 'drain-timeout').length };
       this.emit('stopped', result);
       return result;

@@ -4,9 +4,10 @@
 // or as JSON lines, to the primary's stdout and stderr or to one file rotated by size. A slow
 // sink stops the pumping: the worker's pipe fills and its writes block; the primary holds a
 // bounded queue per sink (1 MiB) whatever the workers write.
+const { EventEmitter } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
-const { binding, nodeError } = require('../native');
+const { binding, nodeError, owners, EV } = require('../native');
 
 const FORMATS = ['text', 'json', 'inherit'];
 // How long a stopping primary waits for the last lines of its workers, and an exiting one for
@@ -35,13 +36,17 @@ function call(fn, ...args) {
   }
 }
 
-class Logs {
+// Emits 'failed' (err: code EPIPE, ENOSPC, …; `sink`: 'stdout', 'stderr' or the file's path)
+// for the first failed write of each episode (the first since a write went well): the lines
+// are dropped, and counted, until one goes well again.
+class Logs extends EventEmitter {
   #sinks;
   // The primary's stdout is written by the engine's writer (no log file).
   #ownsStdout = false;
 
   // `o`: the supervisor's options (logFormat, logFile, logMaxSize, logKeep, cwd).
   constructor(o) {
+    super();
     validate(o);
     const format = o.logFormat;
     const common = { format, hostname: os.hostname() };
@@ -49,13 +54,28 @@ class Logs {
       const file = { ...common, path: path.resolve(o.cwd || process.cwd(), o.logFile), maxSize: o.logMaxSize, keep: o.logKeep };
       const sink = call(binding.logSink, file);
       this.#sinks = { stdout: sink, stderr: sink };
+      this.#watch(sink, file.path);
     } else {
       this.#sinks = { stdout: call(binding.logSink, { ...common, fd: 1 }), stderr: call(binding.logSink, { ...common, fd: 2 }) };
       this.#ownsStdout = true;
+      this.#watch(this.#sinks.stdout, 'stdout');
+      this.#watch(this.#sinks.stderr, 'stderr');
     }
     // What is queued is written before the process is gone.
     process.once('exit', () => {
       for (const sink of this.#distinctSinks()) binding.logFlush(sink, EXIT_FLUSH_TIMEOUT, false);
+    });
+  }
+
+  #watch(sink, name) {
+    owners.set(sink, {
+      onEngineEvent: (ev) => {
+        if (ev.kind !== EV.LOG_FAILED) return;
+        const err = nodeError({ errno: ev.errno }, 'write');
+        const where = name === 'stdout' || name === 'stderr' ? `the primary's ${name}` : name;
+        this.emit('failed', Object.assign(new Error(`workers' output to ${where}: ${err.message}: lines are dropped (status --json: ` +
+          'logs.dropped) until a write goes through again'), { code: err.code, errno: err.errno, syscall: 'write', sink: name }));
+      },
     });
   }
 

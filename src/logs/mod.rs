@@ -13,7 +13,9 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::{engine, log_token, Msg};
+use crate::engine::{engine, log_token, EnvId, Msg};
+use crate::event::Event;
+use crate::reactor::Report;
 use crate::sync::lock;
 use format::{Format, LineFormat, Stream};
 use pump::Pump;
@@ -24,27 +26,31 @@ struct OpenSink {
     format: Format,
 }
 
-static SINKS: Mutex<Vec<OpenSink>> = Mutex::new(Vec::new());
+/// By id (an engine id: the sink's events carry it). A process opens a few.
+static SINKS: Mutex<Vec<(u32, OpenSink)>> = Mutex::new(Vec::new());
 
 fn sink(id: u32) -> io::Result<(Arc<Sink>, Format)> {
     let sinks = lock(&SINKS);
-    let found = sinks.get(id as usize).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+    let (_, found) = sinks.iter().find(|(i, _)| *i == id).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
     Ok((found.sink.clone(), found.format.clone()))
 }
 
-/// Opens a sink; returns its id.
-pub fn open_sink(target: Target, format: Format) -> io::Result<u32> {
+/// Opens a sink whose failures (one per episode) are told to `env`; returns its id.
+pub fn open_sink(env: EnvId, target: Target, format: Format) -> io::Result<u32> {
+    let engine = engine()?;
+    let id = engine.next_id();
+    engine.own(id, env);
     let sink = Sink::open(
         target,
-        Box::new(|token| {
-            if let Ok(e) = engine() {
-                e.post(token, Msg::Resume);
-            }
+        Box::new(move |token| engine.post(token, Msg::Resume)),
+        // From the sink's writer thread, straight to the env's queue.
+        Box::new(move |err| {
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            engine.publish(vec![Event::LogFailed { id, errno }]);
         }),
     )?;
-    let mut sinks = lock(&SINKS);
-    sinks.push(OpenSink { sink, format });
-    Ok((sinks.len() - 1) as u32)
+    lock(&SINKS).push((id, OpenSink { sink, format }));
+    Ok(id)
 }
 
 /// Starts pumping `pipe` (a worker's stdout or stderr; made non-blocking here) into sink `id`.

@@ -55,6 +55,8 @@ pub struct SinkStats {
 }
 
 type Wake = Box<dyn Fn(Token) + Send + Sync>;
+/// Told of the first failure of an episode (the first since a write went well).
+type OnFailure = Box<dyn Fn(&io::Error) + Send + Sync>;
 
 pub struct Sink {
     queue: Mutex<Queue>,
@@ -64,18 +66,20 @@ pub struct Sink {
     settled: Condvar,
     /// Tells a waiting pump there is room again.
     wake: Wake,
+    on_failure: OnFailure,
     pub stats: SinkStats,
 }
 
 impl Sink {
     /// Opens `target` (a file is created if need be) and starts its writer.
-    pub fn open(target: Target, wake: Wake) -> io::Result<Arc<Sink>> {
+    pub fn open(target: Target, wake: Wake, on_failure: OnFailure) -> io::Result<Arc<Sink>> {
         let mut out = Output::open(target)?;
         let sink = Arc::new(Sink {
             queue: Mutex::new(Queue::default()),
             filled: Condvar::new(),
             settled: Condvar::new(),
             wake,
+            on_failure,
             stats: SinkStats::default(),
         });
         let writer = sink.clone();
@@ -155,6 +159,8 @@ impl Sink {
     /// room, writes.
     fn run(&self, out: &mut Output) -> ! {
         let mut taken = Vec::new();
+        // In a failure episode: told once, until a write goes well again.
+        let mut failing = false;
         loop {
             let (waiting, reopen) = {
                 let mut q = lock(&self.queue);
@@ -171,10 +177,12 @@ impl Sink {
                 (self.wake)(token);
             }
             if reopen {
-                self.count(out.reopen(), 0);
+                self.count(out.reopen(), 0, &mut failing);
             }
-            let result = out.write(&taken, &self.stats);
-            self.count(result, taken.len());
+            if !taken.is_empty() {
+                let result = out.write(&taken, &self.stats);
+                self.count(result, taken.len(), &mut failing);
+            }
             taken.clear();
             // A burst's buffer is not kept for ever.
             if taken.capacity() > 2 * HIGH_WATER {
@@ -183,10 +191,20 @@ impl Sink {
         }
     }
 
-    fn count(&self, result: io::Result<()>, lost: usize) {
-        if result.is_err() {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            self.stats.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+    /// Counts a failure (and tells the first of an episode); a write that went well (`lost` >
+    /// 0) ends the episode.
+    fn count(&self, result: io::Result<()>, lost: usize, failing: &mut bool) {
+        match result {
+            Ok(()) if lost > 0 => *failing = false,
+            Ok(()) => {}
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                if !*failing {
+                    *failing = true;
+                    (self.on_failure)(&e);
+                }
+            }
         }
     }
 }
@@ -326,7 +344,9 @@ mod tests {
     fn rotates_between_lines_and_keeps_so_many_old_files() {
         let dir = temp_dir("rotate");
         let path = dir.join("app.log");
-        let sink = Sink::open(Target::File { path: path.clone(), max_size: 100, keep: 2 }, Box::new(|_| {})).unwrap();
+        let sink =
+            Sink::open(Target::File { path: path.clone(), max_size: 100, keep: 2 }, Box::new(|_| {}), Box::new(|_| {}))
+                .unwrap();
         sink.pump_started();
         let line = format!("{}\n", "x".repeat(29)); // 30 bytes: 3 to a file
         for _ in 0..20 {
@@ -351,11 +371,48 @@ mod tests {
     }
 
     #[test]
+    fn tells_the_first_failed_write_of_each_episode() {
+        let dir = temp_dir("episodes");
+        let path = dir.join("app.log");
+        let full = || {
+            let _ = std::fs::remove_file(&path);
+            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        };
+        full();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let to = told.clone();
+        let on_failure = Box::new(move |e: &io::Error| lock(&to).push(e.raw_os_error()));
+        let sink = Sink::open(Target::File { path: path.clone(), max_size: 0, keep: 0 }, Box::new(|_| {}), on_failure)
+            .unwrap();
+        let write = |line: &[u8]| {
+            sink.push(line);
+            assert!(sink.flush(Duration::from_secs(5), false));
+        };
+        // Two failed writes: one episode, told once.
+        write(b"lost 1\n");
+        write(b"lost 2\n");
+        assert_eq!(*lock(&told), [Some(libc::ENOSPC)]);
+        // A file again: the write goes well and ends the episode.
+        std::fs::remove_file(&path).unwrap();
+        sink.reopen();
+        write(b"kept\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
+        // Full again: a new episode, told.
+        full();
+        sink.reopen();
+        write(b"lost 3\n");
+        assert_eq!(*lock(&told), [Some(libc::ENOSPC), Some(libc::ENOSPC)]);
+        assert_eq!(sink.stats.errors.load(Ordering::Relaxed), 3);
+        assert_eq!(sink.stats.dropped.load(Ordering::Relaxed), 21);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_full_queue_turns_pumps_away_until_the_writer_takes_it() {
         let (r, w) = nix::unistd::pipe().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let tx = Mutex::new(tx);
-        let sink = Sink::open(Target::Fd(w), Box::new(move |t| lock(&tx).send(t).unwrap())).unwrap();
+        let sink = Sink::open(Target::Fd(w), Box::new(move |t| lock(&tx).send(t).unwrap()), Box::new(|_| {})).unwrap();
         // The pipe takes 64 KiB; the writer blocks on it and the queue fills behind.
         sink.push(&vec![b'a'; 128 << 10]);
         let chunk = vec![b'b'; 64 << 10];
