@@ -36,6 +36,9 @@ async function startPrimary(t, scenario, { nofile, debug } = {}) {
       proc.stdin.write('stats\n');
       return JSON.parse((await lines.next()).value);
     },
+    release() {
+      proc.stdin.write('release\n');
+    },
     async exit() {
       proc.stdin.write('exit\n');
       await next(proc, 'close');
@@ -127,10 +130,14 @@ describe('observability [ours]', { skip: OURS_IMPL.skip || OURS_IMPL.isNode }, (
   });
 
   it('round-robin out of descriptors: excess connections are closed at once, counted, warned of once; the primary serves on', { timeout: 60000 }, async (t) => {
-    // The worker stalls, so connections pile up in a primary limited to 64 descriptors; each
-    // is either served or closed at once, none waits for the worker.
+    // The worker stalls until the primary has shed a connection, so connections pile up in a
+    // primary limited to 64 descriptors; each is either served or closed at once, none waits
+    // for the worker.
     const primary = await startPrimary(t, 'stall', { nofile: 64 });
-    const results = await Promise.all(Array.from({ length: 150 }, () => request(primary.port)));
+    const pending = Promise.all(Array.from({ length: 150 }, () => request(primary.port)));
+    while ((await primary.stats()).groups[0].shed === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    primary.release();
+    const results = await pending;
     const served = results.filter((r) => r === 'w1').length;
     const closed = results.filter((r) => r === '').length;
     assert.equal(served + closed, results.length);
