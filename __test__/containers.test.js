@@ -87,7 +87,11 @@ describe('native-cluster as PID 1 and in containers', () => {
     const pid = Number(out.trim());
     assert.ok(pid > 0, `no pid printed: ${JSON.stringify(out)}`);
     t.after(() => {
-      try { process.kill(pid, 'SIGKILL'); } catch {}
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already, as it should be.
+      }
     });
     assert.ok(await until(() => !alive(pid), 5000), `child ${pid} outlived its parent`);
   });
