@@ -72,6 +72,32 @@ describe('native-cluster as PID 1 and in containers', () => {
     assert.ok(gone, `workers left: ${pids.filter(alive)}`);
   });
 
+  // The kernel clears a parent-death signal when the child's credentials change (prctl(2)):
+  // set before setuid/setgid, it would be gone by the exec.
+  it('a child spawned with uid/gid and a death signal still dies with its parent', { skip: process.getuid() !== 0 && 'needs root (setuid)' }, async (t) => {
+    const parentScript = `
+      const { spawn } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'child_process.js'))});
+      const c = spawn('sleep', ['30'], { uid: 65534, gid: 65534, deathSignal: 9, stdio: 'ignore' });
+      c.on('error', (err) => console.log('error', err.code));
+      setTimeout(() => { console.log(c.pid); process.exit(0); }, 50);`;
+    const parent = spawn(process.execPath, ['-e', parentScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    parent.stdout.on('data', (d) => { out += d; });
+    await new Promise((resolve) => parent.on('exit', resolve));
+    // Root without the right to change its ids (a user namespace, say) cannot run this.
+    if (out.startsWith('error')) return t.skip(`cannot spawn as uid 65534 here (${out.trim()})`);
+    const pid = Number(out.trim());
+    assert.ok(pid > 0, `no pid printed: ${JSON.stringify(out)}`);
+    t.after(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already, as it should be.
+      }
+    });
+    assert.ok(await until(() => !alive(pid), 5000), `child ${pid} outlived its parent`);
+  });
+
   it("reaps orphans re-parented to the primary, and still reports its workers' own exits", async (t) => {
     const port = await freePort();
     const c = start(t, [APP, '-w', '2', '--name', 'orphans'], { PORT: port, MODE: 'orphan' });

@@ -231,6 +231,44 @@ describe('native-cluster worker logs (engine-pumped)', () => {
     assert.equal(lines, FLOOD * 128);
   });
 
+  it('a worker hung while another is held back by a stalled sink is still replaced', { timeout: 60000 }, async (t) => {
+    const port = await freePort();
+    const xdg = runtimeDir(t);
+    const env = { env: { ...process.env, XDG_RUNTIME_DIR: xdg } };
+    const primary = spawn(process.execPath, [CLI, LOGGER, '-w', '2', '--name', 'stallhang', '--hang-timeout', '2s'], {
+      env: { ...env.env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => primary.kill('SIGKILL'));
+    // Read up to the ready line, then stop reading the primary's stdout.
+    let text = '';
+    await new Promise((resolve) => {
+      const onData = (d) => {
+        text += d;
+        if (READY.test(text)) {
+          primary.stdout.off('data', onData);
+          primary.stdout.pause();
+          resolve();
+        }
+      };
+      primary.stdout.setEncoding('utf8').on('data', onData);
+    });
+    const pids = (await status(env, 'stallhang')).list.map((w) => w.pid);
+    get(port, '/flood?mb=64').catch(() => {});
+    const wchan = (pid) => fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
+    let held;
+    while (!(held = pids.find((pid) => /pipe_write$/.test(wchan(pid))))) await sleep(20);
+    const other = pids.find((pid) => pid !== held);
+    // The other worker hangs (the held-back one, busy, gets none of these).
+    for (let i = 0; i < 3; i++) get(port, '/spin').catch(() => {});
+    let s;
+    do {
+      await sleep(100);
+      s = await status(env, 'stallhang');
+    } while (!s.lastHang);
+    assert.equal(s.lastHang.pid, other);
+  });
+
   it('goes on logging while the primary\'s JS is blocked (the engine pumps)', async (t) => {
     const c = start(t, [path.join(__dirname, 'fixtures', 'supervisor', 'busy-primary.js')],
       { PORT: String(await freePort()), TICK_MS: '20', BLOCK_MS: '2000' }, { raw: true });

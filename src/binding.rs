@@ -853,6 +853,13 @@ pub struct LogStats {
     pub stalled: bool,
 }
 
+/// Whether sink `sink` holds worker `worker` back: its pump waits for room, so the worker may
+/// be blocked writing to its full pipe (and answering no ping).
+#[napi]
+pub fn log_holds_back(env: Env, sink: u32, worker: u32) -> napi::Result<bool> {
+    crate::logs::holds_back(sink, worker).map_err(|e| sys_error(&env, e, "write"))
+}
+
 #[napi]
 pub fn log_stats(env: Env, sink: u32) -> napi::Result<LogStats> {
     let s = crate::logs::stats(sink).map_err(|e| sys_error(&env, e, "write"))?;

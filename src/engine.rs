@@ -303,10 +303,12 @@ impl Engine {
     ) -> io::Result<usize> {
         let chan = self.channel(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EPIPE))?;
         let has_handle = handle.is_some();
-        // The handle's ACK must be read even while JS is blocked: the I/O thread reads, told
-        // once the handle is in flight (so it does not hand reading straight back).
-        let take_over = has_handle && chan.reading_to_io(false);
+        // The handle's ACK must be read even while JS is blocked: the I/O thread reads. Taken
+        // once the handle is in flight: taken before, the I/O thread (reading with no handle
+        // in flight yet) could hand reading back to JS in between, and nothing would take it
+        // again.
         let written = chan.write(data, frames, handle, ack);
+        let take_over = has_handle && chan.reading_to_io(false);
         if take_over {
             self.post(channel_token(id), Msg::TakeOver);
         }

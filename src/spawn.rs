@@ -356,16 +356,6 @@ unsafe fn child_after_fork(
     if spec.detached && libc::setsid() < 0 {
         fail(report);
     }
-    if let Some(sig) = spec.death_signal {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) < 0 {
-            fail(report);
-        }
-        // The parent died before the prctl: the signal will never come, so act on it now.
-        if libc::getppid() != parent {
-            libc::raise(sig);
-            libc::_exit(128 + sig);
-        }
-    }
     for (i, &src) in sources.iter().enumerate() {
         let i = i as RawFd;
         if src >= 0 {
@@ -407,6 +397,18 @@ unsafe fn child_after_fork(
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    // Last before exec: the kernel clears the parent-death signal when the credentials change
+    // (setuid/setgid above), and `raise` needs the signal unblocked.
+    if let Some(sig) = spec.death_signal {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) < 0 {
+            fail(report);
+        }
+        // The parent died before the prctl: the signal will never come, so act on it now.
+        if libc::getppid() != parent {
+            libc::raise(sig);
+            libc::_exit(128 + sig);
+        }
+    }
     libc::execve(
         file.as_ptr(),
         argv.as_ptr() as *const *const libc::c_char,

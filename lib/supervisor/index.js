@@ -791,8 +791,9 @@ class Supervisor extends EventEmitter {
   #hung(m, silentMs, handedAfterMiss) {
     if (m.state === 'dead' || m.retiring || this.#stopping) return;
     // A log sink that does not keep up blocks the workers writing to it (back-pressure): that is
-    // not a hang, and a replacement would block as well: it is watched afresh.
-    if (this.#logs && this.#logs.stats().stalled) {
+    // not a hang, and a replacement would block as well: it is watched afresh. Only a worker the
+    // sink holds back: another worker's flood must not hide a hang.
+    if (this.#logs && this.#logs.holdsBack(m.id)) {
       this.#guard(m);
       return;
     }

@@ -127,6 +127,13 @@ class Logs extends EventEmitter {
     return all;
   }
 
+  // Whether worker `id`'s output waits for room in a sink: it may be blocked writing to its full
+  // pipe (so answering no ping) without being hung.
+  holdsBack(id) {
+    for (const sink of this.#distinctSinks()) if (call(binding.logHoldsBack, sink, id)) return true;
+    return false;
+  }
+
   // Bytes written, dropped (a failed write), queued; rotations; whether a sink is not keeping up
   // (workers may then be blocked writing to their full pipes).
   stats() {

@@ -59,7 +59,7 @@ pub fn pump(id: u32, pipe: OwnedFd, worker: u32, pid: i32, stream: Stream) -> io
     crate::channel::fds::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&pipe))?;
     let engine = engine()?;
     let token = log_token(engine.next_id());
-    engine.add_source(token, Box::new(Pump::new(pipe, LineFormat::new(&format, worker, pid, stream), sink)));
+    engine.add_source(token, Box::new(Pump::new(pipe, worker, LineFormat::new(&format, worker, pid, stream), sink)));
     Ok(())
 }
 
@@ -78,6 +78,11 @@ pub fn write(id: u32, bytes: &[u8]) -> io::Result<()> {
 /// end first).
 pub fn flush(id: u32, timeout: Duration, pumps: bool) -> io::Result<bool> {
     Ok(sink(id)?.0.flush(timeout, pumps))
+}
+
+/// Whether a pump of `worker` waits for room in sink `id` (the worker may be blocked writing).
+pub fn holds_back(id: u32, worker: u32) -> io::Result<bool> {
+    Ok(sink(id)?.0.holds_back(worker))
 }
 
 pub struct Stats {

@@ -27,6 +27,8 @@ const LINGER: Duration = Duration::from_millis(2);
 
 pub struct Pump {
     pipe: OwnedFd,
+    /// The worker whose output this is.
+    worker: u32,
     framer: LineFramer,
     format: LineFormat,
     sink: Arc<Sink>,
@@ -44,10 +46,11 @@ fn now_ms() -> u64 {
 
 impl Pump {
     /// `pipe` must be non-blocking.
-    pub fn new(pipe: OwnedFd, format: LineFormat, sink: Arc<Sink>) -> Self {
+    pub fn new(pipe: OwnedFd, worker: u32, format: LineFormat, sink: Arc<Sink>) -> Self {
         sink.pump_started();
         Pump {
             pipe,
+            worker,
             framer: LineFramer::new(MAX_LINE),
             format,
             sink,
@@ -71,7 +74,7 @@ impl Pump {
     fn pump(&mut self, cx: &mut Cx<'_, Msg>) {
         let mut read_some = false;
         for _ in 0..READS_PER_TURN {
-            if !self.sink.admit(cx.token()) {
+            if !self.sink.admit(cx.token(), self.worker) {
                 self.paused = true;
                 return self.watch(cx, Interest::None);
             }

@@ -35,8 +35,8 @@ pub enum Target {
 #[derive(Default)]
 struct Queue {
     bytes: Vec<u8>,
-    /// Pumps waiting for room.
-    waiting: Vec<Token>,
+    /// Pumps waiting for room, with the worker each reads.
+    waiting: Vec<(Token, u32)>,
     reopen: bool,
     /// The writer holds bytes it took and has not written yet.
     writing: bool,
@@ -87,14 +87,15 @@ impl Sink {
         Ok(sink)
     }
 
-    /// Whether a pump may read: false (and `token` is woken later) while the queue is full.
-    pub fn admit(&self, token: Token) -> bool {
+    /// Whether a pump (of worker `worker`) may read: false (and `token` is woken later) while
+    /// the queue is full.
+    pub fn admit(&self, token: Token, worker: u32) -> bool {
         let mut q = lock(&self.queue);
         if q.bytes.len() < HIGH_WATER {
             return true;
         }
-        if !q.waiting.contains(&token) {
-            q.waiting.push(token);
+        if !q.waiting.iter().any(|&(t, _)| t == token) {
+            q.waiting.push((token, worker));
         }
         false
     }
@@ -155,6 +156,11 @@ impl Sink {
         !lock(&self.queue).waiting.is_empty()
     }
 
+    /// A pump of `worker` waits for room: the worker may be blocked on its full pipe.
+    pub fn holds_back(&self, worker: u32) -> bool {
+        lock(&self.queue).waiting.iter().any(|&(_, w)| w == worker)
+    }
+
     /// The writer thread: takes the whole queue at a time, wakes the pumps that waited for
     /// room, writes.
     fn run(&self, out: &mut Output) -> ! {
@@ -173,7 +179,7 @@ impl Sink {
                 std::mem::swap(&mut q.bytes, &mut taken);
                 (std::mem::take(&mut q.waiting), std::mem::take(&mut q.reopen))
             };
-            for token in waiting {
+            for (token, _) in waiting {
                 (self.wake)(token);
             }
             if reopen {
@@ -417,12 +423,13 @@ mod tests {
         sink.push(&vec![b'a'; 128 << 10]);
         let chunk = vec![b'b'; 64 << 10];
         let deadline = Instant::now() + Duration::from_secs(5);
-        while sink.admit(7) {
+        while sink.admit(7, 1) {
             assert!(Instant::now() < deadline);
             sink.push(&chunk);
         }
         assert!(sink.queued() >= HIGH_WATER);
         assert!(sink.stalled());
+        assert!(sink.holds_back(1) && !sink.holds_back(2));
         assert!(rx.try_recv().is_err());
         // A reader empties the pipe: the writer takes the queue and wakes the pump.
         std::thread::spawn(move || {
