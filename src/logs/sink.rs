@@ -226,14 +226,16 @@ struct RotatingFile {
     max_size: u64,
     keep: u32,
     file: File,
-    size: u64,
+    /// Its size, or `None` for what is not a regular file (`/dev/null`, a FIFO, a tty), which is
+    /// never rotated: renaming `/dev/null` away would leave a regular file in its place.
+    size: Option<u64>,
 }
 
-fn open_append(path: &PathBuf) -> io::Result<(File, u64)> {
+fn open_append(path: &PathBuf) -> io::Result<(File, Option<u64>)> {
     // std opens close-on-exec.
     let file = OpenOptions::new().append(true).create(true).mode(0o644).open(path)?;
-    let size = file.metadata()?.len();
-    Ok((file, size))
+    let meta = file.metadata()?;
+    Ok((file, meta.is_file().then_some(meta.len())))
 }
 
 /// Writes all of `bytes` to `fd`, waiting for room when it is non-blocking and full.
@@ -288,21 +290,22 @@ impl RotatingFile {
     /// past `max_size` (a single line longer than that goes alone into a fresh file).
     fn write(&mut self, mut bytes: &[u8], stats: &SinkStats) -> io::Result<()> {
         while !bytes.is_empty() {
-            let room = if self.max_size == 0 { u64::MAX } else { self.max_size.saturating_sub(self.size) };
+            let Some(size) = self.size.as_mut() else { return self.file.write_all(bytes) };
+            let room = if self.max_size == 0 { u64::MAX } else { self.max_size.saturating_sub(*size) };
             let fits = usize::try_from(room).map_or(bytes.len(), |room| room.min(bytes.len()));
             // Up to the last line end that fits, or, in an empty file, the first line whole.
             let take = if fits == bytes.len() {
                 fits
             } else if let Some(nl) = bytes[..fits].iter().rposition(|&b| b == b'\n') {
                 nl + 1
-            } else if self.size == 0 {
+            } else if *size == 0 {
                 bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |nl| nl + 1)
             } else {
                 0
             };
             if take > 0 {
                 self.file.write_all(&bytes[..take])?;
-                self.size += take as u64;
+                *size += take as u64;
                 bytes = &bytes[take..];
             }
             if !bytes.is_empty() {
@@ -344,6 +347,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn never_rotates_what_is_not_a_regular_file() {
+        // `--log-file /dev/null` once renamed /dev/null away; a link to it stands in here.
+        let dir = temp_dir("devnull");
+        let path = dir.join("app.log");
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        let target = Target::File { path: path.clone(), max_size: 10, keep: 2 };
+        let sink = Sink::open(target, Box::new(|_| {}), Box::new(|_| {})).unwrap();
+        sink.pump_started();
+        sink.push(b"one line of more than ten bytes\nand another one\n");
+        sink.pump_ended();
+        assert!(sink.flush(Duration::from_secs(5), true));
+        assert_eq!(sink.stats.rotations.load(Ordering::Relaxed), 0);
+        assert_eq!(sink.stats.written.load(Ordering::Relaxed), 48);
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(!dir.join("app.log.1").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
