@@ -74,6 +74,8 @@ pub enum Msg {
     StopGuard,
     /// The JS thread stopped reading a channel: the I/O thread reads it from here on.
     TakeOver,
+    /// A source no longer watches a channel, nor expects the replies it asked for on it.
+    Unwatch(Token),
 }
 
 /// The engine's tokens: an object's id and its kind in the low `KIND_BITS` bits (a child and

@@ -704,6 +704,11 @@ impl Reader {
     }
 
     /// Whether another source awaits the peer's reply on this channel.
+    /// `token` expects no more replies (its source stopped before they came).
+    pub fn forget_replies_to(&mut self, token: Token) {
+        self.replies.retain(|_, t| *t != token);
+    }
+
     pub fn awaiting_reply(&self) -> bool {
         !self.replies.is_empty()
     }

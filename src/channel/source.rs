@@ -304,6 +304,10 @@ impl Source<Msg> for ChannelSource {
             Msg::Resume => self.resume(cx),
             Msg::CloseNow => self.close(cx),
             Msg::Watch(token) if !self.watchers.contains(&token) => self.watchers.push(token),
+            Msg::Unwatch(token) => {
+                self.watchers.retain(|&w| w != token);
+                self.chan.read_side().reader.forget_replies_to(token);
+            }
             Msg::SendHandle { frame, fd, hook } => self.send_handle(cx, frame, fd, hook),
             Msg::Ping { seq, token } => self.ping(cx, seq, token),
             Msg::Routable(routable) => {

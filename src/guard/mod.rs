@@ -124,7 +124,12 @@ impl Source<Msg> for Guard {
                 let report = GuardReport::Answered { rtt_us: rtt.as_micros() as u64 };
                 cx.events().push(Event::Guard { id: self.id, report });
             }
-            Msg::ChannelClosed { .. } | Msg::StopGuard => self.done(cx),
+            Msg::ChannelClosed { .. } => self.done(cx),
+            // A ping still unanswered must not keep the channel awaiting a reply.
+            Msg::StopGuard => {
+                cx.post(channel_token(self.chan.id), Msg::Unwatch(cx.token()));
+                self.done(cx);
+            }
             _ => {}
         }
     }
