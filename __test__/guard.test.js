@@ -133,14 +133,16 @@ describe('native-cluster guard rails', () => {
     const stack = c.output().slice(c.output().indexOf('hung at:'));
     assert.match(stack, /^ +at spinForever \(.*app\.js:\d+:\d+\)$/m);
     // Load on the others goes on. What the hung worker held when it began to spin is all it
-    // takes down: the /spin request, a connection it had just accepted, and the one hand-off
-    // sitting unACKed in its channel (the engine sends a worker no more than that).
+    // takes down: connections it had accepted (how many depends on what its loop took in before
+    // the /spin request's handler ran) and the one hand-off sitting unACKed in its channel. With
+    // 4 clients, each with one request at a time, that is at most 4 of the load's requests; one
+    // routed to it after the miss would fail on top of them (and handedAfterMiss says so).
     const floor = traffic.result.ok + 50;
     while (traffic.result.ok < floor) await sleep(20);
     const res = await traffic.stop();
     await spin;
     t.diagnostic(`failed under load: ${res.failed} ${JSON.stringify(res.errors)} of ${res.ok + res.failed}`);
-    assert.ok(res.failed <= 2, JSON.stringify(res.errors));
+    assert.ok(res.failed <= 4, JSON.stringify(res.errors));
     const s = await status(c, 'hang');
     assert.equal(s.counters.hangs, 1);
     assert.equal(s.counters.exits['hang-killed'], 1);
