@@ -39,6 +39,29 @@ function rss(pid) {
 }
 
 // `native-cluster stop` and the primary's exit: the workers' last lines are written by then.
+// The CLI running LOGGER with a 2 s hang timeout, its stdout read up to the ready line and then
+// no more: a sink that does not keep up.
+async function startUnread(t, args, env) {
+  const primary = spawn(process.execPath, [CLI, LOGGER, ...args, '--hang-timeout', '2s'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => primary.kill('SIGKILL'));
+  let text = '';
+  await new Promise((resolve) => {
+    const onData = (d) => {
+      text += d;
+      if (READY.test(text)) {
+        primary.stdout.off('data', onData);
+        primary.stdout.pause();
+        resolve();
+      }
+    };
+    primary.stdout.setEncoding('utf8').on('data', onData);
+  });
+  return primary;
+}
+
 async function stop(c, name) {
   const r = await ctl(c, ['stop', name]);
   assert.equal(r.code, 0, r.stderr);
@@ -180,25 +203,8 @@ describe('native-cluster worker logs (engine-pumped)', () => {
   it('a primary stdout nobody reads blocks the worker in write(2) and keeps the primary\'s RSS bounded; nothing is lost', { timeout: 60000 }, async (t) => {
     const port = await freePort();
     const xdg = runtimeDir(t);
-    const primary = spawn(process.execPath, [CLI, LOGGER, '-w', '1', '--name', 'stall', '--hang-timeout', '2s'], {
-      env: { ...process.env, XDG_RUNTIME_DIR: xdg, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const primary = await startUnread(t, ['-w', '1', '--name', 'stall'], { XDG_RUNTIME_DIR: xdg, PORT: String(port) });
     const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
-    t.after(() => primary.kill('SIGKILL'));
-    // Read up to the ready line, then stop reading the primary's stdout.
-    let text = '';
-    await new Promise((resolve) => {
-      const onData = (d) => {
-        text += d;
-        if (READY.test(text)) {
-          primary.stdout.off('data', onData);
-          primary.stdout.pause();
-          resolve();
-        }
-      };
-      primary.stdout.setEncoding('utf8').on('data', onData);
-    });
     const { list: [w] } = await status({ env: { ...process.env, XDG_RUNTIME_DIR: xdg } }, 'stall');
     const before = rss(primary.pid);
     const FLOOD = 64;
@@ -235,24 +241,7 @@ describe('native-cluster worker logs (engine-pumped)', () => {
     const port = await freePort();
     const xdg = runtimeDir(t);
     const env = { env: { ...process.env, XDG_RUNTIME_DIR: xdg } };
-    const primary = spawn(process.execPath, [CLI, LOGGER, '-w', '2', '--name', 'stallhang', '--hang-timeout', '2s'], {
-      env: { ...env.env, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.after(() => primary.kill('SIGKILL'));
-    // Read up to the ready line, then stop reading the primary's stdout.
-    let text = '';
-    await new Promise((resolve) => {
-      const onData = (d) => {
-        text += d;
-        if (READY.test(text)) {
-          primary.stdout.off('data', onData);
-          primary.stdout.pause();
-          resolve();
-        }
-      };
-      primary.stdout.setEncoding('utf8').on('data', onData);
-    });
+    await startUnread(t, ['-w', '2', '--name', 'stallhang'], { XDG_RUNTIME_DIR: xdg, PORT: String(port) });
     const pids = (await status(env, 'stallhang')).list.map((w) => w.pid);
     get(port, '/flood?mb=64').catch(() => {});
     const wchan = (pid) => fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
