@@ -63,7 +63,9 @@ function start({ env, timeout, release }) {
     };
     const timer = setTimeout(() => fail(`the new primary (pid ${child.pid}) was not ready within ${timeout} ms`), timeout);
     child.on('error', (err) => fail(`the new primary: ${err.message}`));
-    child.on('exit', (code, signal) => fail(`the new primary (pid ${child.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}) before it was ready`));
+    // 'close', not 'exit': a child's last messages (its reason for refusing) may come after
+    // its exit, never after its close.
+    child.on('close', (code, signal) => fail(`the new primary (pid ${child.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}) before it was ready`));
     child.on('internalMessage', (msg) => {
       if (msg && msg.cmd === REFUSED && typeof msg.reason === 'string') fail(`the new primary (pid ${child.pid}) ${msg.reason}`, true);
       if (!msg || msg.cmd !== READY || settled) return;
@@ -73,7 +75,7 @@ function start({ env, timeout, release }) {
         child.send({ cmd: TAKE_OVER });
         child.disconnect();
         // It outlives us: nothing here waits for it.
-        child.removeAllListeners('exit');
+        child.removeAllListeners('close');
         child.unref();
         resolve({ pid: child.pid, ms: Date.now() - began });
       }, reject);
