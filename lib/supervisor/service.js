@@ -43,10 +43,13 @@ class Service {
     if (this.#successorOf > 0) {
       // The old primary keeps such a path (closing it there would unlink it from under us): it
       // is not handed over, and our workers' listen on it fails.
+      // Whatever it gave up on, the old primary is told why.
       sup.on('gave-up', (e) => {
-        if (!e.path) return;
-        const why = `cannot listen on the unix socket ${e.path}: a unix socket path a worker bound is not handed over on upgrade ` +
-          '(pass it by socket activation to upgrade this cluster)';
+        if (!e.all) return;
+        const why = e.path
+          ? `cannot listen on the unix socket ${e.path}: a unix socket path a worker bound is not handed over on upgrade ` +
+            '(pass it by socket activation to upgrade this cluster)'
+          : `gave up: ${e.reason}`;
         this.#log(`upgrade refused: this primary ${why}`);
         upgrade.refuse(why);
       });
