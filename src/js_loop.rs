@@ -1,7 +1,8 @@
 //! Reading channels on the JS thread. Each JS environment watches the channels its JS reads
 //! (`ReadOwner::Js`) on its own libuv loop, through a duplicate of each channel's socket; a
 //! readable channel is read right in libuv's callback (the engine's parser splits and batches
-//! there) and JS is called at once: a reply to an idle JS thread crosses no thread. The I/O
+//! there) and JS is called once the loop's I/O callbacks are done (one call for every channel
+//! that was readable on that turn): a reply to an idle JS thread crosses no thread. The I/O
 //! thread reads whatever must go on while JS is blocked, and hands reading back through the
 //! env's queue (`Event::ReadByJs`), so frames keep their order whichever thread read them.
 
@@ -19,7 +20,7 @@ use napi::{Env, JsFunction, NapiRaw};
 use crate::channel::{fds, Channel};
 use crate::engine::{channel_token, engine, EnvId, Msg};
 use crate::event::Event;
-use crate::uv::{self, PollHandle};
+use crate::uv::{self, CheckHandle, PollHandle};
 
 /// How a libuv callback calls JS: the env's wake-up function, as Node calls its own handles'
 /// callbacks (microtasks and `nextTick`s run after it).
@@ -72,11 +73,24 @@ struct Poll {
     polls: Rc<Polls>,
 }
 
+/// The env's one call into JS per turn of its loop: channels read by the I/O callbacks queue
+/// their events, and JS runs once after all of them (libuv's check phase, before Node's own
+/// `setImmediate` callbacks) rather than once per readable channel. `handle` comes first.
+#[repr(C)]
+struct Deferred {
+    handle: CheckHandle,
+    wake: Wake,
+    armed: bool,
+    polls: Rc<Polls>,
+}
+
 /// The env's watched channels, shared with their handles' callbacks (which may run after
 /// the env's instance data is gone, while the env is torn down).
 #[derive(Default)]
 struct Polls {
     by_id: RefCell<HashMap<u32, *mut Poll>>,
+    /// Null where the loop cannot take a check handle: JS is then called from each read.
+    deferred: Cell<*mut Deferred>,
     /// Handles whose close has not completed.
     closing: Cell<usize>,
     /// The env is being torn down; it waits for `closing` to reach 0, then this hook goes.
@@ -121,7 +135,24 @@ impl JsLoop {
             check(sys::napi_add_async_cleanup_hook(raw, Some(teardown), arg, ptr::null_mut()))?;
         }
         let wake = Wake { env: raw, callback: callback_ref, context };
-        Ok(Some(JsLoop { lp: lp.cast(), wake, env: id, polls }))
+        let lp: *mut uv::Loop = lp.cast();
+        if CheckHandle::fits() {
+            let deferred = Box::into_raw(Box::new(Deferred {
+                handle: CheckHandle::default(),
+                wake,
+                armed: false,
+                polls: polls.clone(),
+            }));
+            // SAFETY: this env's loop on its thread; the handle lives in the leaked `Deferred`
+            // until its close callback frees it (at the env's teardown).
+            if unsafe { CheckHandle::init(deferred.cast(), lp) }.is_ok() {
+                polls.deferred.set(deferred);
+            } else {
+                // SAFETY: leaked just above, never seen by libuv.
+                drop(unsafe { Box::from_raw(deferred) });
+            }
+        }
+        Ok(Some(JsLoop { lp, wake, env: id, polls }))
     }
 
     /// Before the engine has `chan`: this thread reads it while idle (if it cannot watch it,
@@ -208,6 +239,36 @@ fn close(polls: &Polls, poll: *mut Poll) {
     }
 }
 
+/// Calls JS once the loop's I/O callbacks of this turn are done (at once if it cannot).
+fn call_soon(polls: &Polls, wake: Wake) {
+    let deferred = polls.deferred.get();
+    if !deferred.is_null() {
+        // SAFETY: a non-null `deferred` is live (nulled before it is closed); on its thread.
+        let d = unsafe { &mut *deferred };
+        // SAFETY: as above.
+        if d.armed || unsafe { CheckHandle::start(deferred.cast(), on_check) }.is_ok() {
+            d.armed = true;
+            return;
+        }
+    }
+    // SAFETY: called from a libuv callback on the env's thread while the env lives.
+    unsafe { wake.call() };
+}
+
+/// libuv: the I/O callbacks of this turn are done: JS takes what they read, once.
+unsafe extern "C" fn on_check(handle: *mut CheckHandle) {
+    // SAFETY: our check handle is the first field of the live `Deferred` (freed only by
+    // `on_deferred_closed`); on its loop's thread.
+    let d = unsafe { &mut *handle.cast::<Deferred>() };
+    d.armed = false;
+    // SAFETY: a live handle on its loop's thread.
+    unsafe { CheckHandle::stop(handle) };
+    let wake = d.wake;
+    // SAFETY: a libuv callback on the env's thread; the env lives while the handle does (its
+    // teardown closes it first). `d` is not used after this call.
+    unsafe { wake.call() };
+}
+
 /// libuv: a watched channel is readable (or hung up, or in error: the read tells).
 unsafe extern "C" fn on_readable(handle: *mut PollHandle, _status: c_int, _events: c_int) {
     // SAFETY: our handles are the first field of a live `Poll` (freed only by `on_closed`).
@@ -220,24 +281,35 @@ unsafe extern "C" fn on_readable(handle: *mut PollHandle, _status: c_int, _event
         // SAFETY: a live handle on its loop's thread.
         unsafe { PollHandle::stop(handle) };
     }
-    let wake = poll.wake;
     if read.delivered {
-        // SAFETY: a libuv callback on the env's thread; the env lives while its handles are
-        // watched (its teardown closes them first). `poll` is not used after this call, which
-        // may close it.
-        unsafe { wake.call() };
+        // `poll` is not used after this call, which may close it.
+        let (polls, wake) = (poll.polls.clone(), poll.wake);
+        call_soon(&polls, wake);
     }
 }
 
 /// libuv: a handle's close completed: its memory and descriptor go.
-unsafe extern "C" fn on_closed(handle: *mut PollHandle) {
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
     // SAFETY: the `Poll` leaked in `watch`, closed once.
     let poll = unsafe { Box::from_raw(handle.cast::<Poll>()) };
     let polls = poll.polls.clone();
     drop(poll);
+    closed_one(&polls);
+}
+
+/// libuv: the check handle's close completed (the env is being torn down).
+unsafe extern "C" fn on_deferred_closed(handle: *mut c_void) {
+    // SAFETY: the `Deferred` leaked in `JsLoop::new`, closed once.
+    let deferred = unsafe { Box::from_raw(handle.cast::<Deferred>()) };
+    let polls = deferred.polls.clone();
+    drop(deferred);
+    closed_one(&polls);
+}
+
+fn closed_one(polls: &Polls) {
     polls.closing.set(polls.closing.get() - 1);
     if polls.closing.get() == 0 && polls.tearing_down.get() {
-        finish_teardown(&polls);
+        finish_teardown(polls);
     }
 }
 
@@ -250,6 +322,13 @@ unsafe extern "C" fn teardown(hook: sys::napi_async_cleanup_hook_handle, arg: *m
     let all: Vec<*mut Poll> = polls.by_id.borrow_mut().drain().map(|(_, p)| p).collect();
     for poll in all {
         close(&polls, poll);
+    }
+    let deferred = polls.deferred.replace(ptr::null_mut());
+    if !deferred.is_null() {
+        polls.closing.set(polls.closing.get() + 1);
+        // SAFETY: the live `Deferred`, taken out of `polls` so nothing uses it again; on its
+        // loop's thread.
+        unsafe { CheckHandle::close(deferred.cast(), on_deferred_closed) };
     }
     if polls.closing.get() == 0 {
         finish_teardown(&polls);

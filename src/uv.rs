@@ -14,19 +14,29 @@ pub struct Loop {
 #[repr(C, align(16))]
 pub struct PollHandle([u8; 256]);
 
-/// `UV_POLL` in libuv's `uv_handle_type`.
+/// Room for a `uv_check_t`; `CheckHandle::fits` checks it.
+#[repr(C, align(16))]
+pub struct CheckHandle([u8; 256]);
+
+/// `UV_CHECK` and `UV_POLL` in libuv's `uv_handle_type`.
+const UV_CHECK: c_int = 2;
 const UV_POLL: c_int = 8;
 /// `UV_READABLE` in libuv's `uv_poll_event`.
 pub const READABLE: c_int = 1;
 
 pub type PollCb = unsafe extern "C" fn(handle: *mut PollHandle, status: c_int, events: c_int);
-pub type CloseCb = unsafe extern "C" fn(handle: *mut PollHandle);
+pub type CheckCb = unsafe extern "C" fn(handle: *mut CheckHandle);
+/// Called with the handle that closed (any kind).
+pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
 
 extern "C" {
     fn uv_handle_size(kind: c_int) -> usize;
     fn uv_poll_init(lp: *mut Loop, handle: *mut PollHandle, fd: c_int) -> c_int;
     fn uv_poll_start(handle: *mut PollHandle, events: c_int, cb: PollCb) -> c_int;
     fn uv_poll_stop(handle: *mut PollHandle) -> c_int;
+    fn uv_check_init(lp: *mut Loop, handle: *mut CheckHandle) -> c_int;
+    fn uv_check_start(handle: *mut CheckHandle, cb: CheckCb) -> c_int;
+    fn uv_check_stop(handle: *mut CheckHandle) -> c_int;
     fn uv_unref(handle: *mut c_void);
     fn uv_close(handle: *mut c_void, cb: CloseCb);
 }
@@ -89,6 +99,67 @@ impl PollHandle {
     /// `handle` was initialised and not closed; on its loop's thread.
     pub unsafe fn close(handle: *mut PollHandle, cb: CloseCb) {
         // SAFETY: the caller's contract; uv_close stops a poll handle first.
+        unsafe { uv_close(handle.cast(), cb) };
+    }
+}
+
+impl Default for CheckHandle {
+    fn default() -> Self {
+        CheckHandle([0; 256])
+    }
+}
+
+/// A check handle runs its callback once per loop iteration right after the I/O callbacks
+/// (before Node's own `setImmediate` callbacks, which run from a check handle started
+/// earlier: libuv runs the newest first).
+impl CheckHandle {
+    /// Whether this libuv's `uv_check_t` fits in a `CheckHandle`.
+    pub fn fits() -> bool {
+        // SAFETY: a pure function of its argument.
+        unsafe { uv_handle_size(UV_CHECK) <= std::mem::size_of::<CheckHandle>() }
+    }
+
+    /// Initialises a handle on `lp` that does not keep the loop alive.
+    ///
+    /// # Safety
+    /// `lp` is the calling thread's live loop; `handle` stays at this address until the close
+    /// callback of `close` has run; `fits()` holds.
+    pub unsafe fn init(handle: *mut CheckHandle, lp: *mut Loop) -> Result<(), c_int> {
+        // SAFETY: the caller's contract.
+        let r = unsafe { uv_check_init(lp, handle) };
+        if r < 0 {
+            return Err(r);
+        }
+        // SAFETY: `handle` was just initialised; a `uv_check_t` starts with `uv_handle_t`.
+        unsafe { uv_unref(handle.cast()) };
+        Ok(())
+    }
+
+    /// # Safety
+    /// `handle` was initialised and not closed; on its loop's thread.
+    pub unsafe fn start(handle: *mut CheckHandle, cb: CheckCb) -> Result<(), c_int> {
+        // SAFETY: the caller's contract; starting a started handle is a no-op.
+        let r = unsafe { uv_check_start(handle, cb) };
+        if r < 0 {
+            Err(r)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// # Safety
+    /// `handle` was initialised and not closed; on its loop's thread.
+    pub unsafe fn stop(handle: *mut CheckHandle) {
+        // SAFETY: the caller's contract; stopping a stopped handle is a no-op.
+        unsafe { uv_check_stop(handle) };
+    }
+
+    /// Stops and closes the handle; `cb` runs on a later turn of the loop.
+    ///
+    /// # Safety
+    /// `handle` was initialised and not closed; on its loop's thread.
+    pub unsafe fn close(handle: *mut CheckHandle, cb: CloseCb) {
+        // SAFETY: the caller's contract.
         unsafe { uv_close(handle.cast(), cb) };
     }
 }
