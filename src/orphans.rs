@@ -4,11 +4,16 @@
 //!
 //! libuv reaps its children by pid, and the engine its own by pidfd: a `waitpid(-1)` here
 //! would steal their statuses (and libuv aborts on the ECHILD that follows for a child it
-//! knows). So this never waits for "any" child: once a tick it lists this process's children
-//! (`/proc/self/task/*/children`), and reaps by pid only a zombie that is none of ours: not
+//! knows). So this never waits for "any" child: once a tick it lists the children of this
+//! process's main thread, and reaps by pid only a zombie that is none of ours: not
 //! the engine's (each declared at spawn, released when reaped), not one JS declared (`keep`:
 //! Node's own children), and a zombie already at the previous tick, so a child spawned a
 //! moment ago and not yet declared is never taken.
+//!
+//! Only the main thread's: the kernel hands orphans to a subreaper's main thread, while a
+//! child belongs to the thread that forked it, so children that Node's worker threads spawn
+//! (which nobody here declares) are never listed, however long their thread is blocked. Those
+//! left by a worker thread that ended pass to the main thread, and are reaped as orphans.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,17 +42,10 @@ pub fn release(pid: i32) {
     }
 }
 
-/// The children of this process that are zombies now.
-fn zombie_children() -> Vec<i32> {
-    let mut kids = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return kids };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            kids.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok()));
-        }
-    }
-    kids.retain(|&pid| is_zombie(pid));
-    kids
+/// The children of thread `task` of this process that are zombies now.
+fn zombie_children(task: i32) -> Vec<i32> {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{task}/children")) else { return Vec::new() };
+    text.split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok()).filter(|&pid| is_zombie(pid)).collect()
 }
 
 /// State `Z` in `/proc/<pid>/stat` (the field after the command's closing parenthesis).
@@ -72,7 +70,7 @@ impl Source<Msg> for OrphanReaper {
     fn timer(&mut self, cx: &mut Cx<'_, Msg>) {
         let kept = lock(&KEPT).clone().unwrap_or_default();
         let mut now = HashSet::new();
-        for pid in zombie_children() {
+        for pid in zombie_children(std::process::id() as i32) {
             if kept.contains(&pid) {
                 continue;
             }
@@ -98,17 +96,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tells_a_zombie() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as i32;
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !is_zombie(pid) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(is_zombie(pid));
-        assert!(zombie_children().contains(&pid));
-        child.wait().unwrap();
-        assert!(!is_zombie(pid));
+    fn tells_a_zombie_of_its_thread_only() {
+        // Forked by a thread other than the main one (as a Node worker thread's children are):
+        // listed as that thread's child, never as the main thread's.
+        let spawner = std::thread::spawn(|| {
+            let tid = nix::unistd::gettid().as_raw();
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id() as i32;
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !is_zombie(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(is_zombie(pid));
+            assert!(zombie_children(tid).contains(&pid));
+            assert!(!zombie_children(std::process::id() as i32).contains(&pid));
+            child.wait().unwrap();
+            assert!(!is_zombie(pid));
+        });
+        spawner.join().unwrap();
         assert!(!is_zombie(std::process::id() as i32));
     }
 }
