@@ -234,7 +234,7 @@ fn close(polls: &Polls, poll: *mut Poll) {
     // with the descriptor once uv_close returns (it removes it from epoll there), so it closes
     // now rather than on a later turn: nobody sees it open after the channel closed.
     unsafe {
-        PollHandle::close(poll.cast(), on_closed);
+        uv::close(poll, on_closed);
         (*poll).fd = None;
     }
 }
@@ -328,7 +328,7 @@ unsafe extern "C" fn teardown(hook: sys::napi_async_cleanup_hook_handle, arg: *m
         polls.closing.set(polls.closing.get() + 1);
         // SAFETY: the live `Deferred`, taken out of `polls` so nothing uses it again; on its
         // loop's thread.
-        unsafe { CheckHandle::close(deferred.cast(), on_deferred_closed) };
+        unsafe { uv::close(deferred, on_deferred_closed) };
     }
     if polls.closing.get() == 0 {
         finish_teardown(&polls);

@@ -47,6 +47,43 @@ impl Default for PollHandle {
     }
 }
 
+impl Default for CheckHandle {
+    fn default() -> Self {
+        CheckHandle([0; 256])
+    }
+}
+
+/// libuv's status (0 or a negative errno) as a result.
+fn status(r: c_int) -> Result<(), c_int> {
+    if r < 0 {
+        Err(r)
+    } else {
+        Ok(())
+    }
+}
+
+/// The end of an `init`: a handle that initialised (`r`) is unref'd, so it never keeps the
+/// loop alive; one that failed needs no close.
+///
+/// # Safety
+/// `handle` is a libuv handle (it starts with `uv_handle_t`) whose init returned `r`.
+unsafe fn unref_initialised(handle: *mut c_void, r: c_int) -> Result<(), c_int> {
+    status(r)?;
+    // SAFETY: the caller's contract: an initialised handle.
+    unsafe { uv_unref(handle) };
+    Ok(())
+}
+
+/// Stops and closes a handle of any kind; `cb` runs on a later turn of the loop, after which
+/// the handle's memory (and a poll handle's descriptor) may go.
+///
+/// # Safety
+/// `handle` is a libuv handle, initialised and not closed; on its loop's thread.
+pub unsafe fn close<H>(handle: *mut H, cb: CloseCb) {
+    // SAFETY: the caller's contract; uv_close stops the handle first.
+    unsafe { uv_close(handle.cast(), cb) };
+}
+
 impl PollHandle {
     /// Whether this libuv's `uv_poll_t` fits in a `PollHandle`.
     pub fn fits() -> bool {
@@ -55,20 +92,14 @@ impl PollHandle {
     }
 
     /// Initialises a handle for `fd` on `lp` that does not keep the loop alive. Returns
-    /// libuv's error (negative errno); a handle that failed needs no close.
+    /// libuv's error (negative errno).
     ///
     /// # Safety
     /// `lp` is the calling thread's live loop; `handle` stays at this address until the close
     /// callback of `close` has run; `fd` stays open until then; `fits()` holds.
     pub unsafe fn init(handle: *mut PollHandle, lp: *mut Loop, fd: c_int) -> Result<(), c_int> {
-        // SAFETY: the caller's contract.
-        let r = unsafe { uv_poll_init(lp, handle, fd) };
-        if r < 0 {
-            return Err(r);
-        }
-        // SAFETY: `handle` was just initialised; a `uv_poll_t` starts with `uv_handle_t`.
-        unsafe { uv_unref(handle.cast()) };
-        Ok(())
+        // SAFETY: the caller's contract; the handle is ours to initialise.
+        unsafe { unref_initialised(handle.cast(), uv_poll_init(lp, handle, fd)) }
     }
 
     /// Watches for readability, calling `cb`.
@@ -77,12 +108,7 @@ impl PollHandle {
     /// `handle` was initialised and not closed; on its loop's thread.
     pub unsafe fn start(handle: *mut PollHandle, cb: PollCb) -> Result<(), c_int> {
         // SAFETY: the caller's contract.
-        let r = unsafe { uv_poll_start(handle, READABLE, cb) };
-        if r < 0 {
-            Err(r)
-        } else {
-            Ok(())
-        }
+        status(unsafe { uv_poll_start(handle, READABLE, cb) })
     }
 
     /// # Safety
@@ -90,22 +116,6 @@ impl PollHandle {
     pub unsafe fn stop(handle: *mut PollHandle) {
         // SAFETY: the caller's contract; stopping a stopped handle is a no-op.
         unsafe { uv_poll_stop(handle) };
-    }
-
-    /// Stops and closes the handle; `cb` runs on a later turn of the loop, after which the
-    /// handle's memory and descriptor may go.
-    ///
-    /// # Safety
-    /// `handle` was initialised and not closed; on its loop's thread.
-    pub unsafe fn close(handle: *mut PollHandle, cb: CloseCb) {
-        // SAFETY: the caller's contract; uv_close stops a poll handle first.
-        unsafe { uv_close(handle.cast(), cb) };
-    }
-}
-
-impl Default for CheckHandle {
-    fn default() -> Self {
-        CheckHandle([0; 256])
     }
 }
 
@@ -125,26 +135,15 @@ impl CheckHandle {
     /// `lp` is the calling thread's live loop; `handle` stays at this address until the close
     /// callback of `close` has run; `fits()` holds.
     pub unsafe fn init(handle: *mut CheckHandle, lp: *mut Loop) -> Result<(), c_int> {
-        // SAFETY: the caller's contract.
-        let r = unsafe { uv_check_init(lp, handle) };
-        if r < 0 {
-            return Err(r);
-        }
-        // SAFETY: `handle` was just initialised; a `uv_check_t` starts with `uv_handle_t`.
-        unsafe { uv_unref(handle.cast()) };
-        Ok(())
+        // SAFETY: the caller's contract; the handle is ours to initialise.
+        unsafe { unref_initialised(handle.cast(), uv_check_init(lp, handle)) }
     }
 
     /// # Safety
     /// `handle` was initialised and not closed; on its loop's thread.
     pub unsafe fn start(handle: *mut CheckHandle, cb: CheckCb) -> Result<(), c_int> {
         // SAFETY: the caller's contract; starting a started handle is a no-op.
-        let r = unsafe { uv_check_start(handle, cb) };
-        if r < 0 {
-            Err(r)
-        } else {
-            Ok(())
-        }
+        status(unsafe { uv_check_start(handle, cb) })
     }
 
     /// # Safety
@@ -152,14 +151,5 @@ impl CheckHandle {
     pub unsafe fn stop(handle: *mut CheckHandle) {
         // SAFETY: the caller's contract; stopping a stopped handle is a no-op.
         unsafe { uv_check_stop(handle) };
-    }
-
-    /// Stops and closes the handle; `cb` runs on a later turn of the loop.
-    ///
-    /// # Safety
-    /// `handle` was initialised and not closed; on its loop's thread.
-    pub unsafe fn close(handle: *mut CheckHandle, cb: CloseCb) {
-        // SAFETY: the caller's contract.
-        unsafe { uv_close(handle.cast(), cb) };
     }
 }
