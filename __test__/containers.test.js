@@ -140,6 +140,26 @@ describe('native-cluster as PID 1 and in containers', () => {
     assert.ok(!fresh.some(alive));
   });
 
+  it("says it cannot reap orphans as PID 1 of a pid namespace whose /proc is another namespace's, and serves on", { skip: noUnshare }, async (t) => {
+    const port = await freePort();
+    const xdg = runtimeDir(t);
+    // No --mount-proc: /proc/self is the host's pid for this process, not 1.
+    const child = spawn('unshare', ['-pf', process.execPath, CLI, APP, '-w', '1', '--name', 'pid1proc'], {
+      env: { ...process.env, XDG_RUNTIME_DIR: xdg, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { out += d; });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    assert.ok(await until(() => READY.test(out), 20000), out);
+    assert.match(out, /primary pid 1,/);
+    assert.match(out, /orphans left by workers will not be reaped: \/proc belongs to another pid namespace/);
+    assert.equal((await get(port, '/')).status, 200);
+    process.kill(proc.descendants(child.pid)[0].pid, 'SIGTERM');
+    assert.equal((await exited).code, 0, out);
+  });
+
   it('drains on SIGTERM as PID 1 of a pid namespace and exits 0, reaping orphans meanwhile', { skip: noUnshare }, async (t) => {
     const port = await freePort();
     const xdg = runtimeDir(t);

@@ -7,6 +7,7 @@ const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { it, IMPLS, OURS_IMPL, forkTracked, next } = require('./helpers');
@@ -87,6 +88,36 @@ describe('reading moves between the JS thread and the I/O thread', () => {
       // until their ACK; replies after a write bring it back).
       if (ours) assert.deepEqual([...readers].sort(), ['io', 'js']);
     });
+  }
+
+  // Node emits a reply in the poll phase of the loop turn that reads it; ours reads in that
+  // phase and calls JS from a check handle run before Node's own setImmediate callbacks.
+  for (const impl of IMPLS) {
+    it(`${impl.name}: a reply that came while JS was busy is emitted before the setImmediate callbacks queued meanwhile`,
+      { skip: impl.skip }, async (t) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-order-'));
+        t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+        const mark = path.join(dir, 'sent');
+        // Replies, then notes (once the reply is in the socket) which seq it answered.
+        const child = forkTracked(t, impl, '-e', [`const fs = require('node:fs');
+          process.on('message', (m) => process.send({ seq: m.seq }, () => fs.writeFileSync(process.argv[1], String(m.seq))));`, mark]);
+        child.send({ seq: 0 });
+        await next(child, 'message');
+        const order = [];
+        const done = new Promise((resolve) => child.once('message', () => {
+          order.push('message');
+          setImmediate(resolve);
+        }));
+        setTimeout(() => {
+          child.send({ seq: 1 });
+          setImmediate(() => order.push('immediate'));
+          // Busy until the reply is waiting in the socket.
+          const deadline = Date.now() + 20000;
+          while (Date.now() < deadline && !(fs.existsSync(mark) && fs.readFileSync(mark, 'utf8') === '1'));
+        }, 0);
+        await done;
+        assert.deepEqual(order, ['message', 'immediate']);
+      });
   }
 
   it('ours: a JS thread blocked while its thread reads the channel: nothing is read or lost meanwhile',

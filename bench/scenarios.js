@@ -437,11 +437,15 @@ async function clusterWrk(ctx) {
 // wait out the block; ours distributes on the engine's thread.
 const BLOCK_MS = num('BENCH_BLOCK_MS', 2000);
 
+// Blocks this thread for BLOCK_MS once `afterMs` have passed; `blocked()` says whether it has.
 function blockSoon(afterMs) {
-  return setTimeout(() => {
+  let done = false;
+  const timer = setTimeout(() => {
     const until = Date.now() + BLOCK_MS;
     while (Date.now() < until);
+    done = true;
   }, afterMs);
+  return { blocked: () => done, cancel: () => clearTimeout(timer) };
 }
 
 async function clusterBlocked(ctx) {
@@ -455,28 +459,33 @@ async function clusterBlocked(ctx) {
     gen.on('error', reject);
     gen.on('close', (code) => resolve({ code, out }));
   });
-  let r;
-  const timer = blockSoon(1000);
-  if (hasWrk()) {
-    const { out } = await run('wrk', ['-t1', `-c${CLUSTER_WIDTH}`, `-d${seconds}s`, '--timeout', `${seconds + 10}s`, '-H', 'Connection: close',
-      `http://127.0.0.1:${port}/`]);
-    // wrk's "Latency  avg  stdev  max  +/-": the max, in us, ms or s.
-    const lat = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(out);
-    if (!lat) throw new Error(`wrk printed no latency:\n${out}`);
-    const worstMs = Number(lat[1]) * { us: 1e-3, ms: 1, s: 1e3 }[lat[2]];
-    const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-    const non2xx = Number((/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1]);
-    const failed = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
-    r = { worstMs, failed, wrk: 1 };
-  } else {
-    // About `seconds` of load at the Node generator's rate on this machine.
-    const { code, out } = await run(process.execPath, [ctx.fixture('http-load.js'), port, 3000 * seconds, CLUSTER_WIDTH]);
-    if (code !== 0) throw new Error(`load generator exited ${code}`);
-    r = { worstMs: JSON.parse(out).maxMs, failed: 0, wrk: 0 };
+  const useWrk = hasWrk();
+  // The load runs for `seconds`; the block starts a second in and ends a second before.
+  const block = blockSoon(1000);
+  try {
+    let r;
+    if (useWrk) {
+      const { out } = await run('wrk', ['-t1', `-c${CLUSTER_WIDTH}`, `-d${seconds}s`, '--timeout', `${seconds + 10}s`, '-H', 'Connection: close',
+        `http://127.0.0.1:${port}/`]);
+      // wrk's "Latency  avg  stdev  max  +/-": the max, in us, ms or s.
+      const lat = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(out);
+      if (!lat) throw new Error(`wrk printed no latency:\n${out}`);
+      const worstMs = Number(lat[1]) * { us: 1e-3, ms: 1, s: 1e3 }[lat[2]];
+      const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const non2xx = Number((/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1]);
+      const failed = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
+      r = { worstMs, failed, wrk: 1 };
+    } else {
+      const { code, out } = await run(process.execPath, [ctx.fixture('http-load.js'), port, 0, CLUSTER_WIDTH, seconds]);
+      if (code !== 0) throw new Error(`load generator exited ${code}`);
+      r = { worstMs: JSON.parse(out).maxMs, failed: 0, wrk: 0 };
+    }
+    if (!block.blocked()) throw new Error('the load ended before the primary was blocked');
+    return r;
+  } finally {
+    block.cancel();
+    await new Promise((resolve) => cluster.disconnect(resolve));
   }
-  clearTimeout(timer);
-  await new Promise((resolve) => cluster.disconnect(resolve));
-  return r;
 }
 
 const ratioTarget = (op, value) => ({ op, value });

@@ -31,6 +31,21 @@ let subreaper = null;
 function reapOrphans() {
   if (subreaper !== null) return subreaper.error;
   subreaper = { error: null };
+  // Orphans are found in /proc by pid: a /proc mounted for another pid namespace (a container
+  // started without its own) would name other processes.
+  let procPid = null;
+  try {
+    procPid = fs.readlinkSync('/proc/self');
+  } catch {
+    // no /proc at all: said below
+  }
+  if (procPid !== String(process.pid)) {
+    subreaper.error = procPid === null
+      ? 'no /proc: orphans cannot be found (mount proc)'
+      : `/proc belongs to another pid namespace (it says pid ${procPid}, this is ${process.pid}): ` +
+        "orphans cannot be found; mount this namespace's proc (e.g. unshare --pid --fork --mount-proc)";
+    return subreaper.error;
+  }
   try {
     binding.reapOrphans();
   } catch (err) {

@@ -167,6 +167,10 @@ class Supervisor extends EventEmitter {
     policyTaken = policy;
     cluster.schedulingPolicy = policy;
     if (this.#o.subreaper) this.#subreaperError = containers.reapOrphans();
+    if (this.#subreaperError !== null) {
+      const err = errorWithCode(`orphans left by workers will not be reaped: ${this.#subreaperError}`, 'ERR_SUBREAPER');
+      process.nextTick(() => this.emit('warning', err));
+    }
     this.#cgroups = this.#o.cgroups ? new containers.Cgroups(this.#o.name) : null;
     if (this.#o.hangTimeout > 0 || this.#o.maxMemory > 0) {
       this.#sampler = setInterval(() => this.#lookAtTrees(), this.#o.sampleInterval);
