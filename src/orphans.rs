@@ -13,7 +13,9 @@
 //! Only the main thread's: the kernel hands orphans to a subreaper's main thread, while a
 //! child belongs to the thread that forked it, so children that Node's worker threads spawn
 //! (which nobody here declares) are never listed, however long their thread is blocked. Those
-//! left by a worker thread that ended pass to the main thread, and are reaped as orphans.
+//! left by a worker thread that ended pass to the main thread, and are reaped as orphans. Not
+//! seen: a `CLONE_PARENT` sibling of a worker thread's child (its parent is that thread too).
+//! The pids are read from `/proc`, which JS checks is this pid namespace's before starting.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
