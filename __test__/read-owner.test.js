@@ -25,7 +25,8 @@ const BURST = 300;
 
 // Runs the conversation: step i is a plain message, a handle (every 7th) or a burst request
 // (every 11th); the next step goes once the current one's last reply is in. Resolves with
-// every seq received, in order, and the handle replies; `observe` is called after each reply.
+// every seq received, in order, and the handle replies; `observe` is called after each reply
+// and after each handle sent.
 function converse(child, server, observe = () => {}) {
   return new Promise((resolve, reject) => {
     const seqs = [];
@@ -39,6 +40,8 @@ function converse(child, server, observe = () => {}) {
         seq += BURST;
       } else if (i % 7 === 6) {
         child.send({ seq: seq++ }, server);
+        // Sending a handle hands reading to the I/O thread at once (its ACK must be read).
+        observe();
       } else {
         child.send({ seq: seq++ });
       }
@@ -84,8 +87,8 @@ describe('reading moves between the JS thread and the I/O thread', () => {
         ? () => readers.add(ours.engineStats().channels.find((c) => c.pid === child.pid).reader)
         : undefined;
       assert.deepEqual(await converse(child, server, observe), expected());
-      // Both threads read this channel at some point (the handles move it to the I/O thread
-      // until their ACK; replies after a write bring it back).
+      // Both threads read this channel (a handle moves it to the I/O thread until its ACK;
+      // replies after a write bring it back).
       if (ours) assert.deepEqual([...readers].sort(), ['io', 'js']);
     });
   }
